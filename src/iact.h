@@ -1,0 +1,29 @@
+/*-------------------------------------------------------------------------
+ *
+ * iact.h
+ *	  Declarations shared between iact's capabilities.
+ *
+ * Each capability lives in its own file under src/ and exposes here only
+ * what other files need: its _PG_init hook and the odd helper.  Nothing in
+ * this header may include mysql.h (see src/mariadb_client.h).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef IACT_H
+#define IACT_H
+
+#include "postgres.h"
+#include "miscadmin.h"
+
+/* advisory lock key space: pg_advisory_lock(IACT_LOCK_CLASS, <key>) */
+#define IACT_LOCK_CLASS			1767990132	/* 'iact' as a big-endian int4 */
+#define IACT_LOCK_MIGRATIONS	1
+
+/* true when loaded through shared_preload_libraries */
+extern bool iact_preloaded;
+
+/* per-capability initialisation, called from _PG_init (src/iact.c) */
+extern void iact_migration_init(void);
+
+
+#endif							/* IACT_H */
