@@ -45,3 +45,4 @@ $(EXTENSION)--$(EXTVERSION).sql: $(SQL_FRAGMENTS)
 
 # only the MariaDB boundary sees mysql.h
 src/mariadb_client.o: override CPPFLAGS += $(MARIADB_CFLAGS)
+src/mariadb_client.bc: override CPPFLAGS += $(MARIADB_CFLAGS)

@@ -1,0 +1,99 @@
+-- The sync's connection settings: the iact_mariadb wrapper, its option
+-- validator, user mappings, the grants check and who may do what.
+\getenv port IACT_MARIADB_PORT
+\getenv sock IACT_MARIADB_SOCKET
+\getenv mypw IACT_MARIADB_PASSWORD
+\getenv writerpw IACT_MARIADB_WRITER_PASSWORD
+\set VERBOSITY default
+
+-- the validator: unknown options are refused with the valid ones listed
+CREATE SERVER regress_bad FOREIGN DATA WRAPPER iact_mariadb OPTIONS (hots '127.0.0.1');
+CREATE SERVER regress_bad FOREIGN DATA WRAPPER iact_mariadb OPTIONS (user 'x');
+CREATE SERVER regress_bad FOREIGN DATA WRAPPER iact_mariadb OPTIONS (port '0');
+CREATE SERVER regress_bad FOREIGN DATA WRAPPER iact_mariadb OPTIONS (port '3306x');
+CREATE SERVER regress_bad FOREIGN DATA WRAPPER iact_mariadb OPTIONS (port '99999');
+CREATE SERVER regress_bad FOREIGN DATA WRAPPER iact_mariadb OPTIONS (read_timeout '-1');
+CREATE SERVER regress_bad FOREIGN DATA WRAPPER iact_mariadb OPTIONS (ssl_mode 'maybe');
+CREATE SERVER regress_bad FOREIGN DATA WRAPPER iact_mariadb OPTIONS (host '');
+ALTER FOREIGN DATA WRAPPER iact_mariadb OPTIONS (host 'x');
+
+-- a good server: the port comes from the test harness
+CREATE SERVER regress_ivr FOREIGN DATA WRAPPER iact_mariadb
+	OPTIONS (host '127.0.0.1', port :'port', dbname 'ivr', connect_timeout '5',
+		read_timeout '60', write_timeout '60', ssl_mode 'disable');
+CREATE USER MAPPING FOR CURRENT_USER SERVER regress_ivr OPTIONS (usr 'iact_reader');
+CREATE USER MAPPING FOR CURRENT_USER SERVER regress_ivr OPTIONS (host 'x');
+CREATE USER MAPPING FOR CURRENT_USER SERVER regress_ivr OPTIONS (user 'iact_reader', password :'mypw');
+
+-- the columns of a source table and the types the sync gives them
+SELECT * FROM iact.sync_source_columns('regress_ivr', 'calls');
+SELECT column_name, source_type, target_type FROM iact.sync_source_columns('regress_ivr', 'ivr.agents');
+SELECT column_name, source_type, target_type
+  FROM iact.sync_source_columns('regress_ivr', 'agents', tinyint1_as_boolean => false)
+ WHERE source_type LIKE 'tinyint%' OR source_type LIKE 'bit%';
+SELECT count(*) FROM iact.sync_source_columns('regress_ivr', 'no_such_table');
+SELECT * FROM iact.sync_source_columns('regress_ivr', 'a.b.c');
+SELECT * FROM iact.sync_source_columns('regress_ivr', '');
+SELECT * FROM iact.sync_source_columns('no_such_server', 'calls');
+
+-- over the unix socket too (host unset)
+CREATE SERVER regress_ivr_sock FOREIGN DATA WRAPPER iact_mariadb OPTIONS (socket :'sock', dbname 'ivr');
+CREATE USER MAPPING FOR CURRENT_USER SERVER regress_ivr_sock OPTIONS (user 'iact_reader', password :'mypw');
+SELECT count(*) FROM iact.sync_source_columns('regress_ivr_sock', 'queues');
+
+-- a wrong password: the error names the account, never the password
+CREATE SERVER regress_ivr_pw FOREIGN DATA WRAPPER iact_mariadb OPTIONS (host '127.0.0.1', port :'port');
+CREATE USER MAPPING FOR CURRENT_USER SERVER regress_ivr_pw OPTIONS (user 'iact_reader', password 'S3cret-Wrong');
+SELECT * FROM iact.sync_source_columns('regress_ivr_pw', 'ivr.calls');
+-- no user option at all
+ALTER USER MAPPING FOR CURRENT_USER SERVER regress_ivr_pw OPTIONS (DROP user);
+SELECT * FROM iact.sync_source_columns('regress_ivr_pw', 'ivr.calls');
+-- nobody listening (port 1)
+CREATE SERVER regress_ivr_down FOREIGN DATA WRAPPER iact_mariadb OPTIONS (host '127.0.0.1', port '1', connect_timeout '2');
+CREATE USER MAPPING FOR CURRENT_USER SERVER regress_ivr_down OPTIONS (user 'iact_reader', password 'x');
+SELECT * FROM iact.sync_source_columns('regress_ivr_down', 'ivr.calls');
+
+-- an account that can write is refused (SHOW GRANTS at connect) ...
+CREATE SERVER regress_ivr_writer FOREIGN DATA WRAPPER iact_mariadb OPTIONS (host '127.0.0.1', port :'port', dbname 'ivr');
+CREATE USER MAPPING FOR CURRENT_USER SERVER regress_ivr_writer OPTIONS (user 'iact_writer', password :'writerpw');
+SELECT count(*) FROM iact.sync_source_columns('regress_ivr_writer', 'calls');
+-- ... unless a superuser explicitly allows it
+SET iact.sync_allow_write_account = on;
+SELECT count(*) FROM iact.sync_source_columns('regress_ivr_writer', 'calls');
+RESET iact.sync_allow_write_account;
+
+-- privileges: PUBLIC may run none of the sync's functions
+SELECT p.oid::regprocedure AS function, has_function_privilege('public', p.oid, 'EXECUTE') AS public_can_execute
+  FROM pg_proc p WHERE p.pronamespace = 'iact'::regnamespace AND p.proname LIKE '%sync%'
+    OR p.proname = 'mariadb_fdw_validator'
+ ORDER BY p.oid::regprocedure::text COLLATE "C";
+CREATE ROLE regress_sync_user;
+GRANT USAGE ON SCHEMA iact TO regress_sync_user;
+SET ROLE regress_sync_user;
+SELECT * FROM iact.sync_now();
+SELECT * FROM iact.sync_source_columns('regress_ivr', 'calls');
+SET iact.sync_allow_write_account = on;
+-- a non-owner does not see the user mapping's options (the password)
+SELECT srvname, umoptions FROM pg_user_mappings WHERE srvname = 'regress_ivr';
+RESET ROLE;
+SELECT srvname, array_length(umoptions, 1) AS n_options FROM pg_user_mappings WHERE srvname = 'regress_ivr';
+-- even with EXECUTE, a role without a mapping / USAGE on the server gets nothing
+GRANT EXECUTE ON FUNCTION iact.sync_source_columns(name, text, boolean) TO regress_sync_user;
+SET ROLE regress_sync_user;
+SELECT * FROM iact.sync_source_columns('regress_ivr', 'calls');
+RESET ROLE;
+GRANT USAGE ON FOREIGN SERVER regress_ivr TO regress_sync_user;
+SET ROLE regress_sync_user;
+SELECT * FROM iact.sync_source_columns('regress_ivr', 'calls');
+RESET ROLE;
+REVOKE ALL ON FOREIGN SERVER regress_ivr FROM regress_sync_user;
+REVOKE ALL ON FUNCTION iact.sync_source_columns(name, text, boolean) FROM regress_sync_user;
+REVOKE ALL ON SCHEMA iact FROM regress_sync_user;
+DROP ROLE regress_sync_user;
+
+
+DROP SERVER regress_ivr_pw CASCADE;
+DROP SERVER regress_ivr_down CASCADE;
+DROP SERVER regress_ivr_writer CASCADE;
+DROP SERVER regress_ivr_sock CASCADE;
+-- regress_ivr stays for the next tests

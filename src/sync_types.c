@@ -1,0 +1,287 @@
+/*-------------------------------------------------------------------------
+ *
+ * sync_types.c
+ *	  The sync's type rules: which PostgreSQL type a MariaDB column gets when
+ *	  iact creates the target, and how one MariaDB text-protocol value becomes
+ *	  a PostgreSQL Datum (zero dates, tinyint(1)/bit(1) booleans, sets, binary
+ *	  values, NUL bytes and invalid UTF-8).
+ *
+ * Conversion never throws for the problems it knows (it returns a reason so
+ * the row goes to iact.sync_rejects); the type input function it calls last
+ * may throw (out-of-range numbers, impossible dates, a narrower existing
+ * target column), and the engine catches that per batch.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "iact.h"
+
+#include <ctype.h>
+
+#include "catalog/pg_type.h"
+#include "mb/pg_wchar.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+
+/* "decimal(12,4) unsigned" -> 12, 4 */
+static bool
+parse_precision(const char *column_type, int *p, int *s)
+{
+	const char *paren = strchr(column_type, '(');
+
+	*p = -1;
+	*s = 0;
+	if (paren == NULL)
+		return false;
+	if (sscanf(paren, "(%d,%d)", p, s) >= 1)
+		return true;
+	return false;
+}
+
+/*
+ * The PostgreSQL type for a MariaDB column, or NULL when there is no rule
+ * (the caller then refuses to create the target).
+ */
+const char *
+iact_sync_map_type(const char *data_type, const char *column_type,
+				   bool tinyint1_as_boolean)
+{
+	bool		is_unsigned = strstr(column_type, "unsigned") != NULL;
+	int			p,
+				s;
+
+	if (strcmp(data_type, "tinyint") == 0)
+	{
+		if (tinyint1_as_boolean && !is_unsigned &&
+			strncmp(column_type, "tinyint(1)", 10) == 0)
+			return "boolean";
+		return "smallint";
+	}
+	if (strcmp(data_type, "smallint") == 0)
+		return is_unsigned ? "integer" : "smallint";
+	if (strcmp(data_type, "mediumint") == 0)
+		return "integer";
+	if (strcmp(data_type, "int") == 0 || strcmp(data_type, "integer") == 0)
+		return is_unsigned ? "bigint" : "integer";
+	if (strcmp(data_type, "bigint") == 0)
+		return is_unsigned ? "numeric(20,0)" : "bigint";
+	if (strcmp(data_type, "decimal") == 0 || strcmp(data_type, "numeric") == 0)
+	{
+		if (parse_precision(column_type, &p, &s) && p > 0 && p <= 1000)
+			return psprintf("numeric(%d,%d)", p, s);
+		return "numeric";
+	}
+	if (strcmp(data_type, "float") == 0)
+		return "real";
+	if (strcmp(data_type, "double") == 0 || strcmp(data_type, "real") == 0)
+		return "double precision";
+	if (strcmp(data_type, "bit") == 0)
+		return (strcmp(column_type, "bit(1)") == 0) ? "boolean" : "bigint";
+	if (strcmp(data_type, "date") == 0)
+		return "date";
+	if (strcmp(data_type, "datetime") == 0 || strcmp(data_type, "timestamp") == 0)
+	{
+		const char *base = data_type[0] == 'd' ? "timestamp" : "timestamptz";
+
+		if (parse_precision(column_type, &p, &s) && p >= 0 && p <= 6)
+			return psprintf("%s(%d)", base, p);
+		return psprintf("%s(0)", base);
+	}
+	if (strcmp(data_type, "time") == 0)
+		return "interval";
+	if (strcmp(data_type, "year") == 0)
+		return "integer";
+	if (strcmp(data_type, "char") == 0 || strcmp(data_type, "varchar") == 0 ||
+		strcmp(data_type, "tinytext") == 0 || strcmp(data_type, "text") == 0 ||
+		strcmp(data_type, "mediumtext") == 0 || strcmp(data_type, "longtext") == 0 ||
+		strcmp(data_type, "enum") == 0)
+		return "text";
+	if (strcmp(data_type, "binary") == 0 || strcmp(data_type, "varbinary") == 0 ||
+		strcmp(data_type, "tinyblob") == 0 || strcmp(data_type, "blob") == 0 ||
+		strcmp(data_type, "mediumblob") == 0 || strcmp(data_type, "longblob") == 0)
+		return "bytea";
+	if (strcmp(data_type, "set") == 0)
+		return "text[]";
+	if (strcmp(data_type, "json") == 0)
+		return "jsonb";
+	return NULL;
+}
+
+/* how a value of this source type goes into this target type */
+void
+iact_sync_column_prepare(SyncColumn *col)
+{
+	const char *dt = col->src_data_type;
+	Oid			infunc;
+
+	if (strcmp(dt, "date") == 0 || strcmp(dt, "datetime") == 0 ||
+		strcmp(dt, "timestamp") == 0)
+		col->kind = (col->typid == TIMESTAMPTZOID) ? SYNC_KIND_DATE_UTC : SYNC_KIND_DATE;
+	else if (strcmp(dt, "year") == 0)
+		col->kind = SYNC_KIND_YEAR;
+	else if (strcmp(dt, "bit") == 0)
+		col->kind = SYNC_KIND_BIT;
+	else if (strcmp(dt, "tinyint") == 0 && col->typid == BOOLOID)
+		col->kind = SYNC_KIND_BOOL_INT;
+	else if (strcmp(dt, "set") == 0 && col->typid == TEXTARRAYOID)
+		col->kind = SYNC_KIND_SET;
+	else if (col->typid == BYTEAOID)
+		col->kind = SYNC_KIND_BYTEA;
+	else if (strstr(dt, "int") != NULL || strcmp(dt, "decimal") == 0 ||
+			 strcmp(dt, "float") == 0 || strcmp(dt, "double") == 0)
+		col->kind = SYNC_KIND_NUMBER;
+	else
+		col->kind = SYNC_KIND_TEXT;
+
+	getTypeInputInfo(col->typid, &infunc, &col->ioparam);
+	fmgr_info_cxt(infunc, &col->inflinfo, CurrentMemoryContext);
+}
+
+/* is this a well-formed text value; else why not (NULL when fine) */
+static const char *
+text_problem(const char *raw, unsigned long len)
+{
+	if (memchr(raw, '\0', len) != NULL)
+		return "NUL byte in a text value";
+	if (!pg_verify_mbstr(PG_UTF8, raw, (int) len, true))
+		return "invalid UTF-8";
+	return NULL;
+}
+
+static Datum
+input_value(SyncColumn *col, char *str)
+{
+	return InputFunctionCall(&col->inflinfo, str, col->ioparam, col->typmod);
+}
+
+static char *
+server_string(char *raw, unsigned long len)
+{
+	if (GetDatabaseEncoding() == PG_UTF8)
+		return raw;
+	return pg_any_to_server(raw, (int) len, PG_UTF8);
+}
+
+/*
+ * Convert one raw value (NUL-terminated, len bytes).  Returns NULL and sets
+ * *value / *isnull, or returns the reason the value is rejected.  May throw
+ * (type input functions).
+ */
+const char *
+iact_sync_convert(SyncColumn *col, char *raw, unsigned long len,
+				  Datum *value, bool *isnull)
+{
+	const char *problem;
+
+	*isnull = false;
+	if (raw == NULL)
+	{
+		*isnull = true;
+		*value = (Datum) 0;
+		return NULL;
+	}
+
+	switch (col->kind)
+	{
+		case SYNC_KIND_NUMBER:
+			*value = input_value(col, raw);
+			return NULL;
+
+		case SYNC_KIND_DATE:
+		case SYNC_KIND_DATE_UTC:
+			if (strncmp(raw, "0000-00-00", 10) == 0)
+			{
+				*isnull = true;
+				return NULL;
+			}
+			if (col->kind == SYNC_KIND_DATE_UTC && len < 40)
+			{
+				char		buf[48];
+
+				snprintf(buf, sizeof(buf), "%s+00", raw);
+				*value = input_value(col, buf);
+				return NULL;
+			}
+			*value = input_value(col, raw);
+			return NULL;
+
+		case SYNC_KIND_YEAR:
+			if (strcmp(raw, "0000") == 0)
+			{
+				*isnull = true;
+				return NULL;
+			}
+			*value = input_value(col, raw);
+			return NULL;
+
+		case SYNC_KIND_BOOL_INT:
+			*value = BoolGetDatum(strcmp(raw, "0") != 0);
+			return NULL;
+
+		case SYNC_KIND_BIT:
+			{
+				uint64		v = 0;
+				unsigned long i;
+
+				for (i = 0; i < len; i++)
+					v = (v << 8) | (unsigned char) raw[i];
+				if (col->typid == BOOLOID)
+					*value = BoolGetDatum(v != 0);
+				else
+				{
+					char		buf[32];
+
+					snprintf(buf, sizeof(buf), UINT64_FORMAT, v);
+					*value = input_value(col, buf);
+				}
+				return NULL;
+			}
+
+		case SYNC_KIND_BYTEA:
+			{
+				bytea	   *b = (bytea *) palloc(len + VARHDRSZ);
+
+				SET_VARSIZE(b, len + VARHDRSZ);
+				memcpy(VARDATA(b), raw, len);
+				*value = PointerGetDatum(b);
+				return NULL;
+			}
+
+		case SYNC_KIND_SET:
+			{
+				Datum	   *elems;
+				int			n = 0;
+				char	   *p;
+				char	   *start;
+				ArrayType  *arr;
+
+				if ((problem = text_problem(raw, len)) != NULL)
+					return problem;
+				raw = server_string(raw, len);
+				elems = palloc(sizeof(Datum) * (len / 2 + 2));
+				if (*raw != '\0')
+				{
+					for (start = p = raw;; p++)
+					{
+						if (*p == ',' || *p == '\0')
+						{
+							elems[n++] = PointerGetDatum(cstring_to_text_with_len(start, p - start));
+							if (*p == '\0')
+								break;
+							start = p + 1;
+						}
+					}
+				}
+				arr = construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT);
+				*value = PointerGetDatum(arr);
+				return NULL;
+			}
+
+		case SYNC_KIND_TEXT:
+		default:
+			if ((problem = text_problem(raw, len)) != NULL)
+				return problem;
+			*value = input_value(col, server_string(raw, len));
+			return NULL;
+	}
+}

@@ -1,0 +1,106 @@
+# test/harness/mariadb.sh -- a throwaway MariaDB for the sync tests and the demo.
+#
+# Sourced by test/check.sh and test/demo.sh (after lib.sh).  Owns:
+#   mariadb_start DIR   start Debian's mariadbd as the current (unprivileged)
+#                       user with its data under DIR, on a free loopback port,
+#                       load test/fixtures/ivr*.sql, create the accounts, and
+#                       export the IACT_MARIADB_* variables below;
+#   mariadb_stop        stop it (safe to call twice, also after a failure);
+#   mariadb_sql SQL...  run SQL as the MariaDB root account (tests, demo).
+#
+# Accounts: root (unix socket only), iact_reader (SELECT + SHOW VIEW on ivr.*,
+# the account iact is meant to use) and iact_writer (can write: negative tests).
+#
+# Exported: IACT_MARIADB_HOST IACT_MARIADB_PORT IACT_MARIADB_SOCKET
+#   IACT_MARIADB_USER IACT_MARIADB_PASSWORD (the reader)
+#   IACT_MARIADB_WRITER_USER IACT_MARIADB_WRITER_PASSWORD
+#   IACT_MARIADB_DB (ivr) IACT_MARIADB_DIR IACT_MARIADB_BIN
+
+IACT_MARIADB_PID=""
+
+mariadb_sql() {
+	mariadb --no-defaults --protocol=socket --socket="$IACT_MARIADB_SOCKET" -uroot --default-character-set=utf8mb4 \
+		--batch --skip-column-names "$@"
+}
+
+# _mariadb_launch: start mariadbd on the already initialised datadir.
+_mariadb_launch() {
+	local dir=$IACT_MARIADB_DIR
+	mariadbd --no-defaults --datadir="$dir/data" --port="$IACT_MARIADB_PORT" \
+		--bind-address=127.0.0.1 --socket="$IACT_MARIADB_SOCKET" \
+		--pid-file="$dir/mariadbd.pid" --log-error="$dir/mariadbd.err" \
+		--skip-name-resolve --innodb-buffer-pool-size=256M --innodb-log-file-size=128M \
+		--innodb-flush-log-at-trx-commit=2 --skip-log-bin --max-connections=100 \
+		--character-set-server=utf8mb4 --collation-server=utf8mb4_general_ci \
+		--sql-mode=NO_ENGINE_SUBSTITUTION > /dev/null 2>&1 &
+	IACT_MARIADB_PID=$!
+	local i
+	for i in $(seq 1 120); do
+		if mariadb-admin --no-defaults --protocol=socket --socket="$IACT_MARIADB_SOCKET" \
+			-uroot ping > /dev/null 2>&1; then
+			echo "$IACT_MARIADB_PID" > "$dir/launcher.pid"
+			return 0
+		fi
+		kill -0 "$IACT_MARIADB_PID" 2>/dev/null || break
+		sleep 0.5
+	done
+	tail -20 "$dir/mariadbd.err" >&2
+	return 1
+}
+
+mariadb_start() {
+	local dir=$1
+	rm -rf "$dir" && mkdir -p "$dir/data" || return 1
+	dir=$(cd "$dir" && pwd)
+	IACT_MARIADB_DIR=$dir
+	IACT_MARIADB_SOCKDIR=$(mktemp -d /tmp/iact-my.XXXXXX) || return 1
+	IACT_MARIADB_SOCKET=$IACT_MARIADB_SOCKDIR/mysqld.sock
+	IACT_MARIADB_PORT=$(free_port) || return 1
+	IACT_MARIADB_HOST=127.0.0.1
+	IACT_MARIADB_BIN=$(command -v mariadbd)
+	export IACT_MARIADB_DIR IACT_MARIADB_SOCKET IACT_MARIADB_PORT IACT_MARIADB_HOST IACT_MARIADB_BIN
+	mariadb-install-db --no-defaults --datadir="$dir/data" --auth-root-authentication-method=normal \
+		--skip-test-db > "$dir/install.log" 2>&1 || { tail -20 "$dir/install.log" >&2; return 1; }
+	_mariadb_launch || return 1
+	local f
+	for f in "$(dirname "${BASH_SOURCE[0]}")"/../fixtures/ivr*.sql; do
+		mariadb_sql < "$f" || { echo "loading $f failed" >&2; return 1; }
+	done
+	IACT_MARIADB_USER=iact_reader
+	IACT_MARIADB_PASSWORD="r3ad'er pw"
+	IACT_MARIADB_WRITER_USER=iact_writer
+	IACT_MARIADB_WRITER_PASSWORD=writer-pw
+	IACT_MARIADB_DB=ivr
+	export IACT_MARIADB_USER IACT_MARIADB_PASSWORD IACT_MARIADB_WRITER_USER \
+		IACT_MARIADB_WRITER_PASSWORD IACT_MARIADB_DB
+	mariadb_sql <<-SQL || return 1
+		CREATE USER 'iact_reader'@'127.0.0.1' IDENTIFIED BY 'r3ad\'er pw';
+		CREATE USER 'iact_reader'@'localhost' IDENTIFIED BY 'r3ad\'er pw';
+		GRANT SELECT, SHOW VIEW ON ivr.* TO 'iact_reader'@'127.0.0.1';
+		GRANT SELECT, SHOW VIEW ON ivr.* TO 'iact_reader'@'localhost';
+		CREATE USER 'iact_writer'@'127.0.0.1' IDENTIFIED BY 'writer-pw';
+		CREATE USER 'iact_writer'@'localhost' IDENTIFIED BY 'writer-pw';
+		GRANT SELECT, INSERT, UPDATE ON ivr.* TO 'iact_writer'@'127.0.0.1';
+		GRANT SELECT, INSERT, UPDATE ON ivr.* TO 'iact_writer'@'localhost';
+	SQL
+}
+
+# mariadb_kill: stop the server abruptly (fault tests); mariadb_restart: start it again.
+mariadb_kill() {
+	[ -f "$IACT_MARIADB_DIR/mariadbd.pid" ] && kill -9 "$(cat "$IACT_MARIADB_DIR/mariadbd.pid")" 2>/dev/null
+	sleep 1
+}
+mariadb_restart() { _mariadb_launch; }
+
+mariadb_stop() {
+	[ -n "${IACT_MARIADB_DIR:-}" ] || return 0
+	local pidf=$IACT_MARIADB_DIR/mariadbd.pid pid i
+	if [ -f "$pidf" ]; then
+		pid=$(cat "$pidf")
+		kill "$pid" 2>/dev/null
+		for i in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+		kill -9 "$pid" 2>/dev/null
+	fi
+	[ -n "${IACT_MARIADB_SOCKDIR:-}" ] && rm -rf "$IACT_MARIADB_SOCKDIR"
+	return 0
+}
