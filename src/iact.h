@@ -30,6 +30,9 @@ extern void iact_sync_init(void);
 /* ---- sync (src/sync_*.c, src/mariadb_client.c) ---- */
 #include "fmgr.h"
 #include "access/attnum.h"
+#include "access/htup.h"
+#include "access/tupdesc.h"
+#include "utils/elog.h"
 
 /* how one MariaDB value becomes a Datum (src/sync_types.c) */
 typedef enum SyncKind
@@ -82,6 +85,88 @@ extern struct IactMyConn *iact_sync_connect(Oid serverid, char **dbname);
  * errors of the bookkeeping itself do.
  */
 extern int64 iact_sync_table(int32 table_id, bool commit_batches);
+
+/* one run of one table (private to src/sync_engine.c, sync_batch.c, sync_run.c) */
+typedef struct SyncRun
+{
+	/* registry (iact.sync_tables) */
+	int32		table_id;
+	char	   *server_name;
+	char	   *src_schema;
+	char	   *src_table;
+	char	   *tgt_schema;
+	char	   *tgt_table;
+	char	   *tgt_qual;		/* schema.table, quoted */
+	char	  **keys;
+	int			nkeys;
+	char	   *wm_col;
+	int64		lookback;
+	int			batch_size;
+	int			retention_days;
+	char	   *ret_col;
+	char	   *last_wm;
+	bool		commit_batches;
+
+	/* this run */
+	int64		run_id;
+	struct IactMyConn *conn;
+	char	   *src_qual;		/* `db`.`table` */
+	TupleDesc	tupdesc;		/* the target's row type */
+	Oid			rowtype;
+	Oid			arraytype;
+	int16		rowlen;
+	bool		rowbyval;
+	char		rowalign;
+	int			ncols;
+	SyncColumn *cols;
+	int			wm_idx;
+	int			ret_idx;
+	bool		wm_temporal;
+	char	   *wm_from;
+	char	   *wm_to;
+	char	   *cutoff;
+	char	   *where_sql;		/* " WHERE ..." or "" */
+	struct _SPI_plan *apply_plan;
+	struct _SPI_plan *reject_plan;
+	bool		eof;
+	int64		source_count;
+	int64		target_count;
+	int64		n_read,
+				n_inserted,
+				n_updated,
+				n_deleted,
+				n_rejected,
+				n_purged;
+	MemoryContext cxt;
+	MemoryContext batch_cxt;
+} SyncRun;
+
+/* one batch of raw rows */
+typedef struct SyncBatch
+{
+	int			n;
+	char	 ***vals;
+	unsigned long **lens;
+} SyncBatch;
+
+/* sync_engine.c: the steps of a run, and helpers the other two use */
+extern void iact_sync_step_begin(SyncRun *r, void *arg);
+extern void iact_sync_step_batch(SyncRun *r, void *arg);
+extern void iact_sync_step_finish(SyncRun *r, void *arg);
+extern void iact_sync_step_all(SyncRun *r, void *arg);
+extern char *iact_sync_spi_text(HeapTuple tup, int col);
+extern void iact_sync_spi_exec(const char *sql, int expected);
+
+/* sync_batch.c: the upsert plan, converting and applying one batch */
+extern char *iact_sync_column_list(SyncRun *r, const char *prefix, bool keys_only,
+								   bool non_keys_only);
+extern void iact_sync_prepare_plans(SyncRun *r);
+extern void iact_sync_apply_batch(SyncRun *r, SyncBatch *b);
+extern ErrorData *iact_sync_in_subxact(SyncRun *r, void (*fn) (SyncRun *, void *), void *arg);
+
+/* sync_run.c: the run record and the watermark */
+extern void iact_sync_save_run(SyncRun *r, const char *status, const char *error);
+extern void iact_sync_save_watermark(SyncRun *r);
 
 /* GUCs (src/sync_sql.c) */
 extern int	iact_sync_batch_size;

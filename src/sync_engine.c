@@ -35,68 +35,6 @@
 
 #include "mariadb_client.h"
 
-typedef struct SyncRun
-{
-	/* registry (iact.sync_tables) */
-	int32		table_id;
-	char	   *server_name;
-	char	   *src_schema;
-	char	   *src_table;
-	char	   *tgt_schema;
-	char	   *tgt_table;
-	char	   *tgt_qual;		/* schema.table, quoted */
-	char	  **keys;
-	int			nkeys;
-	char	   *wm_col;
-	int64		lookback;
-	int			batch_size;
-	int			retention_days;
-	char	   *ret_col;
-	char	   *last_wm;
-	bool		commit_batches;
-
-	/* this run */
-	int64		run_id;
-	IactMyConn *conn;
-	char	   *src_qual;		/* `db`.`table` */
-	TupleDesc	tupdesc;		/* the target's row type */
-	Oid			rowtype;
-	Oid			arraytype;
-	int16		rowlen;
-	bool		rowbyval;
-	char		rowalign;
-	int			ncols;
-	SyncColumn *cols;
-	int			wm_idx;
-	int			ret_idx;
-	bool		wm_temporal;
-	char	   *wm_from;
-	char	   *wm_to;
-	char	   *cutoff;
-	char	   *where_sql;		/* " WHERE ..." or "" */
-	SPIPlanPtr	apply_plan;
-	SPIPlanPtr	reject_plan;
-	bool		eof;
-	int64		source_count;
-	int64		target_count;
-	int64		n_read,
-				n_inserted,
-				n_updated,
-				n_deleted,
-				n_rejected,
-				n_purged;
-	MemoryContext cxt;
-	MemoryContext batch_cxt;
-} SyncRun;
-
-/* one batch of raw rows */
-typedef struct SyncBatch
-{
-	int			n;
-	char	 ***vals;
-	unsigned long **lens;
-} SyncBatch;
-
 /* ---- small helpers ---- */
 
 static char *
@@ -165,8 +103,8 @@ my_scalar(SyncRun *r, const char *sql)
 	return result;
 }
 
-static char *
-spi_text(HeapTuple tup, int col)
+char *
+iact_sync_spi_text(HeapTuple tup, int col)
 {
 	bool		isnull;
 	Datum		d = SPI_getbinval(tup, SPI_tuptable->tupdesc, col, &isnull);
@@ -174,125 +112,14 @@ spi_text(HeapTuple tup, int col)
 	return isnull ? NULL : TextDatumGetCString(d);
 }
 
-static void
-spi_exec(const char *sql, int expected)
+void
+iact_sync_spi_exec(const char *sql, int expected)
 {
 	int			rc = SPI_execute(sql, false, 0);
 
 	if (rc != expected)
 		elog(ERROR, "SPI_execute failed (%d): %s", rc, sql);
 }
-
-/* ---- the registry and the run record ---- */
-
-static void
-load_registry(SyncRun *r)
-{
-	Oid			argtypes[1] = {INT4OID};
-	Datum		args[1] = {Int32GetDatum(r->table_id)};
-	HeapTuple	tup;
-	bool		isnull;
-	Datum		d;
-	MemoryContext old;
-
-	if (SPI_execute_with_args("SELECT server_name::text, source_schema, source_table, "
-							  "target_schema::text, target_table::text, key_columns, "
-							  "watermark_column, lookback, "
-							  "coalesce(batch_size, current_setting('iact.sync_batch_size')::int), "
-							  "retention_days, retention_column, last_watermark "
-							  "FROM iact.sync_tables WHERE id = $1 FOR UPDATE",
-							  1, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read iact.sync_tables");
-	if (SPI_processed != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("sync table %d is not registered", r->table_id)));
-	tup = SPI_tuptable->vals[0];
-	old = MemoryContextSwitchTo(r->cxt);
-	r->server_name = spi_text(tup, 1);
-	r->src_schema = spi_text(tup, 2);
-	r->src_table = spi_text(tup, 3);
-	r->tgt_schema = spi_text(tup, 4);
-	r->tgt_table = spi_text(tup, 5);
-	r->tgt_qual = psprintf("%s.%s", quote_identifier(r->tgt_schema),
-						   quote_identifier(r->tgt_table));
-	d = SPI_getbinval(tup, SPI_tuptable->tupdesc, 6, &isnull);
-	{
-		Datum	   *elems;
-		int			i;
-
-		deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT,
-						  &elems, NULL, &r->nkeys);
-		r->keys = palloc(sizeof(char *) * r->nkeys);
-		for (i = 0; i < r->nkeys; i++)
-			r->keys[i] = TextDatumGetCString(elems[i]);
-	}
-	r->wm_col = spi_text(tup, 7);
-	r->lookback = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 8, &isnull));
-	r->batch_size = DatumGetInt32(SPI_getbinval(tup, SPI_tuptable->tupdesc, 9, &isnull));
-	r->retention_days = DatumGetInt32(SPI_getbinval(tup, SPI_tuptable->tupdesc, 10, &isnull));
-	r->ret_col = spi_text(tup, 11);
-	r->last_wm = spi_text(tup, 12);
-	MemoryContextSwitchTo(old);
-}
-
-/* write the run's counters and status (status NULL: keep 'running') */
-static void
-save_run(SyncRun *r, const char *status, const char *error)
-{
-	Oid			argtypes[14] = {INT8OID, TEXTOID, INT8OID, INT8OID, INT8OID, INT8OID,
-	INT8OID, INT8OID, TEXTOID, TEXTOID, TEXTOID, INT8OID, INT8OID, TEXTOID};
-	Datum		args[14];
-	char		nulls[14];
-	int			i;
-
-	memset(nulls, ' ', sizeof(nulls));
-	args[0] = Int64GetDatum(r->run_id);
-	args[1] = CStringGetTextDatum(status ? status : "running");
-	args[2] = Int64GetDatum(r->n_read);
-	args[3] = Int64GetDatum(r->n_inserted);
-	args[4] = Int64GetDatum(r->n_updated);
-	args[5] = Int64GetDatum(r->n_deleted);
-	args[6] = Int64GetDatum(r->n_rejected);
-	args[7] = Int64GetDatum(r->n_purged);
-	args[8] = r->wm_from ? CStringGetTextDatum(r->wm_from) : (Datum) 0;
-	args[9] = r->wm_to ? CStringGetTextDatum(r->wm_to) : (Datum) 0;
-	args[10] = error ? CStringGetTextDatum(error) : (Datum) 0;
-	args[11] = Int64GetDatum(r->source_count);
-	args[12] = Int64GetDatum(r->target_count);
-	args[13] = r->commit_batches ? CStringGetTextDatum("batch commits")
-		: CStringGetTextDatum("one transaction");
-	for (i = 8; i <= 10; i++)
-		if (args[i] == (Datum) 0)
-			nulls[i] = 'n';
-	if (r->source_count < 0)
-		nulls[11] = 'n';
-	if (r->target_count < 0)
-		nulls[12] = 'n';
-	if (SPI_execute_with_args("UPDATE iact.sync_runs SET status = $2, "
-							  "finished_at = CASE WHEN $2 = 'running' THEN NULL ELSE clock_timestamp() END, "
-							  "rows_read = $3, rows_inserted = $4, rows_updated = $5, rows_deleted = $6, "
-							  "rows_rejected = $7, rows_purged = $8, watermark_from = $9, "
-							  "watermark_to = $10, error = $11, source_count = $12, target_count = $13, "
-							  "transaction_mode = $14 WHERE id = $1",
-							  14, argtypes, args, nulls, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "could not update iact.sync_runs");
-}
-
-static void
-save_watermark(SyncRun *r)
-{
-	Oid			argtypes[2] = {INT4OID, TEXTOID};
-	Datum		args[2] = {Int32GetDatum(r->table_id), (Datum) 0};
-
-	if (r->wm_col == NULL || r->wm_to == NULL)
-		return;
-	args[1] = CStringGetTextDatum(r->wm_to);
-	if (SPI_execute_with_args("UPDATE iact.sync_tables SET last_watermark = $2 WHERE id = $1",
-							  2, argtypes, args, NULL, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "could not update iact.sync_tables");
-}
-
 /* ---- the source and the target ---- */
 
 /* match the target's columns with the source's, prepare the conversions */
@@ -408,338 +235,10 @@ resolve_columns(SyncRun *r)
 }
 
 /* a comma-separated list of quoted target column names, optionally prefixed */
-static char *
-column_list(SyncRun *r, const char *prefix, bool keys_only, bool non_keys_only)
-{
-	StringInfoData s;
-	int			i;
-
-	initStringInfo(&s);
-	for (i = 0; i < r->ncols; i++)
-	{
-		if ((keys_only && !r->cols[i].is_key) || (non_keys_only && r->cols[i].is_key))
-			continue;
-		appendStringInfo(&s, "%s%s%s", s.len ? ", " : "", prefix, quote_identifier(r->cols[i].name));
-	}
-	return s.data;
-}
-
-/* the upsert of one batch, given as one array of the target's row type */
-static void
-prepare_plans(SyncRun *r)
-{
-	StringInfoData sql;
-	Oid			argtypes[1] = {r->arraytype};
-	Oid			rejtypes[6] = {INT8OID, TEXTOID, TEXTOID, TEXTOID, BYTEAOID, TEXTOID};
-	char	   *cols = column_list(r, "", false, false);
-	char	   *keys = column_list(r, "", true, false);
-	int			i;
-	bool		has_non_keys = false;
-
-	initStringInfo(&sql);
-	appendStringInfoString(&sql, "WITH s AS MATERIALIZED (SELECT * FROM unnest($1) u)");
-	if (!r->wm_col)
-		appendStringInfo(&sql, ", k AS (INSERT INTO pg_temp.iact_sync_seen (%s) SELECT %s FROM s)",
-						 keys, keys);
-	appendStringInfo(&sql, ", up AS (INSERT INTO %s AS t (%s) SELECT %s FROM s ON CONFLICT (%s) ",
-					 r->tgt_qual, cols, cols, keys);
-	for (i = 0; i < r->ncols; i++)
-		if (!r->cols[i].is_key)
-			has_non_keys = true;
-	if (has_non_keys)
-	{
-		bool		first = true;
-
-		appendStringInfoString(&sql, "DO UPDATE SET ");
-		for (i = 0; i < r->ncols; i++)
-			if (!r->cols[i].is_key)
-			{
-				appendStringInfo(&sql, "%s%s = EXCLUDED.%s", first ? "" : ", ",
-								 quote_identifier(r->cols[i].name), quote_identifier(r->cols[i].name));
-				first = false;
-			}
-		appendStringInfo(&sql, " WHERE (%s) IS DISTINCT FROM (%s)",
-						 column_list(r, "t.", false, true), column_list(r, "EXCLUDED.", false, true));
-	}
-	else
-		appendStringInfoString(&sql, "DO NOTHING");
-	appendStringInfoString(&sql, " RETURNING (t.xmax = 0) AS ins) "
-						   "SELECT count(*) FILTER (WHERE ins), count(*) FILTER (WHERE NOT ins) FROM up");
-	r->apply_plan = SPI_prepare(sql.data, 1, argtypes);
-	if (r->apply_plan == NULL)
-		elog(ERROR, "could not prepare the upsert of %s: %s", r->tgt_qual,
-			 SPI_result_code_string(SPI_result));
-	SPI_keepplan(r->apply_plan);
-
-	r->reject_plan = SPI_prepare("INSERT INTO iact.sync_rejects "
-								 "(run_id, target_table, key, column_name, raw_value, reason) "
-								 "VALUES ($1, $2, $3, $4, $5, $6)", 6, rejtypes);
-	if (r->reject_plan == NULL)
-		elog(ERROR, "could not prepare the insert into iact.sync_rejects");
-	SPI_keepplan(r->reject_plan);
-}
-
-/* ---- one batch ---- */
-
-/* a printable key for a reject: col=value, ... (hex when not valid text) */
-static char *
-reject_key(SyncRun *r, char **vals, unsigned long *lens)
-{
-	StringInfoData s;
-	int			i;
-
-	initStringInfo(&s);
-	for (i = 0; i < r->ncols; i++)
-	{
-		if (!r->cols[i].is_key)
-			continue;
-		appendStringInfo(&s, "%s%s=", s.len ? ", " : "", r->cols[i].name);
-		if (vals[i] == NULL)
-			appendStringInfoString(&s, "NULL");
-		else if (memchr(vals[i], 0, lens[i]) == NULL &&
-				 pg_verify_mbstr(PG_UTF8, vals[i], (int) lens[i], true) &&
-				 GetDatabaseEncoding() == PG_UTF8)
-			appendBinaryStringInfo(&s, vals[i], (int) lens[i]);
-		else
-		{
-			unsigned long j;
-
-			appendStringInfoString(&s, "\\x");
-			for (j = 0; j < lens[i]; j++)
-				appendStringInfo(&s, "%02x", (unsigned char) vals[i][j]);
-		}
-	}
-	return s.data;
-}
-
-static void
-record_reject(SyncRun *r, char **vals, unsigned long *lens, int col, const char *reason)
-{
-	Datum		args[6];
-	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
-
-	args[0] = Int64GetDatum(r->run_id);
-	args[1] = CStringGetTextDatum(r->tgt_qual);
-	args[2] = CStringGetTextDatum(reject_key(r, vals, lens));
-	if (col >= 0)
-	{
-		args[3] = CStringGetTextDatum(r->cols[col].name);
-		if (vals[col] != NULL)
-		{
-			bytea	   *b = palloc(lens[col] + VARHDRSZ);
-
-			SET_VARSIZE(b, lens[col] + VARHDRSZ);
-			memcpy(VARDATA(b), vals[col], lens[col]);
-			args[4] = PointerGetDatum(b);
-		}
-		else
-			nulls[4] = 'n';
-	}
-	else
-	{
-		nulls[3] = 'n';
-		nulls[4] = 'n';
-	}
-	args[5] = CStringGetTextDatum(reason);
-	if (SPI_execute_plan(r->reject_plan, args, nulls, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "could not insert into iact.sync_rejects");
-	r->n_rejected++;
-}
-
-/*
- * Convert one row into a composite Datum of the target's row type.  Returns
- * NULL on success, else the reason, with *badcol set.  May throw.
- */
-static const char *
-convert_row(SyncRun *r, char **vals, unsigned long *lens, Datum *result, int *badcol)
-{
-	int			natts = r->tupdesc->natts;
-	Datum	   *values = palloc(sizeof(Datum) * natts);
-	bool	   *nulls = palloc(sizeof(bool) * natts);
-	int			i;
-	HeapTuple	tup;
-
-	for (i = 0; i < natts; i++)
-		nulls[i] = true;
-	for (i = 0; i < r->ncols; i++)
-	{
-		SyncColumn *col = &r->cols[i];
-		const char *reason;
-
-		reason = iact_sync_convert(col, vals[i], lens[i], &values[col->attnum - 1],
-								   &nulls[col->attnum - 1]);
-		if (reason != NULL)
-		{
-			*badcol = i;
-			return reason;
-		}
-	}
-	tup = heap_form_tuple(r->tupdesc, values, nulls);
-	*result = heap_copy_tuple_as_datum(tup, r->tupdesc);
-	return NULL;
-}
-
-/*
- * Run fn(arg) in a subtransaction.  Returns NULL on success, else the error
- * (copied into r->cxt; the subtransaction is rolled back).
- */
-static ErrorData *
-in_subxact(SyncRun *r, void (*fn) (SyncRun *, void *), void *arg)
-{
-	MemoryContext oldcxt = CurrentMemoryContext;
-	ResourceOwner oldowner = CurrentResourceOwner;
-	ErrorData  *edata = NULL;
-
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(oldcxt);
-	PG_TRY();
-	{
-		fn(r, arg);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(r->cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
-	}
-	PG_END_TRY();
-	return edata;
-}
-
-typedef struct ConvertState
-{
-	SyncBatch  *batch;
-	Datum	   *rows;			/* converted rows */
-	int			nrows;
-	int			row;			/* for the one-row and one-column cases */
-	int			col;
-	int		   *rej_row;		/* rejects found without an error */
-	int		   *rej_col;
-	const char **rej_reason;
-	int			nrej;
-} ConvertState;
-
-static void
-convert_all(SyncRun *r, void *arg)
-{
-	ConvertState *cs = arg;
-	int			i;
-
-	cs->nrows = cs->nrej = 0;
-	for (i = 0; i < cs->batch->n; i++)
-	{
-		int			badcol = -1;
-		const char *reason;
-
-		CHECK_FOR_INTERRUPTS();
-		reason = convert_row(r, cs->batch->vals[i], cs->batch->lens[i], &cs->rows[cs->nrows], &badcol);
-		if (reason == NULL)
-			cs->nrows++;
-		else
-		{
-			cs->rej_row[cs->nrej] = i;
-			cs->rej_col[cs->nrej] = badcol;
-			cs->rej_reason[cs->nrej++] = reason;
-		}
-	}
-}
-
-static void
-convert_one_row(SyncRun *r, void *arg)
-{
-	ConvertState *cs = arg;
-	int			badcol = -1;
-	const char *reason;
-
-	reason = convert_row(r, cs->batch->vals[cs->row], cs->batch->lens[cs->row],
-						 &cs->rows[cs->nrows], &badcol);
-	if (reason == NULL)
-		cs->nrows++;
-	else
-	{
-		cs->rej_row[cs->nrej] = cs->row;
-		cs->rej_col[cs->nrej] = badcol;
-		cs->rej_reason[cs->nrej++] = reason;
-	}
-}
-
-static void
-convert_one_value(SyncRun *r, void *arg)
-{
-	ConvertState *cs = arg;
-	Datum		v;
-	bool		isnull;
-
-	(void) iact_sync_convert(&r->cols[cs->col], cs->batch->vals[cs->row][cs->col],
-							 cs->batch->lens[cs->row][cs->col], &v, &isnull);
-}
-
-/* convert, upsert and account one batch of raw rows */
-static void
-apply_batch(SyncRun *r, SyncBatch *b)
-{
-	ConvertState cs;
-	ErrorData  *err;
-	int			i;
-
-	memset(&cs, 0, sizeof(cs));
-	cs.batch = b;
-	cs.rows = palloc(sizeof(Datum) * b->n);
-	cs.rej_row = palloc(sizeof(int) * b->n);
-	cs.rej_col = palloc(sizeof(int) * b->n);
-	cs.rej_reason = palloc(sizeof(char *) * b->n);
-
-	/* the whole batch at once; on an error, row by row to find the culprits */
-	err = in_subxact(r, convert_all, &cs);
-	if (err != NULL)
-	{
-		cs.nrows = cs.nrej = 0;
-		for (cs.row = 0; cs.row < b->n; cs.row++)
-		{
-			CHECK_FOR_INTERRUPTS();
-			err = in_subxact(r, convert_one_row, &cs);
-			if (err == NULL)
-				continue;
-			for (cs.col = 0; cs.col < r->ncols; cs.col++)
-				if ((err = in_subxact(r, convert_one_value, &cs)) != NULL)
-					break;
-			cs.rej_row[cs.nrej] = cs.row;
-			cs.rej_col[cs.nrej] = cs.col < r->ncols ? cs.col : -1;
-			cs.rej_reason[cs.nrej++] = err ? err->message : "the row could not be formed";
-		}
-	}
-	for (i = 0; i < cs.nrej; i++)
-		record_reject(r, b->vals[cs.rej_row[i]], b->lens[cs.rej_row[i]], cs.rej_col[i],
-					  cs.rej_reason[i]);
-
-	if (cs.nrows > 0)
-	{
-		ArrayType  *arr = construct_array(cs.rows, cs.nrows, r->rowtype, r->rowlen,
-										  r->rowbyval, r->rowalign);
-		Datum		args[1] = {PointerGetDatum(arr)};
-		bool		isnull;
-
-		if (SPI_execute_plan(r->apply_plan, args, NULL, false, 0) != SPI_OK_SELECT ||
-			SPI_processed != 1)
-			elog(ERROR, "the upsert into %s failed", r->tgt_qual);
-		r->n_inserted += DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-													 SPI_tuptable->tupdesc, 1, &isnull));
-		r->n_updated += DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-													SPI_tuptable->tupdesc, 2, &isnull));
-		SPI_freetuptable(SPI_tuptable);
-	}
-}
-
 /* ---- the steps of a run ---- */
 
-static void
-step_begin(SyncRun *r, void *arg)
+void
+iact_sync_step_begin(SyncRun *r, void *arg)
 {
 	char	   *dbname = NULL;
 	ForeignServer *server = GetForeignServerByName(r->server_name, false);
@@ -794,7 +293,7 @@ step_begin(SyncRun *r, void *arg)
 		if (SPI_execute_with_args("SELECT to_char((now() AT TIME ZONE 'UTC') - make_interval(days => $1), "
 								  "'YYYY-MM-DD HH24:MI:SS')", 1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
 			elog(ERROR, "could not compute the retention cutoff");
-		r->cutoff = spi_text(SPI_tuptable->vals[0], 1);
+		r->cutoff = iact_sync_spi_text(SPI_tuptable->vals[0], 1);
 		conds = lappend(conds, psprintf("%s >= %s", my_ident(r->ret_col), my_literal(r, r->cutoff)));
 	}
 	initStringInfo(&sql);
@@ -805,16 +304,16 @@ step_begin(SyncRun *r, void *arg)
 
 	if (!r->wm_col)
 	{
-		char	   *keys = column_list(r, "", true, false);
+		char	   *keys = iact_sync_column_list(r, "", true, false);
 		bool		isnull;
 
-		spi_exec("SELECT to_regclass('pg_temp.iact_sync_seen') IS NOT NULL", SPI_OK_SELECT);
+		iact_sync_spi_exec("SELECT to_regclass('pg_temp.iact_sync_seen') IS NOT NULL", SPI_OK_SELECT);
 		if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
-			spi_exec("DROP TABLE pg_temp.iact_sync_seen", SPI_OK_UTILITY);
-		spi_exec(psprintf("CREATE TEMP TABLE iact_sync_seen AS SELECT %s FROM %s WITH NO DATA",
+			iact_sync_spi_exec("DROP TABLE pg_temp.iact_sync_seen", SPI_OK_UTILITY);
+		iact_sync_spi_exec(psprintf("CREATE TEMP TABLE iact_sync_seen AS SELECT %s FROM %s WITH NO DATA",
 						  keys, r->tgt_qual), SPI_OK_UTILITY);
 	}
-	prepare_plans(r);
+	iact_sync_prepare_plans(r);
 
 	/* start streaming */
 	initStringInfo(&sql);
@@ -831,13 +330,13 @@ step_begin(SyncRun *r, void *arg)
 		if (iact_my_query(r->conn, sql.data, &ncols) != 0)
 			my_error(r, "the SELECT of the source rows");
 	}
-	save_run(r, NULL, NULL);
+	iact_sync_save_run(r, NULL, NULL);
 	MemoryContextSwitchTo(old);
 }
 
 /* read up to batch_size rows and apply them */
-static void
-step_batch(SyncRun *r, void *arg)
+void
+iact_sync_step_batch(SyncRun *r, void *arg)
 {
 	SyncBatch	b;
 	int			rc = 0;
@@ -882,7 +381,7 @@ step_batch(SyncRun *r, void *arg)
 	r->n_read += b.n;
 	if (b.n > 0)
 	{
-		apply_batch(r, &b);
+		iact_sync_apply_batch(r, &b);
 		if (r->wm_idx >= 0 && b.vals[b.n - 1][r->wm_idx] != NULL)
 		{
 			MemoryContextSwitchTo(r->cxt);
@@ -892,8 +391,8 @@ step_batch(SyncRun *r, void *arg)
 	MemoryContextSwitchTo(old);
 	if (r->commit_batches)
 	{
-		save_watermark(r);
-		save_run(r, NULL, NULL);
+		iact_sync_save_watermark(r);
+		iact_sync_save_run(r, NULL, NULL);
 	}
 }
 
@@ -909,8 +408,8 @@ range_param(SyncRun *r, int idx, const char *text, bool *isnull)
 }
 
 /* purge, delete, count check, end the MariaDB transaction */
-static void
-step_finish(SyncRun *r, void *arg)
+void
+iact_sync_step_finish(SyncRun *r, void *arg)
 {
 	StringInfoData src,
 				tgt;
@@ -976,9 +475,9 @@ step_finish(SyncRun *r, void *arg)
 				elog(ERROR, "the delete of vanished rows failed");
 		}
 		else
-			spi_exec(sql.data, SPI_OK_DELETE);
+			iact_sync_spi_exec(sql.data, SPI_OK_DELETE);
 		r->n_deleted += SPI_processed;
-		spi_exec("DROP TABLE pg_temp.iact_sync_seen", SPI_OK_UTILITY);
+		iact_sync_spi_exec("DROP TABLE pg_temp.iact_sync_seen", SPI_OK_UTILITY);
 	}
 
 	/* never short: the counts of the synced range must agree */
@@ -1032,166 +531,17 @@ step_finish(SyncRun *r, void *arg)
 	if (iact_my_exec(r->conn, "ROLLBACK") != 0)
 		my_error(r, "ROLLBACK");
 	if (!r->commit_batches)
-		save_watermark(r);
+		iact_sync_save_watermark(r);
 	MemoryContextSwitchTo(old);
 }
 
 /* the whole run in one go (inside one subtransaction: atomic per table) */
-static void
-step_all(SyncRun *r, void *arg)
+void
+iact_sync_step_all(SyncRun *r, void *arg)
 {
-	step_begin(r, NULL);
+	iact_sync_step_begin(r, NULL);
 	while (!r->eof)
-		step_batch(r, NULL);
-	step_finish(r, NULL);
+		iact_sync_step_batch(r, NULL);
+	iact_sync_step_finish(r, NULL);
 }
 
-/* ---- the entry point ---- */
-
-static int64
-insert_run(SyncRun *r, const char *status, const char *error)
-{
-	Oid			argtypes[5] = {INT4OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
-	Datum		args[5];
-	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
-	bool		isnull;
-
-	args[0] = Int32GetDatum(r->table_id);
-	args[1] = CStringGetTextDatum(r->tgt_qual);
-	args[2] = CStringGetTextDatum(status);
-	args[3] = CStringGetTextDatum(r->wm_col ? "incremental" : "full");
-	if (error)
-		args[4] = CStringGetTextDatum(error);
-	else
-		nulls[4] = 'n';
-	if (SPI_execute_with_args("INSERT INTO iact.sync_runs (table_id, target_table, status, mode, error, "
-							  "finished_at) VALUES ($1, $2, $3, $4, $5, "
-							  "CASE WHEN $3 = 'running' THEN NULL ELSE clock_timestamp() END) RETURNING id",
-							  5, argtypes, args, nulls, false, 1) != SPI_OK_INSERT_RETURNING)
-		elog(ERROR, "could not insert into iact.sync_runs");
-	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-}
-
-static bool
-try_lock(SyncRun *r)
-{
-	bool		isnull;
-	char	   *sql = psprintf("SELECT %s(%d, %d)",
-							   r->commit_batches ? "pg_try_advisory_lock" : "pg_try_advisory_xact_lock",
-							   IACT_LOCK_SYNC_CLASS, r->table_id);
-
-	spi_exec(sql, SPI_OK_SELECT);
-	return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-}
-
-static const char *
-error_text(ErrorData *e)
-{
-	if (e->detail)
-		return psprintf("%s (%s)", e->message, e->detail);
-	return e->message;
-}
-
-int64
-iact_sync_table(int32 table_id, bool commit_batches)
-{
-	SyncRun    *r;
-	MemoryContext cxt;
-	MemoryContext callercxt = CurrentMemoryContext;
-	int64		run_id = 0;
-	volatile bool locked = false;
-
-	cxt = AllocSetContextCreate(TopMemoryContext, "iact sync run", ALLOCSET_DEFAULT_SIZES);
-	r = MemoryContextAllocZero(cxt, sizeof(SyncRun));
-	r->cxt = cxt;
-	r->batch_cxt = AllocSetContextCreate(cxt, "iact sync batch", ALLOCSET_DEFAULT_SIZES);
-	r->table_id = table_id;
-	r->commit_batches = commit_batches;
-	r->source_count = r->target_count = -1;
-
-	if (SPI_connect_ext(commit_batches ? SPI_OPT_NONATOMIC : 0) != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	PG_TRY();
-	{
-		MemoryContextSwitchTo(cxt);
-		load_registry(r);
-		locked = try_lock(r);
-		if (!locked)
-		{
-			r->run_id = insert_run(r, "skipped", "another run of this table is in progress");
-			if (commit_batches)
-				SPI_commit();
-		}
-		else
-		{
-			ErrorData  *err = NULL;
-
-			/* runs left 'running' by a backend that died are over */
-			{
-				Oid			t[1] = {INT4OID};
-				Datum		a[1] = {Int32GetDatum(table_id)};
-
-				SPI_execute_with_args("UPDATE iact.sync_runs SET status = 'failed', finished_at = clock_timestamp(), "
-									  "error = 'interrupted: the session running it ended before it finished' "
-									  "WHERE table_id = $1 AND status = 'running'", 1, t, a, NULL, false, 0);
-			}
-			r->run_id = insert_run(r, "running", NULL);
-			if (commit_batches)
-			{
-				SPI_commit();
-				MemoryContextSwitchTo(cxt);
-				err = in_subxact(r, step_begin, NULL);
-				SPI_commit();
-				while (err == NULL && !r->eof)
-				{
-					err = in_subxact(r, step_batch, NULL);
-					SPI_commit();
-				}
-				if (err == NULL)
-					err = in_subxact(r, step_finish, NULL);
-			}
-			else
-			{
-				err = in_subxact(r, step_all, NULL);
-				if (err != NULL)
-				{
-					/* atomic per table: nothing of this table's batches stays */
-					r->n_inserted = r->n_updated = r->n_deleted = r->n_purged = 0;
-					r->n_rejected = 0;
-				}
-			}
-			MemoryContextSwitchTo(cxt);
-			if (err != NULL)
-			{
-				ereport(WARNING,
-						(errmsg("sync of %s failed: %s", r->tgt_qual, err->message),
-						 err->detail ? errdetail_internal("%s", err->detail) : 0));
-				save_run(r, "failed", error_text(err));
-			}
-			else
-				save_run(r, r->n_rejected > 0 ? "partial" : "success", NULL);
-			if (commit_batches)
-				SPI_commit();
-		}
-	}
-	PG_FINALLY();
-	{
-		if (r->conn)
-			iact_my_close(r->conn);
-		r->conn = NULL;
-		if (r->apply_plan)
-			SPI_freeplan(r->apply_plan);
-		if (r->reject_plan)
-			SPI_freeplan(r->reject_plan);
-		if (locked && commit_batches)
-			DirectFunctionCall2(pg_advisory_unlock_int4, Int32GetDatum(IACT_LOCK_SYNC_CLASS),
-								Int32GetDatum(table_id));
-		run_id = r->run_id;
-		MemoryContextSwitchTo(callercxt);
-		MemoryContextDelete(cxt);
-	}
-	PG_END_TRY();
-	SPI_finish();
-	MemoryContextSwitchTo(callercxt);
-	return run_id;
-}

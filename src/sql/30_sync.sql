@@ -290,7 +290,7 @@ COMMENT ON FUNCTION iact.sync_add_table(name, text, text, text[], text, bigint, 
 CREATE FUNCTION iact.sync_remove_table(target_table text) RETURNS boolean
 LANGUAGE plpgsql AS $$
 BEGIN
-	DELETE FROM iact.sync_tables WHERE id = iact._sync_table_id(target_table);
+	DELETE FROM iact.sync_tables WHERE id = iact._sync_table_id(sync_remove_table.target_table);
 	RETURN true;
 END $$;
 COMMENT ON FUNCTION iact.sync_remove_table(text) IS

@@ -15,6 +15,7 @@
 #   IACT_MARIADB_USER IACT_MARIADB_PASSWORD (the reader)
 #   IACT_MARIADB_WRITER_USER IACT_MARIADB_WRITER_PASSWORD
 #   IACT_MARIADB_DB (ivr) IACT_MARIADB_DIR IACT_MARIADB_BIN
+#   IACT_MARIADB_CLI (a root mariadb client command line, database ivr)
 
 IACT_MARIADB_PID=""
 
@@ -58,7 +59,9 @@ mariadb_start() {
 	IACT_MARIADB_PORT=$(free_port) || return 1
 	IACT_MARIADB_HOST=127.0.0.1
 	IACT_MARIADB_BIN=$(command -v mariadbd)
-	export IACT_MARIADB_DIR IACT_MARIADB_SOCKET IACT_MARIADB_PORT IACT_MARIADB_HOST IACT_MARIADB_BIN
+	# a root client command for tests (pg_regress: \! $IACT_MARIADB_CLI -e "...")
+	IACT_MARIADB_CLI="mariadb --no-defaults --protocol=socket --socket=$IACT_MARIADB_SOCKET -uroot --batch --skip-column-names --default-character-set=utf8mb4 ivr"
+	export IACT_MARIADB_DIR IACT_MARIADB_SOCKET IACT_MARIADB_PORT IACT_MARIADB_HOST IACT_MARIADB_BIN IACT_MARIADB_CLI
 	mariadb-install-db --no-defaults --datadir="$dir/data" --auth-root-authentication-method=normal \
 		--skip-test-db > "$dir/install.log" 2>&1 || { tail -20 "$dir/install.log" >&2; return 1; }
 	_mariadb_launch || return 1

@@ -1,0 +1,360 @@
+/*-------------------------------------------------------------------------
+ *
+ * sync_batch.c
+ *	  One batch of a sync run: the upsert statement (one array of the
+ *	  target's row type per batch, ON CONFLICT by key, updating only rows
+ *	  that differ), converting the raw MariaDB rows (the whole batch in one
+ *	  subtransaction; on an error, row by row and value by value to find the
+ *	  culprits, which go to iact.sync_rejects), and applying it.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "iact.h"
+
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "foreign/foreign.h"
+#include "lib/stringinfo.h"
+#include "nodes/makefuncs.h"
+#include "mb/pg_wchar.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+#include "utils/acl.h"
+#include "utils/typcache.h"
+
+#include "mariadb_client.h"
+
+char *
+iact_sync_column_list(SyncRun *r, const char *prefix, bool keys_only, bool non_keys_only)
+{
+	StringInfoData s;
+	int			i;
+
+	initStringInfo(&s);
+	for (i = 0; i < r->ncols; i++)
+	{
+		if ((keys_only && !r->cols[i].is_key) || (non_keys_only && r->cols[i].is_key))
+			continue;
+		appendStringInfo(&s, "%s%s%s", s.len ? ", " : "", prefix, quote_identifier(r->cols[i].name));
+	}
+	return s.data;
+}
+
+/* the upsert of one batch, given as one array of the target's row type */
+void
+iact_sync_prepare_plans(SyncRun *r)
+{
+	StringInfoData sql;
+	Oid			argtypes[1] = {r->arraytype};
+	Oid			rejtypes[6] = {INT8OID, TEXTOID, TEXTOID, TEXTOID, BYTEAOID, TEXTOID};
+	char	   *cols = iact_sync_column_list(r, "", false, false);
+	char	   *keys = iact_sync_column_list(r, "", true, false);
+	int			i;
+	bool		has_non_keys = false;
+
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "WITH s AS MATERIALIZED (SELECT * FROM unnest($1) u)");
+	if (!r->wm_col)
+		appendStringInfo(&sql, ", k AS (INSERT INTO pg_temp.iact_sync_seen (%s) SELECT %s FROM s)",
+						 keys, keys);
+	appendStringInfo(&sql, ", up AS (INSERT INTO %s AS t (%s) SELECT %s FROM s ON CONFLICT (%s) ",
+					 r->tgt_qual, cols, cols, keys);
+	for (i = 0; i < r->ncols; i++)
+		if (!r->cols[i].is_key)
+			has_non_keys = true;
+	if (has_non_keys)
+	{
+		bool		first = true;
+
+		appendStringInfoString(&sql, "DO UPDATE SET ");
+		for (i = 0; i < r->ncols; i++)
+			if (!r->cols[i].is_key)
+			{
+				appendStringInfo(&sql, "%s%s = EXCLUDED.%s", first ? "" : ", ",
+								 quote_identifier(r->cols[i].name), quote_identifier(r->cols[i].name));
+				first = false;
+			}
+		appendStringInfo(&sql, " WHERE (%s) IS DISTINCT FROM (%s)",
+						 iact_sync_column_list(r, "t.", false, true), iact_sync_column_list(r, "EXCLUDED.", false, true));
+	}
+	else
+		appendStringInfoString(&sql, "DO NOTHING");
+	appendStringInfoString(&sql, " RETURNING (t.xmax = 0) AS ins) "
+						   "SELECT count(*) FILTER (WHERE ins), count(*) FILTER (WHERE NOT ins) FROM up");
+	r->apply_plan = SPI_prepare(sql.data, 1, argtypes);
+	if (r->apply_plan == NULL)
+		elog(ERROR, "could not prepare the upsert of %s: %s", r->tgt_qual,
+			 SPI_result_code_string(SPI_result));
+	SPI_keepplan(r->apply_plan);
+
+	r->reject_plan = SPI_prepare("INSERT INTO iact.sync_rejects "
+								 "(run_id, target_table, key, column_name, raw_value, reason) "
+								 "VALUES ($1, $2, $3, $4, $5, $6)", 6, rejtypes);
+	if (r->reject_plan == NULL)
+		elog(ERROR, "could not prepare the insert into iact.sync_rejects");
+	SPI_keepplan(r->reject_plan);
+}
+
+/* ---- one batch ---- */
+
+/* a printable key for a reject: col=value, ... (hex when not valid text) */
+static char *
+reject_key(SyncRun *r, char **vals, unsigned long *lens)
+{
+	StringInfoData s;
+	int			i;
+
+	initStringInfo(&s);
+	for (i = 0; i < r->ncols; i++)
+	{
+		if (!r->cols[i].is_key)
+			continue;
+		appendStringInfo(&s, "%s%s=", s.len ? ", " : "", r->cols[i].name);
+		if (vals[i] == NULL)
+			appendStringInfoString(&s, "NULL");
+		else if (memchr(vals[i], 0, lens[i]) == NULL &&
+				 pg_verify_mbstr(PG_UTF8, vals[i], (int) lens[i], true) &&
+				 GetDatabaseEncoding() == PG_UTF8)
+			appendBinaryStringInfo(&s, vals[i], (int) lens[i]);
+		else
+		{
+			unsigned long j;
+
+			appendStringInfoString(&s, "\\x");
+			for (j = 0; j < lens[i]; j++)
+				appendStringInfo(&s, "%02x", (unsigned char) vals[i][j]);
+		}
+	}
+	return s.data;
+}
+
+static void
+record_reject(SyncRun *r, char **vals, unsigned long *lens, int col, const char *reason)
+{
+	Datum		args[6];
+	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+
+	args[0] = Int64GetDatum(r->run_id);
+	args[1] = CStringGetTextDatum(r->tgt_qual);
+	args[2] = CStringGetTextDatum(reject_key(r, vals, lens));
+	if (col >= 0)
+	{
+		args[3] = CStringGetTextDatum(r->cols[col].name);
+		if (vals[col] != NULL)
+		{
+			bytea	   *b = palloc(lens[col] + VARHDRSZ);
+
+			SET_VARSIZE(b, lens[col] + VARHDRSZ);
+			memcpy(VARDATA(b), vals[col], lens[col]);
+			args[4] = PointerGetDatum(b);
+		}
+		else
+			nulls[4] = 'n';
+	}
+	else
+	{
+		nulls[3] = 'n';
+		nulls[4] = 'n';
+	}
+	args[5] = CStringGetTextDatum(reason);
+	if (SPI_execute_plan(r->reject_plan, args, nulls, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not insert into iact.sync_rejects");
+	r->n_rejected++;
+}
+
+/*
+ * Convert one row into a composite Datum of the target's row type.  Returns
+ * NULL on success, else the reason, with *badcol set.  May throw.
+ */
+static const char *
+convert_row(SyncRun *r, char **vals, unsigned long *lens, Datum *result, int *badcol)
+{
+	int			natts = r->tupdesc->natts;
+	Datum	   *values = palloc(sizeof(Datum) * natts);
+	bool	   *nulls = palloc(sizeof(bool) * natts);
+	int			i;
+	HeapTuple	tup;
+
+	for (i = 0; i < natts; i++)
+		nulls[i] = true;
+	for (i = 0; i < r->ncols; i++)
+	{
+		SyncColumn *col = &r->cols[i];
+		const char *reason;
+
+		reason = iact_sync_convert(col, vals[i], lens[i], &values[col->attnum - 1],
+								   &nulls[col->attnum - 1]);
+		if (reason != NULL)
+		{
+			*badcol = i;
+			return reason;
+		}
+	}
+	tup = heap_form_tuple(r->tupdesc, values, nulls);
+	*result = heap_copy_tuple_as_datum(tup, r->tupdesc);
+	return NULL;
+}
+
+/*
+ * Run fn(arg) in a subtransaction.  Returns NULL on success, else the error
+ * (copied into r->cxt; the subtransaction is rolled back).
+ */
+ErrorData *
+iact_sync_in_subxact(SyncRun *r, void (*fn) (SyncRun *, void *), void *arg)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	ErrorData  *edata = NULL;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcxt);
+	PG_TRY();
+	{
+		fn(r, arg);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(r->cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_END_TRY();
+	return edata;
+}
+
+typedef struct ConvertState
+{
+	SyncBatch  *batch;
+	Datum	   *rows;			/* converted rows */
+	int			nrows;
+	int			row;			/* for the one-row and one-column cases */
+	int			col;
+	int		   *rej_row;		/* rejects found without an error */
+	int		   *rej_col;
+	const char **rej_reason;
+	int			nrej;
+} ConvertState;
+
+static void
+convert_all(SyncRun *r, void *arg)
+{
+	ConvertState *cs = arg;
+	int			i;
+
+	cs->nrows = cs->nrej = 0;
+	for (i = 0; i < cs->batch->n; i++)
+	{
+		int			badcol = -1;
+		const char *reason;
+
+		CHECK_FOR_INTERRUPTS();
+		reason = convert_row(r, cs->batch->vals[i], cs->batch->lens[i], &cs->rows[cs->nrows], &badcol);
+		if (reason == NULL)
+			cs->nrows++;
+		else
+		{
+			cs->rej_row[cs->nrej] = i;
+			cs->rej_col[cs->nrej] = badcol;
+			cs->rej_reason[cs->nrej++] = reason;
+		}
+	}
+}
+
+static void
+convert_one_row(SyncRun *r, void *arg)
+{
+	ConvertState *cs = arg;
+	int			badcol = -1;
+	const char *reason;
+
+	reason = convert_row(r, cs->batch->vals[cs->row], cs->batch->lens[cs->row],
+						 &cs->rows[cs->nrows], &badcol);
+	if (reason == NULL)
+		cs->nrows++;
+	else
+	{
+		cs->rej_row[cs->nrej] = cs->row;
+		cs->rej_col[cs->nrej] = badcol;
+		cs->rej_reason[cs->nrej++] = reason;
+	}
+}
+
+static void
+convert_one_value(SyncRun *r, void *arg)
+{
+	ConvertState *cs = arg;
+	Datum		v;
+	bool		isnull;
+
+	(void) iact_sync_convert(&r->cols[cs->col], cs->batch->vals[cs->row][cs->col],
+							 cs->batch->lens[cs->row][cs->col], &v, &isnull);
+}
+
+/* convert, upsert and account one batch of raw rows */
+void
+iact_sync_apply_batch(SyncRun *r, SyncBatch *b)
+{
+	ConvertState cs;
+	ErrorData  *err;
+	int			i;
+
+	memset(&cs, 0, sizeof(cs));
+	cs.batch = b;
+	cs.rows = palloc(sizeof(Datum) * b->n);
+	cs.rej_row = palloc(sizeof(int) * b->n);
+	cs.rej_col = palloc(sizeof(int) * b->n);
+	cs.rej_reason = palloc(sizeof(char *) * b->n);
+
+	/* the whole batch at once; on an error, row by row to find the culprits */
+	err = iact_sync_in_subxact(r, convert_all, &cs);
+	if (err != NULL)
+	{
+		cs.nrows = cs.nrej = 0;
+		for (cs.row = 0; cs.row < b->n; cs.row++)
+		{
+			CHECK_FOR_INTERRUPTS();
+			err = iact_sync_in_subxact(r, convert_one_row, &cs);
+			if (err == NULL)
+				continue;
+			for (cs.col = 0; cs.col < r->ncols; cs.col++)
+				if ((err = iact_sync_in_subxact(r, convert_one_value, &cs)) != NULL)
+					break;
+			cs.rej_row[cs.nrej] = cs.row;
+			cs.rej_col[cs.nrej] = cs.col < r->ncols ? cs.col : -1;
+			cs.rej_reason[cs.nrej++] = err ? err->message : "the row could not be formed";
+		}
+	}
+	for (i = 0; i < cs.nrej; i++)
+		record_reject(r, b->vals[cs.rej_row[i]], b->lens[cs.rej_row[i]], cs.rej_col[i],
+					  cs.rej_reason[i]);
+
+	if (cs.nrows > 0)
+	{
+		ArrayType  *arr = construct_array(cs.rows, cs.nrows, r->rowtype, r->rowlen,
+										  r->rowbyval, r->rowalign);
+		Datum		args[1] = {PointerGetDatum(arr)};
+		bool		isnull;
+
+		if (SPI_execute_plan(r->apply_plan, args, NULL, false, 0) != SPI_OK_SELECT ||
+			SPI_processed != 1)
+			elog(ERROR, "the upsert into %s failed", r->tgt_qual);
+		r->n_inserted += DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+													 SPI_tuptable->tupdesc, 1, &isnull));
+		r->n_updated += DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+													SPI_tuptable->tupdesc, 2, &isnull));
+		SPI_freetuptable(SPI_tuptable);
+	}
+}
+

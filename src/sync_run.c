@@ -1,0 +1,290 @@
+/*-------------------------------------------------------------------------
+ *
+ * sync_run.c
+ *	  The frame of one sync run: the registry row, the advisory lock (a run
+ *	  of a table already running is recorded as 'skipped'), the run record in
+ *	  iact.sync_runs (with its counters and watermarks), the subtransactions
+ *	  and, in the batch-commit mode, the commits (see iact_sync_table in
+ *	  iact.h).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "iact.h"
+
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "foreign/foreign.h"
+#include "lib/stringinfo.h"
+#include "nodes/makefuncs.h"
+#include "mb/pg_wchar.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+#include "utils/acl.h"
+#include "utils/typcache.h"
+
+#include "mariadb_client.h"
+
+/* ---- the registry and the run record ---- */
+
+static void
+load_registry(SyncRun *r)
+{
+	Oid			argtypes[1] = {INT4OID};
+	Datum		args[1] = {Int32GetDatum(r->table_id)};
+	HeapTuple	tup;
+	bool		isnull;
+	Datum		d;
+	MemoryContext old;
+
+	if (SPI_execute_with_args("SELECT server_name::text, source_schema, source_table, "
+							  "target_schema::text, target_table::text, key_columns, "
+							  "watermark_column, lookback, "
+							  "coalesce(batch_size, current_setting('iact.sync_batch_size')::int), "
+							  "retention_days, retention_column, last_watermark "
+							  "FROM iact.sync_tables WHERE id = $1 FOR UPDATE",
+							  1, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read iact.sync_tables");
+	if (SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("sync table %d is not registered", r->table_id)));
+	tup = SPI_tuptable->vals[0];
+	old = MemoryContextSwitchTo(r->cxt);
+	r->server_name = iact_sync_spi_text(tup, 1);
+	r->src_schema = iact_sync_spi_text(tup, 2);
+	r->src_table = iact_sync_spi_text(tup, 3);
+	r->tgt_schema = iact_sync_spi_text(tup, 4);
+	r->tgt_table = iact_sync_spi_text(tup, 5);
+	r->tgt_qual = psprintf("%s.%s", quote_identifier(r->tgt_schema),
+						   quote_identifier(r->tgt_table));
+	d = SPI_getbinval(tup, SPI_tuptable->tupdesc, 6, &isnull);
+	{
+		Datum	   *elems;
+		int			i;
+
+		deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT,
+						  &elems, NULL, &r->nkeys);
+		r->keys = palloc(sizeof(char *) * r->nkeys);
+		for (i = 0; i < r->nkeys; i++)
+			r->keys[i] = TextDatumGetCString(elems[i]);
+	}
+	r->wm_col = iact_sync_spi_text(tup, 7);
+	r->lookback = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 8, &isnull));
+	r->batch_size = DatumGetInt32(SPI_getbinval(tup, SPI_tuptable->tupdesc, 9, &isnull));
+	r->retention_days = DatumGetInt32(SPI_getbinval(tup, SPI_tuptable->tupdesc, 10, &isnull));
+	r->ret_col = iact_sync_spi_text(tup, 11);
+	r->last_wm = iact_sync_spi_text(tup, 12);
+	MemoryContextSwitchTo(old);
+}
+
+/* write the run's counters and status (status NULL: keep 'running') */
+void
+iact_sync_save_run(SyncRun *r, const char *status, const char *error)
+{
+	Oid			argtypes[14] = {INT8OID, TEXTOID, INT8OID, INT8OID, INT8OID, INT8OID,
+	INT8OID, INT8OID, TEXTOID, TEXTOID, TEXTOID, INT8OID, INT8OID, TEXTOID};
+	Datum		args[14];
+	char		nulls[14];
+	int			i;
+
+	memset(nulls, ' ', sizeof(nulls));
+	args[0] = Int64GetDatum(r->run_id);
+	args[1] = CStringGetTextDatum(status ? status : "running");
+	args[2] = Int64GetDatum(r->n_read);
+	args[3] = Int64GetDatum(r->n_inserted);
+	args[4] = Int64GetDatum(r->n_updated);
+	args[5] = Int64GetDatum(r->n_deleted);
+	args[6] = Int64GetDatum(r->n_rejected);
+	args[7] = Int64GetDatum(r->n_purged);
+	args[8] = r->wm_from ? CStringGetTextDatum(r->wm_from) : (Datum) 0;
+	args[9] = r->wm_to ? CStringGetTextDatum(r->wm_to) : (Datum) 0;
+	args[10] = error ? CStringGetTextDatum(error) : (Datum) 0;
+	args[11] = Int64GetDatum(r->source_count);
+	args[12] = Int64GetDatum(r->target_count);
+	args[13] = r->commit_batches ? CStringGetTextDatum("batch commits")
+		: CStringGetTextDatum("one transaction");
+	for (i = 8; i <= 10; i++)
+		if (args[i] == (Datum) 0)
+			nulls[i] = 'n';
+	if (r->source_count < 0)
+		nulls[11] = 'n';
+	if (r->target_count < 0)
+		nulls[12] = 'n';
+	if (SPI_execute_with_args("UPDATE iact.sync_runs SET status = $2, "
+							  "finished_at = CASE WHEN $2 = 'running' THEN NULL ELSE clock_timestamp() END, "
+							  "rows_read = $3, rows_inserted = $4, rows_updated = $5, rows_deleted = $6, "
+							  "rows_rejected = $7, rows_purged = $8, watermark_from = $9, "
+							  "watermark_to = $10, error = $11, source_count = $12, target_count = $13, "
+							  "transaction_mode = $14 WHERE id = $1",
+							  14, argtypes, args, nulls, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not update iact.sync_runs");
+}
+
+void
+iact_sync_save_watermark(SyncRun *r)
+{
+	Oid			argtypes[2] = {INT4OID, TEXTOID};
+	Datum		args[2] = {Int32GetDatum(r->table_id), (Datum) 0};
+
+	if (r->wm_col == NULL || r->wm_to == NULL)
+		return;
+	args[1] = CStringGetTextDatum(r->wm_to);
+	if (SPI_execute_with_args("UPDATE iact.sync_tables SET last_watermark = $2 WHERE id = $1",
+							  2, argtypes, args, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not update iact.sync_tables");
+}
+/* ---- the entry point ---- */
+
+static int64
+insert_run(SyncRun *r, const char *status, const char *error)
+{
+	Oid			argtypes[5] = {INT4OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		args[5];
+	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+	bool		isnull;
+
+	args[0] = Int32GetDatum(r->table_id);
+	args[1] = CStringGetTextDatum(r->tgt_qual);
+	args[2] = CStringGetTextDatum(status);
+	args[3] = CStringGetTextDatum(r->wm_col ? "incremental" : "full");
+	if (error)
+		args[4] = CStringGetTextDatum(error);
+	else
+		nulls[4] = 'n';
+	if (SPI_execute_with_args("INSERT INTO iact.sync_runs (table_id, target_table, status, mode, error, "
+							  "finished_at) VALUES ($1, $2, $3, $4, $5, "
+							  "CASE WHEN $3 = 'running' THEN NULL ELSE clock_timestamp() END) RETURNING id",
+							  5, argtypes, args, nulls, false, 1) != SPI_OK_INSERT_RETURNING)
+		elog(ERROR, "could not insert into iact.sync_runs");
+	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+static bool
+try_lock(SyncRun *r)
+{
+	bool		isnull;
+	char	   *sql = psprintf("SELECT %s(%d, %d)",
+							   r->commit_batches ? "pg_try_advisory_lock" : "pg_try_advisory_xact_lock",
+							   IACT_LOCK_SYNC_CLASS, r->table_id);
+
+	iact_sync_spi_exec(sql, SPI_OK_SELECT);
+	return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+static const char *
+error_text(ErrorData *e)
+{
+	if (e->detail)
+		return psprintf("%s (%s)", e->message, e->detail);
+	return e->message;
+}
+
+int64
+iact_sync_table(int32 table_id, bool commit_batches)
+{
+	SyncRun    *r;
+	MemoryContext cxt;
+	MemoryContext callercxt = CurrentMemoryContext;
+	int64		run_id = 0;
+	volatile bool locked = false;
+
+	cxt = AllocSetContextCreate(TopMemoryContext, "iact sync run", ALLOCSET_DEFAULT_SIZES);
+	r = MemoryContextAllocZero(cxt, sizeof(SyncRun));
+	r->cxt = cxt;
+	r->batch_cxt = AllocSetContextCreate(cxt, "iact sync batch", ALLOCSET_DEFAULT_SIZES);
+	r->table_id = table_id;
+	r->commit_batches = commit_batches;
+	r->source_count = r->target_count = -1;
+
+	if (SPI_connect_ext(commit_batches ? SPI_OPT_NONATOMIC : 0) != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	PG_TRY();
+	{
+		MemoryContextSwitchTo(cxt);
+		load_registry(r);
+		locked = try_lock(r);
+		if (!locked)
+		{
+			r->run_id = insert_run(r, "skipped", "another run of this table is in progress");
+			if (commit_batches)
+				SPI_commit();
+		}
+		else
+		{
+			ErrorData  *err = NULL;
+
+			/* runs left 'running' by a backend that died are over */
+			{
+				Oid			t[1] = {INT4OID};
+				Datum		a[1] = {Int32GetDatum(table_id)};
+
+				SPI_execute_with_args("UPDATE iact.sync_runs SET status = 'failed', finished_at = clock_timestamp(), "
+									  "error = 'interrupted: the session running it ended before it finished' "
+									  "WHERE table_id = $1 AND status = 'running'", 1, t, a, NULL, false, 0);
+			}
+			r->run_id = insert_run(r, "running", NULL);
+			if (commit_batches)
+			{
+				SPI_commit();
+				MemoryContextSwitchTo(cxt);
+				err = iact_sync_in_subxact(r, iact_sync_step_begin, NULL);
+				SPI_commit();
+				while (err == NULL && !r->eof)
+				{
+					err = iact_sync_in_subxact(r, iact_sync_step_batch, NULL);
+					SPI_commit();
+				}
+				if (err == NULL)
+					err = iact_sync_in_subxact(r, iact_sync_step_finish, NULL);
+			}
+			else
+			{
+				err = iact_sync_in_subxact(r, iact_sync_step_all, NULL);
+				if (err != NULL)
+				{
+					/* atomic per table: nothing of this table's batches stays */
+					r->n_inserted = r->n_updated = r->n_deleted = r->n_purged = 0;
+					r->n_rejected = 0;
+				}
+			}
+			MemoryContextSwitchTo(cxt);
+			if (err != NULL)
+			{
+				ereport(WARNING,
+						(errmsg("sync of %s failed: %s", r->tgt_qual, err->message),
+						 err->detail ? errdetail_internal("%s", err->detail) : 0));
+				iact_sync_save_run(r, "failed", error_text(err));
+			}
+			else
+				iact_sync_save_run(r, r->n_rejected > 0 ? "partial" : "success", NULL);
+			if (commit_batches)
+				SPI_commit();
+		}
+	}
+	PG_FINALLY();
+	{
+		if (r->conn)
+			iact_my_close(r->conn);
+		r->conn = NULL;
+		if (r->apply_plan)
+			SPI_freeplan(r->apply_plan);
+		if (r->reject_plan)
+			SPI_freeplan(r->reject_plan);
+		if (locked && commit_batches)
+			DirectFunctionCall2(pg_advisory_unlock_int4, Int32GetDatum(IACT_LOCK_SYNC_CLASS),
+								Int32GetDatum(table_id));
+		run_id = r->run_id;
+		MemoryContextSwitchTo(callercxt);
+		MemoryContextDelete(cxt);
+	}
+	PG_END_TRY();
+	SPI_finish();
+	MemoryContextSwitchTo(callercxt);
+	return run_id;
+}
