@@ -129,6 +129,11 @@ typedef struct SyncRun
 	struct _SPI_plan *apply_plan;
 	struct _SPI_plan *reject_plan;
 	bool		eof;
+	bool		bulk;			/* the target was empty: plain INSERT, nothing to delete */
+	bool		merge_delete;	/* full sync by one ordered key: range deletes per batch */
+	int			key_idx;		/* that key's column */
+	Datum		prev_key;		/* the highest key of the previous batches */
+	bool		have_prev_key;
 	int64		source_count;
 	int64		target_count;
 	int64		n_read,
@@ -163,6 +168,8 @@ extern char *iact_sync_column_list(SyncRun *r, const char *prefix, bool keys_onl
 extern void iact_sync_prepare_plans(SyncRun *r);
 extern void iact_sync_apply_batch(SyncRun *r, SyncBatch *b);
 extern ErrorData *iact_sync_in_subxact(SyncRun *r, void (*fn) (SyncRun *, void *), void *arg);
+extern void iact_sync_delete_range(SyncRun *r, Datum *keys, int nkeys);
+extern Datum iact_sync_range_param(SyncRun *r, int idx, const char *text, bool *isnull);
 
 /* sync_run.c: the run record and the watermark */
 extern void iact_sync_save_run(SyncRun *r, const char *status, const char *error);

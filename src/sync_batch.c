@@ -22,6 +22,7 @@
 #include "mb/pg_wchar.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
@@ -59,8 +60,14 @@ iact_sync_prepare_plans(SyncRun *r)
 	bool		has_non_keys = false;
 
 	initStringInfo(&sql);
+	if (r->bulk)
+	{
+		/* the target was empty when the run began: nothing to compare */
+		appendStringInfo(&sql, "INSERT INTO %s (%s) SELECT %s FROM unnest($1) u", r->tgt_qual, cols, cols);
+		goto prepare;
+	}
 	appendStringInfoString(&sql, "WITH s AS MATERIALIZED (SELECT * FROM unnest($1) u)");
-	if (!r->wm_col)
+	if (!r->wm_col && !r->merge_delete)
 		appendStringInfo(&sql, ", k AS (INSERT INTO pg_temp.iact_sync_seen (%s) SELECT %s FROM s)",
 						 keys, keys);
 	appendStringInfo(&sql, ", up AS (INSERT INTO %s AS t (%s) SELECT %s FROM s ON CONFLICT (%s) ",
@@ -87,6 +94,7 @@ iact_sync_prepare_plans(SyncRun *r)
 		appendStringInfoString(&sql, "DO NOTHING");
 	appendStringInfoString(&sql, " RETURNING (t.xmax = 0) AS ins) "
 						   "SELECT count(*) FILTER (WHERE ins), count(*) FILTER (WHERE NOT ins) FROM up");
+prepare:
 	r->apply_plan = SPI_prepare(sql.data, 1, argtypes);
 	if (r->apply_plan == NULL)
 		elog(ERROR, "could not prepare the upsert of %s: %s", r->tgt_qual,
@@ -173,7 +181,7 @@ record_reject(SyncRun *r, char **vals, unsigned long *lens, int col, const char 
  * NULL on success, else the reason, with *badcol set.  May throw.
  */
 static const char *
-convert_row(SyncRun *r, char **vals, unsigned long *lens, Datum *result, int *badcol)
+convert_row(SyncRun *r, char **vals, unsigned long *lens, Datum *result, Datum *key, int *badcol)
 {
 	int			natts = r->tupdesc->natts;
 	Datum	   *values = palloc(sizeof(Datum) * natts);
@@ -196,6 +204,8 @@ convert_row(SyncRun *r, char **vals, unsigned long *lens, Datum *result, int *ba
 			return reason;
 		}
 	}
+	if (r->merge_delete)
+		*key = values[r->cols[r->key_idx].attnum - 1];
 	tup = heap_form_tuple(r->tupdesc, values, nulls);
 	*result = heap_copy_tuple_as_datum(tup, r->tupdesc);
 	return NULL;
@@ -238,6 +248,7 @@ typedef struct ConvertState
 {
 	SyncBatch  *batch;
 	Datum	   *rows;			/* converted rows */
+	Datum	   *keys;			/* their keys (merge_delete) */
 	int			nrows;
 	int			row;			/* for the one-row and one-column cases */
 	int			col;
@@ -260,7 +271,8 @@ convert_all(SyncRun *r, void *arg)
 		const char *reason;
 
 		CHECK_FOR_INTERRUPTS();
-		reason = convert_row(r, cs->batch->vals[i], cs->batch->lens[i], &cs->rows[cs->nrows], &badcol);
+		reason = convert_row(r, cs->batch->vals[i], cs->batch->lens[i], &cs->rows[cs->nrows],
+							 &cs->keys[cs->nrows], &badcol);
 		if (reason == NULL)
 			cs->nrows++;
 		else
@@ -280,7 +292,7 @@ convert_one_row(SyncRun *r, void *arg)
 	const char *reason;
 
 	reason = convert_row(r, cs->batch->vals[cs->row], cs->batch->lens[cs->row],
-						 &cs->rows[cs->nrows], &badcol);
+						 &cs->rows[cs->nrows], &cs->keys[cs->nrows], &badcol);
 	if (reason == NULL)
 		cs->nrows++;
 	else
@@ -313,6 +325,7 @@ iact_sync_apply_batch(SyncRun *r, SyncBatch *b)
 	memset(&cs, 0, sizeof(cs));
 	cs.batch = b;
 	cs.rows = palloc(sizeof(Datum) * b->n);
+	cs.keys = palloc(sizeof(Datum) * b->n);
 	cs.rej_row = palloc(sizeof(int) * b->n);
 	cs.rej_col = palloc(sizeof(int) * b->n);
 	cs.rej_reason = palloc(sizeof(char *) * b->n);
@@ -347,14 +360,80 @@ iact_sync_apply_batch(SyncRun *r, SyncBatch *b)
 		Datum		args[1] = {PointerGetDatum(arr)};
 		bool		isnull;
 
-		if (SPI_execute_plan(r->apply_plan, args, NULL, false, 0) != SPI_OK_SELECT ||
-			SPI_processed != 1)
-			elog(ERROR, "the upsert into %s failed", r->tgt_qual);
-		r->n_inserted += DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-													 SPI_tuptable->tupdesc, 1, &isnull));
-		r->n_updated += DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-													SPI_tuptable->tupdesc, 2, &isnull));
-		SPI_freetuptable(SPI_tuptable);
+		if (r->bulk)
+		{
+			if (SPI_execute_plan(r->apply_plan, args, NULL, false, 0) != SPI_OK_INSERT)
+				elog(ERROR, "the insert into %s failed", r->tgt_qual);
+			r->n_inserted += SPI_processed;
+		}
+		else
+		{
+			if (SPI_execute_plan(r->apply_plan, args, NULL, false, 0) != SPI_OK_SELECT ||
+				SPI_processed != 1)
+				elog(ERROR, "the upsert into %s failed", r->tgt_qual);
+			r->n_inserted += DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+														 SPI_tuptable->tupdesc, 1, &isnull));
+			r->n_updated += DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+														SPI_tuptable->tupdesc, 2, &isnull));
+			SPI_freetuptable(SPI_tuptable);
+		}
+		if (r->merge_delete)
+			iact_sync_delete_range(r, cs.keys, cs.nrows);
 	}
 }
 
+/*
+ * Full sync by one ordered key (the source is read ORDER BY it): the target
+ * rows whose key lies between the previous batch's highest key and this
+ * batch's highest one, and that this batch does not have, are gone from the
+ * source.  With nkeys = 0, everything above the last key (the end of a run).
+ */
+void
+iact_sync_delete_range(SyncRun *r, Datum *keys, int nkeys)
+{
+	SyncColumn *kc = &r->cols[r->key_idx];
+	StringInfoData sql;
+	Oid			argtypes[4];
+	Datum		args[4];
+	int			nargs = 0;
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	bool		isnull;
+	MemoryContext old;
+
+	get_typlenbyvalalign(kc->typid, &typlen, &typbyval, &typalign);
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "DELETE FROM %s WHERE true", r->tgt_qual);
+	if (r->have_prev_key)
+	{
+		argtypes[nargs] = kc->typid;
+		args[nargs] = r->prev_key;
+		appendStringInfo(&sql, " AND %s > $%d", quote_identifier(kc->name), ++nargs);
+	}
+	if (nkeys > 0)
+	{
+		argtypes[nargs] = kc->typid;
+		args[nargs] = keys[nkeys - 1];
+		appendStringInfo(&sql, " AND %s <= $%d", quote_identifier(kc->name), ++nargs);
+		argtypes[nargs] = get_array_type(kc->typid);
+		args[nargs] = PointerGetDatum(construct_array(keys, nkeys, kc->typid, typlen, typbyval, typalign));
+		appendStringInfo(&sql, " AND NOT (%s = ANY ($%d))", quote_identifier(kc->name), ++nargs);
+	}
+	if (r->ret_idx >= 0 && r->cutoff)
+	{
+		argtypes[nargs] = r->cols[r->ret_idx].typid;
+		args[nargs] = iact_sync_range_param(r, r->ret_idx, r->cutoff, &isnull);
+		appendStringInfo(&sql, " AND %s >= $%d", quote_identifier(r->ret_col), ++nargs);
+	}
+	if (SPI_execute_with_args(sql.data, nargs, argtypes, args, NULL, false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "the delete of vanished rows of %s failed", r->tgt_qual);
+	r->n_deleted += SPI_processed;
+	if (nkeys > 0)
+	{
+		old = MemoryContextSwitchTo(r->cxt);
+		r->prev_key = datumCopy(keys[nkeys - 1], typbyval, typlen);
+		r->have_prev_key = true;
+		MemoryContextSwitchTo(old);
+	}
+}

@@ -302,7 +302,55 @@ iact_sync_step_begin(SyncRun *r, void *arg)
 						 (char *) lfirst(lc));
 	r->where_sql = sql.data;
 
-	if (!r->wm_col)
+	/* the upsert needs a unique index on exactly the key columns */
+	{
+		Oid			t[2] = {TEXTOID, TEXTARRAYOID};
+		Datum		a[2];
+		Datum	   *kd = palloc(sizeof(Datum) * r->nkeys);
+		bool		isnull;
+		int			i;
+
+		for (i = 0; i < r->nkeys; i++)
+			kd[i] = CStringGetTextDatum(r->keys[i]);
+		a[0] = CStringGetTextDatum(r->tgt_qual);
+		a[1] = PointerGetDatum(construct_array(kd, r->nkeys, TEXTOID, -1, false, TYPALIGN_INT));
+		if (SPI_execute_with_args("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_index i "
+								  "WHERE i.indrelid = $1::regclass AND i.indisunique AND i.indpred IS NULL "
+								  "AND i.indexprs IS NULL AND i.indnkeyatts = cardinality($2) "
+								  "AND (SELECT array_agg(a.attname::text ORDER BY a.attname::text COLLATE \"C\") "
+								  "FROM pg_catalog.pg_attribute a WHERE a.attrelid = i.indrelid "
+								  "AND a.attnum = ANY (i.indkey)) "
+								  "= (SELECT array_agg(k ORDER BY k COLLATE \"C\") FROM unnest($2) k))",
+								  2, t, a, NULL, false, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not look for the key index of %s", r->tgt_qual);
+		if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_COLUMN_REFERENCE),
+					 errmsg("target table %s has no unique index on its key columns", r->tgt_qual),
+					 errhint("The sync upserts by key: add a primary key or unique index on the key columns.")));
+	}
+
+	/* an empty target is loaded with plain INSERTs; one ordered key allows range deletes */
+	{
+		bool		isnull;
+
+		iact_sync_spi_exec(psprintf("SELECT NOT EXISTS (SELECT 1 FROM %s)", r->tgt_qual), SPI_OK_SELECT);
+		r->bulk = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	if (!r->wm_col && !r->bulk && r->nkeys == 1)
+	{
+		int			i;
+
+		for (i = 0; i < r->ncols; i++)
+			if (r->cols[i].is_key &&
+				(r->cols[i].kind == SYNC_KIND_NUMBER || r->cols[i].kind == SYNC_KIND_DATE ||
+				 r->cols[i].kind == SYNC_KIND_DATE_UTC))
+			{
+				r->merge_delete = true;
+				r->key_idx = i;
+			}
+	}
+	if (!r->wm_col && !r->bulk && !r->merge_delete)
 	{
 		char	   *keys = iact_sync_column_list(r, "", true, false);
 		bool		isnull;
@@ -327,6 +375,8 @@ iact_sync_step_begin(SyncRun *r, void *arg)
 		appendStringInfo(&sql, " FROM %s%s", r->src_qual, r->where_sql);
 		if (r->wm_col)
 			appendStringInfo(&sql, " ORDER BY %s", my_ident(r->wm_col));
+		else if (r->merge_delete)
+			appendStringInfo(&sql, " ORDER BY %s", my_ident(r->cols[r->key_idx].name));
 		if (iact_my_query(r->conn, sql.data, &ncols) != 0)
 			my_error(r, "the SELECT of the source rows");
 	}
@@ -396,8 +446,8 @@ iact_sync_step_batch(SyncRun *r, void *arg)
 	}
 }
 
-static Datum
-range_param(SyncRun *r, int idx, const char *text, bool *isnull)
+Datum
+iact_sync_range_param(SyncRun *r, int idx, const char *text, bool *isnull)
 {
 	Datum		v;
 	const char *reason = iact_sync_convert(&r->cols[idx], pstrdup(text), strlen(text), &v, isnull);
@@ -432,7 +482,7 @@ iact_sync_step_finish(SyncRun *r, void *arg)
 								   "WHERE %s < $1 LIMIT $2))", r->tgt_qual, r->tgt_qual,
 								   quote_identifier(r->ret_col));
 
-		a[0] = range_param(r, r->ret_idx, r->cutoff, &isnull);
+		a[0] = iact_sync_range_param(r, r->ret_idx, r->cutoff, &isnull);
 		a[1] = Int32GetDatum(r->batch_size);
 		for (;;)
 		{
@@ -446,7 +496,9 @@ iact_sync_step_finish(SyncRun *r, void *arg)
 	}
 
 	/* full comparison: what the source no longer has goes */
-	if (!r->wm_col)
+	if (r->merge_delete)
+		iact_sync_delete_range(r, NULL, 0);
+	else if (!r->wm_col && !r->bulk)
 	{
 		StringInfoData sql;
 		int			i;
@@ -470,7 +522,7 @@ iact_sync_step_finish(SyncRun *r, void *arg)
 			Oid			t[1] = {r->cols[r->ret_idx].typid};
 			Datum		a[1];
 
-			a[0] = range_param(r, r->ret_idx, r->cutoff, &isnull);
+			a[0] = iact_sync_range_param(r, r->ret_idx, r->cutoff, &isnull);
 			if (SPI_execute_with_args(sql.data, 1, t, a, NULL, false, 0) != SPI_OK_DELETE)
 				elog(ERROR, "the delete of vanished rows failed");
 		}
@@ -488,7 +540,7 @@ iact_sync_step_finish(SyncRun *r, void *arg)
 	if (r->wm_idx >= 0 && r->wm_from)
 	{
 		argtypes[nargs] = r->cols[r->wm_idx].typid;
-		args[nargs] = range_param(r, r->wm_idx, r->wm_from, &isnull);
+		args[nargs] = iact_sync_range_param(r, r->wm_idx, r->wm_from, &isnull);
 		appendStringInfo(&tgt, " AND %s >= $%d", quote_identifier(r->wm_col), ++nargs);
 	}
 	if (r->wm_idx >= 0 && r->wm_to)
@@ -497,7 +549,7 @@ iact_sync_step_finish(SyncRun *r, void *arg)
 						 my_ident(r->wm_col),
 						 r->wm_temporal ? my_literal(r, r->wm_to) : r->wm_to);
 		argtypes[nargs] = r->cols[r->wm_idx].typid;
-		args[nargs] = range_param(r, r->wm_idx, r->wm_to, &isnull);
+		args[nargs] = iact_sync_range_param(r, r->wm_idx, r->wm_to, &isnull);
 		if (isnull)				/* a zero date as the last value */
 			nulls[nargs] = 'n';
 		appendStringInfo(&tgt, " AND %s <= $%d", quote_identifier(r->wm_col), ++nargs);
@@ -505,7 +557,7 @@ iact_sync_step_finish(SyncRun *r, void *arg)
 	if (r->ret_idx >= 0 && r->cutoff)
 	{
 		argtypes[nargs] = r->cols[r->ret_idx].typid;
-		args[nargs] = range_param(r, r->ret_idx, r->cutoff, &isnull);
+		args[nargs] = iact_sync_range_param(r, r->ret_idx, r->cutoff, &isnull);
 		appendStringInfo(&tgt, " AND %s >= $%d", quote_identifier(r->ret_col), ++nargs);
 	}
 	v = my_scalar(r, src.data);

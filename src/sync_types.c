@@ -20,6 +20,9 @@
 #include "catalog/pg_type.h"
 #include "mb/pg_wchar.h"
 #include "utils/array.h"
+#include "utils/datetime.h"
+#include "utils/date.h"
+#include "utils/timestamp.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 
@@ -148,6 +151,88 @@ text_problem(const char *raw, unsigned long len)
 	return NULL;
 }
 
+/* n digits at s as an integer, or -1 */
+static int
+digits(const char *s, int n)
+{
+	int			v = 0;
+
+	while (n-- > 0)
+	{
+		if (*s < '0' || *s > '9')
+			return -1;
+		v = v * 10 + (*s++ - '0');
+	}
+	return v;
+}
+
+/*
+ * The common MariaDB forms 'YYYY-MM-DD' and 'YYYY-MM-DD HH:MM:SS[.ffffff]'
+ * straight into a date / timestamp(tz) (UTC), without the general parser.
+ * Returns false for anything else (the type's input function then decides).
+ */
+static bool
+fast_datetime(SyncColumn *col, const char *s, unsigned long len, Datum *value)
+{
+	int			y,
+				mo,
+				d,
+				h = 0,
+				mi = 0,
+				sec = 0;
+	int			jd,
+				y2,
+				m2,
+				d2;
+	int64		usec = 0;
+
+	if (len < 10 || s[4] != '-' || s[7] != '-' ||
+		(y = digits(s, 4)) < 1 || (mo = digits(s + 5, 2)) < 1 || mo > 12 ||
+		(d = digits(s + 8, 2)) < 1)
+		return false;
+	if (len > 10)
+	{
+		unsigned long i;
+		int			scale = 100000;
+
+		if (len < 19 || s[10] != ' ' || s[13] != ':' || s[16] != ':' ||
+			(h = digits(s + 11, 2)) < 0 || h > 23 || (mi = digits(s + 14, 2)) < 0 || mi > 59 ||
+			(sec = digits(s + 17, 2)) < 0 || sec > 59)
+			return false;
+		if (len > 19)
+		{
+			if (s[19] != '.' || len > 26 || len == 20)
+				return false;
+			for (i = 20; i < len; i++, scale /= 10)
+			{
+				if (s[i] < '0' || s[i] > '9')
+					return false;
+				usec += (s[i] - '0') * scale;
+			}
+		}
+	}
+	jd = date2j(y, mo, d);
+	j2date(jd, &y2, &m2, &d2);
+	if (y2 != y || m2 != mo || d2 != d)
+		return false;			/* 2024-02-31 and the like */
+
+	if (col->typid == DATEOID && len == 10)
+	{
+		*value = DateADTGetDatum(jd - POSTGRES_EPOCH_JDATE);
+		return true;
+	}
+	if (col->typid == TIMESTAMPOID || col->typid == TIMESTAMPTZOID)
+	{
+		Timestamp	ts = (int64) (jd - POSTGRES_EPOCH_JDATE) * USECS_PER_DAY +
+			((int64) ((h * 60 + mi) * 60 + sec)) * USECS_PER_SEC + usec;
+
+		AdjustTimestampForTypmod(&ts, col->typmod);
+		*value = TimestampGetDatum(ts);
+		return true;
+	}
+	return false;
+}
+
 static Datum
 input_value(SyncColumn *col, char *str)
 {
@@ -194,6 +279,8 @@ iact_sync_convert(SyncColumn *col, char *raw, unsigned long len,
 				*isnull = true;
 				return NULL;
 			}
+			if (fast_datetime(col, raw, len, value))
+				return NULL;
 			if (col->kind == SYNC_KIND_DATE_UTC && len < 40)
 			{
 				char		buf[48];

@@ -264,7 +264,7 @@ BEGIN
 		IF NOT EXISTS (
 			SELECT 1 FROM pg_index i WHERE i.indrelid = rel AND i.indisunique AND i.indpred IS NULL
 			   AND i.indexprs IS NULL
-			   AND (SELECT array_agg(a.attname::text ORDER BY a.attname) FROM pg_attribute a
+			   AND (SELECT array_agg(a.attname::text ORDER BY a.attname::text COLLATE "C") FROM pg_attribute a
 					 WHERE a.attrelid = rel AND a.attnum = ANY (i.indkey))
 				 = (SELECT array_agg(k ORDER BY k COLLATE "C") FROM unnest(keys) k)) THEN
 			RAISE EXCEPTION 'target table % has no unique index on (%)', rel, array_to_string(keys, ', ')
