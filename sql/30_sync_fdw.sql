@@ -5,6 +5,7 @@
 \getenv mypw IACT_MARIADB_PASSWORD
 \getenv writerpw IACT_MARIADB_WRITER_PASSWORD
 \set VERBOSITY default
+\set SHOW_CONTEXT never
 
 -- the validator: unknown options are refused with the valid ones listed
 CREATE SERVER regress_bad FOREIGN DATA WRAPPER iact_mariadb OPTIONS (hots '127.0.0.1');

@@ -2,6 +2,7 @@
 -- delete, rejects, the count check, failed runs, and proof (CHECKSUM TABLE)
 -- that the source is never changed.  Uses server regress_ivr (30_sync_fdw).
 \set VERBOSITY default
+\set SHOW_CONTEXT never
 \set cs_before `$IACT_MARIADB_CLI -e "CHECKSUM TABLE ivr.queues, ivr.agents, ivr.calls, ivr.dirty, ivr.cdr_log, ivr.sites, ivr.ticks EXTENDED"`
 
 -- register: targets are created from the source's columns

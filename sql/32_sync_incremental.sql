@@ -2,6 +2,7 @@
 -- look-back are read, in batches, each committed with its watermark by
 -- CALL iact.sync_run; retention of old target rows; run-history retention.
 \set VERBOSITY default
+\set SHOW_CONTEXT never
 \set cs_before `$IACT_MARIADB_CLI -e "CHECKSUM TABLE ivr.ticks EXTENDED"`
 
 SELECT iact.sync_add_table('regress_ivr', 'ticks', 'ticks', watermark_column => 'changed_at',

@@ -47,7 +47,7 @@ load_registry(SyncRun *r)
 							  "watermark_column, lookback, "
 							  "coalesce(batch_size, current_setting('iact.sync_batch_size')::int), "
 							  "retention_days, retention_column, last_watermark "
-							  "FROM iact.sync_tables WHERE id = $1 FOR UPDATE",
+							  "FROM iact.sync_tables WHERE id = $1",
 							  1, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read iact.sync_tables");
 	if (SPI_processed != 1)

@@ -258,6 +258,11 @@ BEGIN
 		END LOOP;
 		EXECUTE format('CREATE TABLE %I.%I (%sPRIMARY KEY (%s))', sch, tab, coldefs,
 			(SELECT string_agg(format('%I', k), ', ') FROM unnest(keys) k));
+		-- incremental runs count (and purges scan) the target by these columns
+		FOREACH c IN ARRAY ARRAY(SELECT DISTINCT x FROM unnest(ARRAY[watermark_column, ret_col]) x
+								   WHERE x IS NOT NULL AND x <> ALL (keys)) LOOP
+			EXECUTE format('CREATE INDEX ON %I.%I (%I)', sch, tab, c);
+		END LOOP;
 	ELSE
 		SELECT n.nspname, c2.relname INTO sch, tab
 		  FROM pg_class c2 JOIN pg_namespace n ON n.oid = c2.relnamespace WHERE c2.oid = rel;

@@ -93,8 +93,8 @@ CREATE SERVER ivr FOREIGN DATA WRAPPER iact_mariadb OPTIONS (host '127.0.0.1', p
 CREATE USER MAPPING FOR postgres SERVER ivr OPTIONS (user 'bench', password 'benchpw');
 CREATE SERVER myfdw FOREIGN DATA WRAPPER mysql_fdw OPTIONS (host '127.0.0.1', port '$MYPORT', fetch_size '10000');
 CREATE USER MAPPING FOR postgres SERVER myfdw OPTIONS (username 'bench', password 'benchpw');
-SELECT iact.sync_add_table('ivr', 'bench_calls', 'calls_iact');
-SELECT iact.sync_add_table('ivr', 'bench_calls', 'calls_inc', watermark_column => 'updated_at', retention_days => 0, lookback => 0);
+SELECT iact.sync_add_table('ivr', 'bench_calls', 'calls_iact') \g /dev/null
+SELECT iact.sync_add_table('ivr', 'bench_calls', 'calls_inc', watermark_column => 'updated_at', retention_days => 0, lookback => 0) \g /dev/null
 CREATE TABLE calls_pipe (LIKE calls_iact INCLUDING ALL);
 CREATE TABLE calls_fdw (LIKE calls_iact INCLUDING ALL);
 CREATE FOREIGN TABLE bench_calls_fdw (call_id numeric(20,0), queue_id integer, agent_id bigint, caller text,

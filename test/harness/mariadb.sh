@@ -27,7 +27,8 @@ mariadb_sql() {
 # _mariadb_launch: start mariadbd on the already initialised datadir.
 _mariadb_launch() {
 	local dir=$IACT_MARIADB_DIR
-	mariadbd --no-defaults --datadir="$dir/data" --port="$IACT_MARIADB_PORT" \
+	mkdir -p "$dir/tmp"
+	mariadbd --no-defaults --datadir="$dir/data" --tmpdir="$dir/tmp" --port="$IACT_MARIADB_PORT" \
 		--bind-address=127.0.0.1 --socket="$IACT_MARIADB_SOCKET" \
 		--pid-file="$dir/mariadbd.pid" --log-error="$dir/mariadbd.err" \
 		--skip-name-resolve --innodb-buffer-pool-size=256M --innodb-log-file-size=128M \
