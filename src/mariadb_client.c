@@ -150,11 +150,10 @@ iact_my_errno(IactMyConn *conn)
 	return conn->errnum;
 }
 
-int
-iact_my_exec(IactMyConn *conn, const char *sql)
+/* the guard, then send one statement (its result is not read yet) */
+static int
+send_statement(IactMyConn *conn, const char *sql)
 {
-	MYSQL_RES  *res;
-
 	if (!iact_my_statement_allowed(sql))
 	{
 		set_error(conn, CR_UNKNOWN_ERROR, "statement refused by iact's read-only guard");
@@ -170,6 +169,16 @@ iact_my_exec(IactMyConn *conn, const char *sql)
 		take_error(conn);
 		return -1;
 	}
+	return 0;
+}
+
+int
+iact_my_exec(IactMyConn *conn, const char *sql)
+{
+	MYSQL_RES  *res;
+
+	if (send_statement(conn, sql) != 0)
+		return -1;
 	res = mysql_store_result(conn->my);
 	if (res != NULL)
 		mysql_free_result(res);
@@ -184,21 +193,8 @@ iact_my_exec(IactMyConn *conn, const char *sql)
 int
 iact_my_query(IactMyConn *conn, const char *sql, unsigned int *ncols)
 {
-	if (!iact_my_statement_allowed(sql))
-	{
-		set_error(conn, CR_UNKNOWN_ERROR, "statement refused by iact's read-only guard");
+	if (send_statement(conn, sql) != 0)
 		return -1;
-	}
-	if (conn->res != NULL)
-	{
-		set_error(conn, CR_COMMANDS_OUT_OF_SYNC, "a result is still open");
-		return -1;
-	}
-	if (mysql_real_query(conn->my, sql, strlen(sql)) != 0)
-	{
-		take_error(conn);
-		return -1;
-	}
 	conn->res = mysql_use_result(conn->my);
 	if (conn->res == NULL)
 	{

@@ -83,16 +83,14 @@ CREATE FUNCTION iact.sync_source_columns(server name, source_table text,
 COMMENT ON FUNCTION iact.sync_source_columns(name, text, boolean) IS
 	'iact: a MariaDB table''s columns and the PostgreSQL type the sync gives each';
 
--- the registered table of a target name ('t' or 'schema.t', resolved with the
--- caller's search_path: no SET search_path on these); errors when none
-CREATE FUNCTION iact._sync_table_id(target text) RETURNS integer
+-- A target name ('t' or 'schema.t') as schema and table: an existing relation
+-- as it is found with the caller's search_path (no SET search_path on these
+-- functions), else the parts of the name (an unqualified one in
+-- current_schema()).
+CREATE FUNCTION iact._sync_target_name(target text, OUT rel regclass, OUT sch name, OUT tab name)
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
-	rel regclass;
 	parts text[];
-	sch name;
-	tab name;
-	tid integer;
 BEGIN
 	IF target IS NULL OR btrim(target) = '' THEN
 		RAISE EXCEPTION 'target table name must not be empty' USING ERRCODE = '22023';
@@ -101,19 +99,28 @@ BEGIN
 	IF rel IS NOT NULL THEN
 		SELECT n.nspname, c.relname INTO sch, tab
 		  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = rel;
-	ELSE
-		parts := parse_ident(target);
-		IF cardinality(parts) = 1 THEN
-			sch := current_schema();
-			tab := parts[1];
-		ELSIF cardinality(parts) = 2 THEN
-			sch := parts[1];
-			tab := parts[2];
-		ELSE
-			RAISE EXCEPTION 'improper target table name: %', target USING ERRCODE = '42601';
-		END IF;
+		RETURN;
 	END IF;
-	SELECT id INTO tid FROM iact.sync_tables WHERE target_schema = sch AND target_table = tab;
+	parts := parse_ident(target);
+	IF cardinality(parts) = 1 THEN
+		sch := current_schema();
+		tab := parts[1];
+	ELSIF cardinality(parts) = 2 THEN
+		sch := parts[1];
+		tab := parts[2];
+	ELSE
+		RAISE EXCEPTION 'improper target table name: %', target USING ERRCODE = '42601';
+	END IF;
+END $$;
+
+-- the registered table of a target name; errors when none
+CREATE FUNCTION iact._sync_table_id(target text) RETURNS integer
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+	tid integer;
+BEGIN
+	SELECT t.id INTO tid FROM iact._sync_target_name(target) n
+	  JOIN iact.sync_tables t ON t.target_schema = n.sch AND t.target_table = n.tab;
 	IF tid IS NULL THEN
 		RAISE EXCEPTION 'table % is not registered for sync', target
 			USING ERRCODE = '42704', HINT = 'See iact.sync_tables; register it with iact.sync_add_table().';
@@ -153,7 +160,6 @@ DECLARE
 	keys text[] := key_columns;
 	ret_col text := retention_column;
 	rel regclass;
-	parts text[];
 	sch name;
 	tab name;
 	c text;
@@ -232,18 +238,8 @@ BEGIN
 	END IF;
 
 	-- the target: existing (it must have a unique index on the key) or created
-	rel := to_regclass(target_table);
+	SELECT n.rel, n.sch, n.tab INTO rel, sch, tab FROM iact._sync_target_name(target_table) n;
 	IF rel IS NULL THEN
-		parts := parse_ident(target_table);
-		IF cardinality(parts) = 1 THEN
-			sch := current_schema();
-			tab := parts[1];
-		ELSIF cardinality(parts) = 2 THEN
-			sch := parts[1];
-			tab := parts[2];
-		ELSE
-			RAISE EXCEPTION 'improper target table name: %', target_table USING ERRCODE = '42601';
-		END IF;
 		IF sch IS NULL THEN
 			RAISE EXCEPTION 'no schema to create % in', target_table USING ERRCODE = '3F000';
 		END IF;
@@ -264,8 +260,6 @@ BEGIN
 			EXECUTE format('CREATE INDEX ON %I.%I (%I)', sch, tab, c);
 		END LOOP;
 	ELSE
-		SELECT n.nspname, c2.relname INTO sch, tab
-		  FROM pg_class c2 JOIN pg_namespace n ON n.oid = c2.relnamespace WHERE c2.oid = rel;
 		IF NOT EXISTS (
 			SELECT 1 FROM pg_index i WHERE i.indrelid = rel AND i.indisunique AND i.indpred IS NULL
 			   AND i.indexprs IS NULL
@@ -327,6 +321,7 @@ COMMENT ON PROCEDURE iact.sync_run(text) IS
 	'iact: sync one or all registered tables, committing each batch with its watermark';
 
 REVOKE ALL ON FUNCTION iact.sync_source_columns(name, text, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION iact._sync_target_name(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION iact._sync_table_id(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION iact._sync_history_purge() FROM PUBLIC;
 REVOKE ALL ON FUNCTION iact.sync_add_table(name, text, text, text[], text, bigint, integer, text, integer, boolean) FROM PUBLIC;
