@@ -12,6 +12,11 @@
  * redirect what the log's statements mean.  The SQL a migration itself runs
  * (migration_run.c) runs as the caller, with the caller's search_path.
  *
+ * Log statements run with the latest snapshot, not the transaction's: a
+ * caller that waited for the migration lock must see what the session it
+ * waited for committed, even at REPEATABLE READ or when the CALL's snapshot
+ * predates the wait (the problem PostgreSQL's RI triggers solve the same way).
+ *
  *-------------------------------------------------------------------------
  */
 #include "migration.h"
@@ -30,6 +35,7 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
 PG_FUNCTION_INFO_V1(iact_log_migration_start);
@@ -91,6 +97,7 @@ migration_log_exec(const char *sql, int nargs, Oid *argtypes, Datum *values,
 	Oid			save_userid;
 	int			save_sec_context;
 	int			save_nestlevel;
+	SPIPlanPtr	plan;
 	int			ret;
 
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
@@ -101,7 +108,13 @@ migration_log_exec(const char *sql, int nargs, Oid *argtypes, Datum *values,
 							 PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
 
-	ret = SPI_execute_with_args(sql, nargs, argtypes, values, nulls, read_only, 0);
+	plan = SPI_prepare(sql, nargs, argtypes);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed on the migration log: %s",
+			 SPI_result_code_string(SPI_result));
+	ret = SPI_execute_snapshot(plan, values, nulls, GetLatestSnapshot(),
+							   InvalidSnapshot, read_only, true, 0);
+	SPI_freeplan(plan);
 
 	AtEOXact_GUC(true, save_nestlevel);
 	SetUserIdAndSecContext(save_userid, save_sec_context);
