@@ -152,17 +152,21 @@ migration_text_arg(FunctionCallInfo fcinfo, int argno, const char *argname)
  * Milliseconds to wait for locks: the call's interval argument, or else the
  * iact.migration_lock_timeout setting.
  */
+double
+migration_interval_ms(Interval *iv)
+{
+	return (double) iv->time / 1000.0 +
+		((double) iv->month * DAYS_PER_MONTH + iv->day) * SECS_PER_DAY * 1000.0;
+}
+
 int
 migration_timeout_ms(Datum interval, bool isnull)
 {
-	Interval   *iv;
 	double		ms;
 
 	if (isnull)
 		return iact_migration_lock_timeout;
-	iv = DatumGetIntervalP(interval);
-	ms = (double) iv->time / 1000.0 +
-		((double) iv->month * DAYS_PER_MONTH + iv->day) * SECS_PER_DAY * 1000.0;
+	ms = migration_interval_ms(DatumGetIntervalP(interval));
 	if (ms < 0 || ms > INT_MAX)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -101,3 +101,49 @@ REVOKE ALL ON PROCEDURE iact.run_migration(text, text, text, text, interval) FRO
 REVOKE ALL ON FUNCTION iact.safe_rollback_migration(text, interval) FROM PUBLIC;
 REVOKE ALL ON TABLE iact.migration_log FROM PUBLIC;
 REVOKE ALL ON TABLE iact.migration_status FROM PUBLIC;
+
+-- Batched backfills (src/backfill.c): one row per named backfill, updated
+-- in the same transaction as each batch, so a resumed backfill continues
+-- exactly after the last committed batch.
+CREATE TABLE iact.backfill_runs (
+    id              bigserial PRIMARY KEY,
+    name            text NOT NULL UNIQUE CHECK (name <> ''),
+    target_table    text NOT NULL,
+    target_oid      oid NOT NULL,
+    set_sql         text NOT NULL,
+    where_sql       text,
+    key_columns     text[] NOT NULL,
+    upper_key       text[],
+    last_key        text[],
+    batch_size      integer NOT NULL CHECK (batch_size > 0),
+    pause_ms        integer NOT NULL CHECK (pause_ms >= 0),
+    status          text NOT NULL CHECK (status IN ('running', 'done', 'failed')),
+    rows_done       bigint NOT NULL DEFAULT 0,
+    batches         bigint NOT NULL DEFAULT 0,
+    estimated_total bigint,
+    started_at      timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    updated_at      timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    finished_at     timestamptz,
+    run_seconds     double precision NOT NULL DEFAULT 0,
+    error_message   text,
+    started_by      name NOT NULL,
+    backend_pid     integer
+);
+COMMENT ON TABLE iact.backfill_runs IS 'Progress of batched backfills, one row per named backfill (iact)';
+SELECT pg_catalog.pg_extension_config_dump('iact.backfill_runs', '');
+SELECT pg_catalog.pg_extension_config_dump('iact.backfill_runs_id_seq', '');
+
+CREATE VIEW iact.backfill_progress AS
+SELECT name, target_table, status, rows_done, estimated_total,
+       CASE WHEN estimated_total > 0
+            THEN round(100.0 * least(rows_done, estimated_total) / estimated_total, 1) END AS percent,
+       CASE WHEN run_seconds > 0 THEN round((rows_done / run_seconds)::numeric, 1) END AS rows_per_second,
+       batches, last_key, upper_key, started_at, updated_at, finished_at, error_message
+  FROM iact.backfill_runs;
+
+CREATE PROCEDURE iact.backfill(name text, target regclass, set_sql text,
+                               where_sql text DEFAULT NULL, batch_size integer DEFAULT 1000,
+                               pause interval DEFAULT '0')
+    LANGUAGE c AS 'MODULE_PATHNAME', 'iact_backfill';
+REVOKE ALL ON PROCEDURE iact.backfill(text, regclass, text, text, integer, interval) FROM PUBLIC;
+REVOKE ALL ON TABLE iact.backfill_runs, iact.backfill_progress FROM PUBLIC;
