@@ -151,4 +151,18 @@ is($node->safe_psql('restored',
 	't', 'new entries continue after the restored ids');
 
 $node->stop;
+
+# --- without shared_preload_libraries the SQL features still work ----------
+my $plain = PostgreSQL::Test::Cluster->new('no_preload');
+$plain->init;
+$plain->start;
+is($plain->safe_psql('postgres', 'SHOW shared_preload_libraries'), '', 'iact is not preloaded');
+$plain->safe_psql('postgres', 'CREATE EXTENSION iact');
+$plain->safe_psql('postgres',
+	q{CALL iact.run_migration('1', 'on demand', 'CREATE TABLE od (a int)', 'DROP TABLE od')});
+is($plain->safe_psql('postgres', q{SELECT iact.safe_rollback_migration('1')}), 't',
+	'run_migration and safe_rollback_migration work when loaded on demand');
+is($plain->safe_psql('postgres', q{SELECT string_agg(status, ',' ORDER BY id) FROM iact.migration_log}),
+	'SUCCESS,ROLLED_BACK', 'and log as usual');
+$plain->stop;
 done_testing();
