@@ -18,7 +18,8 @@
 /* advisory lock key space: pg_advisory_lock(IACT_LOCK_CLASS, <key>) */
 #define IACT_LOCK_CLASS			1767990132	/* 'iact' as a big-endian int4 */
 #define IACT_LOCK_MIGRATIONS	1
-#define IACT_LOCK_CLASS_BACKFILL	(IACT_LOCK_CLASS + 1)	/* key2 = hash of the name */
+#define IACT_LOCK_CLASS_BACKFILL	1767990134	/* key2 = hash of the backfill name */
+/* 1767990133 is the sync engine's class (key2 = sync table id) */
 
 /* true when loaded through shared_preload_libraries */
 extern bool iact_preloaded;
