@@ -55,6 +55,7 @@ extern void migration_set_lock_timeout(int timeout_ms);
 extern char *migration_text_arg(FunctionCallInfo fcinfo, int argno, const char *argname);
 extern void migration_version_state(const char *version, VersionState *state);
 extern void migration_refuse_if_running(const char *version, const VersionState *state);
+extern void migration_refuse_apply(const char *version, const VersionState *state);
 extern void migration_mark_abandoned(void);
 
 /* a new migration_log row; a status other than RUNNING is final (completed now) */

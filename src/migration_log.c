@@ -336,6 +336,19 @@ migration_refuse_if_running(const char *version, const VersionState *state)
 						 (long long) state->running_id)));
 }
 
+/* refuse to apply a version that is applied, or being applied */
+void
+migration_refuse_apply(const char *version, const VersionState *state)
+{
+	if (state->applied)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("migration %s is already applied", version),
+				 errdetail("Log entry %lld applied it.", (long long) state->applied_id),
+				 errhint("Roll it back first with iact.safe_rollback_migration, or use a new version.")));
+	migration_refuse_if_running(version, state);
+}
+
 /*
  * Entries left RUNNING by run_migration in a session that ended before
  * finishing (backend killed, server crash).  Only called with the migration
@@ -507,13 +520,7 @@ iact_log_migration_start(PG_FUNCTION_ARGS)
 	SPI_connect();
 	migration_lock(iact_migration_lock_timeout, false);
 	migration_version_state(version, &state);
-	if (state.applied)
-		ereport(ERROR,
-				(errcode(ERRCODE_DUPLICATE_OBJECT),
-				 errmsg("migration %s is already applied", version),
-				 errdetail("Log entry %lld applied it.", (long long) state.applied_id),
-				 errhint("Roll it back first, or use a new version.")));
-	migration_refuse_if_running(version, &state);
+	migration_refuse_apply(version, &state);
 
 	e.version = version;
 	e.description = description;

@@ -214,13 +214,7 @@ iact_run_migration(PG_FUNCTION_ARGS)
 							   "the SQL given now has checksum %s.",
 							   version, (long long) state.applied_id, state.checksum, checksum),
 					 errhint("Applied migrations must not be edited: write a new version.")));
-		if (state.applied)
-			ereport(ERROR,
-					(errcode(ERRCODE_DUPLICATE_OBJECT),
-					 errmsg("migration %s is already applied", version),
-					 errdetail("Log entry %lld applied it.", (long long) state.applied_id),
-					 errhint("Roll it back first with iact.safe_rollback_migration, or use a new version.")));
-		migration_refuse_if_running(version, &state);
+		migration_refuse_apply(version, &state);
 
 		e.version = version;
 		e.description = description;
