@@ -4,6 +4,8 @@
 \getenv sock IACT_MARIADB_SOCKET
 \getenv mypw IACT_MARIADB_PASSWORD
 \getenv writerpw IACT_MARIADB_WRITER_PASSWORD
+\getenv ca IACT_MARIADB_SSL_CA
+\getenv otherca IACT_MARIADB_OTHER_CA
 \set VERBOSITY default
 \set SHOW_CONTEXT never
 
@@ -41,6 +43,22 @@ SELECT * FROM iact.sync_source_columns('no_such_server', 'calls');
 CREATE SERVER regress_ivr_sock FOREIGN DATA WRAPPER iact_mariadb OPTIONS (socket :'sock', dbname 'ivr');
 CREATE USER MAPPING FOR CURRENT_USER SERVER regress_ivr_sock OPTIONS (user 'iact_reader', password :'mypw');
 SELECT count(*) FROM iact.sync_source_columns('regress_ivr_sock', 'queues');
+
+-- TLS: required, and verified against the server certificate's CA
+CREATE SERVER regress_ivr_tls FOREIGN DATA WRAPPER iact_mariadb
+	OPTIONS (host '127.0.0.1', port :'port', dbname 'ivr', ssl_mode 'verify', ssl_ca :'ca');
+CREATE USER MAPPING FOR CURRENT_USER SERVER regress_ivr_tls OPTIONS (user 'iact_reader', password :'mypw');
+SELECT count(*) FROM iact.sync_source_columns('regress_ivr_tls', 'queues');
+-- a CA that did not sign the server's certificate: refused
+ALTER SERVER regress_ivr_tls OPTIONS (SET ssl_ca :'otherca');
+SELECT count(*) FROM iact.sync_source_columns('regress_ivr_tls', 'queues');
+-- ssl_mode require checks the chain against ssl_ca when one is given ...
+ALTER SERVER regress_ivr_tls OPTIONS (SET ssl_mode 'require');
+SELECT count(*) FROM iact.sync_source_columns('regress_ivr_tls', 'queues');
+-- ... and without one, encrypts without verifying anything
+ALTER SERVER regress_ivr_tls OPTIONS (DROP ssl_ca);
+SELECT count(*) FROM iact.sync_source_columns('regress_ivr_tls', 'queues');
+DROP SERVER regress_ivr_tls CASCADE;
 
 -- a wrong password: the error names the account, never the password
 CREATE SERVER regress_ivr_pw FOREIGN DATA WRAPPER iact_mariadb OPTIONS (host '127.0.0.1', port :'port');

@@ -58,6 +58,27 @@ UPDATE iact.sync_tables SET retention_days = 30, retention_column = 'changed_at'
 SELECT status, rows_read, rows_inserted, rows_purged, source_count, target_count FROM iact.sync_now('ticks');
 SELECT id, val FROM ticks ORDER BY id;
 
+-- a count mismatch in the batch-commit path: the run fails, the batches stay
+-- committed, and the watermark goes back to where the run began, so the next
+-- run reads and checks the same range again
+CREATE FUNCTION regress_drop_101() RETURNS trigger LANGUAGE plpgsql AS
+$$BEGIN IF NEW.id = 101 THEN RETURN NULL; END IF; RETURN NEW; END$$;
+CREATE TRIGGER regress_drop_101 BEFORE INSERT ON ticks FOR EACH ROW EXECUTE FUNCTION regress_drop_101();
+\! $IACT_MARIADB_CLI -e "INSERT INTO ticks VALUES (101, 'lost?', UTC_TIMESTAMP() - INTERVAL 1 HOUR), (102, 'kept', UTC_TIMESTAMP() - INTERVAL 1 HOUR)"
+\set cs_before `$IACT_MARIADB_CLI -e "CHECKSUM TABLE ivr.ticks EXTENDED"`
+SELECT last_watermark AS wm_before FROM iact.sync_tables WHERE target_table = 'ticks' \gset
+CALL iact.sync_run('ticks');
+SELECT status, rows_read, rows_inserted, source_count, target_count, error
+  FROM iact.sync_runs WHERE target_table = 'public.ticks' ORDER BY id DESC LIMIT 1;
+SELECT last_watermark = :'wm_before' AS watermark_kept FROM iact.sync_tables WHERE target_table = 'ticks';
+SELECT id, val FROM ticks ORDER BY id;
+DROP TRIGGER regress_drop_101 ON ticks;
+DROP FUNCTION regress_drop_101();
+CALL iact.sync_run('ticks');
+SELECT status, rows_read, rows_inserted, source_count, target_count, error
+  FROM iact.sync_runs WHERE target_table = 'public.ticks' ORDER BY id DESC LIMIT 1;
+SELECT id, val FROM ticks ORDER BY id;
+
 -- the same with a full table (no watermark): retention by a chosen column
 SELECT iact.sync_add_table('regress_ivr', 'ticks', 'ticks_full', retention_days => 30,
 	retention_column => 'changed_at') > 0 AS registered;

@@ -234,7 +234,6 @@ resolve_columns(SyncRun *r)
 	}
 }
 
-/* a comma-separated list of quoted target column names, optionally prefixed */
 /* ---- the steps of a run ---- */
 
 void
@@ -344,7 +343,12 @@ iact_sync_step_begin(SyncRun *r, void *arg)
 		for (i = 0; i < r->ncols; i++)
 			if (r->cols[i].is_key &&
 				(r->cols[i].kind == SYNC_KIND_NUMBER || r->cols[i].kind == SYNC_KIND_DATE ||
-				 r->cols[i].kind == SYNC_KIND_DATE_UTC))
+				 r->cols[i].kind == SYNC_KIND_DATE_UTC) &&
+				(r->cols[i].typid == INT2OID || r->cols[i].typid == INT4OID ||
+				 r->cols[i].typid == INT8OID || r->cols[i].typid == NUMERICOID ||
+				 r->cols[i].typid == DATEOID || r->cols[i].typid == TIMESTAMPOID ||
+				 r->cols[i].typid == TIMESTAMPTZOID))
+				/* both sides order these the same way */
 			{
 				r->merge_delete = true;
 				r->key_idx = i;

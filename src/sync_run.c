@@ -241,7 +241,27 @@ iact_sync_table(int32 table_id, bool commit_batches)
 					SPI_commit();
 				}
 				if (err == NULL)
+				{
+					char	   *start_wm = r->last_wm;
+
 					err = iact_sync_in_subxact(r, iact_sync_step_finish, NULL);
+					if (err != NULL && err->sqlerrcode == ERRCODE_DATA_EXCEPTION && r->wm_col)
+					{
+						/*
+						 * The counts disagree: the committed batches stay, but
+						 * the watermark goes back to where this run began, so
+						 * the next run reads (and checks) the same range again.
+						 */
+						Oid			t[2] = {INT4OID, TEXTOID};
+						Datum		a[2] = {Int32GetDatum(table_id), (Datum) 0};
+
+						if (start_wm)
+							a[1] = CStringGetTextDatum(start_wm);
+						if (SPI_execute_with_args("UPDATE iact.sync_tables SET last_watermark = $2 WHERE id = $1",
+												  2, t, a, start_wm ? NULL : " n", false, 0) != SPI_OK_UPDATE)
+							elog(ERROR, "could not reset the watermark of %s", r->tgt_qual);
+					}
+				}
 			}
 			else
 			{

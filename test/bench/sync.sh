@@ -31,6 +31,8 @@ if [ "$(id -u)" = 0 ]; then
 fi
 
 command -v pgloader > /dev/null || die "pgloader is not installed (apt-get install pgloader)"
+command -v bc > /dev/null || die "bc is not installed (apt-get install bc)"
+[ -f /usr/lib/postgresql/15/lib/mysql_fdw.so ] || die "mysql_fdw is not installed (apt-get install postgresql-15-mysql-fdw)"
 make_temp_install "$ROOT"
 RUN=$ROOT/tmp_bench
 rm -rf "$RUN" && mkdir -p "$RUN"

@@ -16,6 +16,7 @@
 #   IACT_MARIADB_WRITER_USER IACT_MARIADB_WRITER_PASSWORD
 #   IACT_MARIADB_DB (ivr) IACT_MARIADB_DIR IACT_MARIADB_BIN
 #   IACT_MARIADB_CLI (a root mariadb client command line, database ivr)
+#   IACT_MARIADB_SSL_CA (the CA of the server's TLS certificate), IACT_MARIADB_OTHER_CA
 
 IACT_MARIADB_PID=""
 
@@ -29,6 +30,7 @@ _mariadb_launch() {
 	local dir=$IACT_MARIADB_DIR
 	mkdir -p "$dir/tmp"
 	mariadbd --no-defaults --datadir="$dir/data" --tmpdir="$dir/tmp" --port="$IACT_MARIADB_PORT" \
+		--ssl-ca="$dir/tls/ca.pem" --ssl-cert="$dir/tls/server.pem" --ssl-key="$dir/tls/server.key" \
 		--bind-address=127.0.0.1 --socket="$IACT_MARIADB_SOCKET" \
 		--pid-file="$dir/mariadbd.pid" --log-error="$dir/mariadbd.err" \
 		--skip-name-resolve --innodb-buffer-pool-size=256M --innodb-log-file-size=128M \
@@ -50,6 +52,24 @@ _mariadb_launch() {
 	return 1
 }
 
+# _mariadb_tls DIR: a throwaway CA, a server certificate for 127.0.0.1 signed
+# by it, and an unrelated CA (to show that verification really happens)
+_mariadb_tls() {
+	local d=$1
+	mkdir -p "$d" || return 1
+	{
+		openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=iact test CA" \
+			-keyout "$d/ca.key" -out "$d/ca.pem" &&
+		openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=iact other CA" \
+			-keyout "$d/other-ca.key" -out "$d/other-ca.pem" &&
+		openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" \
+			-keyout "$d/server.key" -out "$d/server.csr" &&
+		printf 'subjectAltName = IP:127.0.0.1, DNS:localhost\n' > "$d/san.ext" &&
+		openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial \
+			-days 2 -extfile "$d/san.ext" -out "$d/server.pem"
+	} > "$d/openssl.log" 2>&1 || { cat "$d/openssl.log" >&2; return 1; }
+}
+
 mariadb_start() {
 	local dir=$1
 	rm -rf "$dir" && mkdir -p "$dir/data" || return 1
@@ -63,6 +83,10 @@ mariadb_start() {
 	# a root client command for tests (pg_regress: \! $IACT_MARIADB_CLI -e "...")
 	IACT_MARIADB_CLI="mariadb --no-defaults --protocol=socket --socket=$IACT_MARIADB_SOCKET -uroot --batch --skip-column-names --default-character-set=utf8mb4 ivr"
 	export IACT_MARIADB_DIR IACT_MARIADB_SOCKET IACT_MARIADB_PORT IACT_MARIADB_HOST IACT_MARIADB_BIN IACT_MARIADB_CLI
+	_mariadb_tls "$dir/tls" || return 1
+	IACT_MARIADB_SSL_CA=$dir/tls/ca.pem
+	IACT_MARIADB_OTHER_CA=$dir/tls/other-ca.pem
+	export IACT_MARIADB_SSL_CA IACT_MARIADB_OTHER_CA
 	mariadb-install-db --no-defaults --datadir="$dir/data" --auth-root-authentication-method=normal \
 		--skip-test-db > "$dir/install.log" 2>&1 || { tail -20 "$dir/install.log" >&2; return 1; }
 	_mariadb_launch || return 1
