@@ -113,6 +113,13 @@ SELECT target_table, status, error FROM iact.sync_now('regress_raw.agents');
 \set cs_after `$IACT_MARIADB_CLI -e "CHECKSUM TABLE ivr.queues, ivr.agents, ivr.calls, ivr.dirty, ivr.cdr_log, ivr.sites, ivr.ticks EXTENDED"`
 SELECT :'cs_before' = :'cs_after' AS source_unchanged, length(:'cs_after') > 100 AS checksums_taken;
 
+-- a disabled table is left out of sync_now(), synced when named
+UPDATE iact.sync_tables SET enabled = false WHERE target_table = 'queues';
+SELECT count(*) FILTER (WHERE target_table = 'public.queues') AS queues_runs, count(*) > 0 AS others_ran
+  FROM iact.sync_now();
+SELECT target_table, status FROM iact.sync_now('queues');
+UPDATE iact.sync_tables SET enabled = true WHERE target_table = 'queues';
+
 -- sync_now and sync_remove_table on names that are not registered
 SELECT * FROM iact.sync_now('no_such_table');
 SELECT * FROM iact.sync_now('');

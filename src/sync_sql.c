@@ -85,8 +85,9 @@ iact_sync_run_proc(PG_FUNCTION_ARGS)
 		nulls[0] = 'n';
 	else
 		args[0] = PG_GETARG_DATUM(0);
-	if (SPI_execute_with_args("SELECT id FROM iact.sync_tables WHERE enabled AND "
-							  "($1 IS NULL OR id = iact._sync_table_id($1)) ORDER BY id",
+	/* a table named is synced even when disabled; without a name, every enabled one */
+	if (SPI_execute_with_args("SELECT iact._sync_table_id($1) WHERE $1 IS NOT NULL UNION ALL "
+							  "SELECT id FROM iact.sync_tables WHERE $1 IS NULL AND enabled ORDER BY 1",
 							  1, argtypes, args, nulls, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read iact.sync_tables");
 	old = MemoryContextSwitchTo(cxt);

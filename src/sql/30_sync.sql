@@ -301,13 +301,15 @@ CREATE FUNCTION iact._sync_table(table_id integer) RETURNS bigint
 CREATE FUNCTION iact.sync_now(target_table text DEFAULT NULL) RETURNS SETOF iact.sync_runs
 LANGUAGE plpgsql AS $$
 DECLARE
-	t record;
+	tid integer;
 	run_id bigint;
 BEGIN
-	FOR t IN SELECT id FROM iact.sync_tables
-			  WHERE enabled AND (sync_now.target_table IS NULL OR id = iact._sync_table_id(sync_now.target_table))
-			  ORDER BY id LOOP
-		run_id := iact._sync_table(t.id);
+	-- a table named is synced even when disabled; without a name, every enabled one
+	FOR tid IN SELECT iact._sync_table_id(sync_now.target_table) WHERE sync_now.target_table IS NOT NULL
+			   UNION ALL
+			   SELECT id FROM iact.sync_tables WHERE sync_now.target_table IS NULL AND enabled
+			   ORDER BY 1 LOOP
+		run_id := iact._sync_table(tid);
 		RETURN QUERY SELECT * FROM iact.sync_runs WHERE id = run_id;
 	END LOOP;
 	PERFORM iact._sync_history_purge();
