@@ -241,6 +241,9 @@ iact_sync_in_subxact(SyncRun *r, void (*fn) (SyncRun *, void *), void *arg)
 		CurrentResourceOwner = oldowner;
 	}
 	PG_END_TRY();
+	/* a cancel or a shutdown ends the whole call, it is not a failed run */
+	if (edata != NULL && ERRCODE_TO_CATEGORY(edata->sqlerrcode) == ERRCODE_OPERATOR_INTERVENTION)
+		ReThrowError(edata);
 	return edata;
 }
 
@@ -332,6 +335,8 @@ iact_sync_apply_batch(SyncRun *r, SyncBatch *b)
 
 	/* the whole batch at once; on an error, row by row to find the culprits */
 	err = iact_sync_in_subxact(r, convert_all, &cs);
+	if (err != NULL && ERRCODE_TO_CATEGORY(err->sqlerrcode) != ERRCODE_DATA_EXCEPTION)
+		ReThrowError(err);		/* not a bad value: out of memory, a bug... */
 	if (err != NULL)
 	{
 		cs.nrows = cs.nrej = 0;
@@ -341,9 +346,13 @@ iact_sync_apply_batch(SyncRun *r, SyncBatch *b)
 			err = iact_sync_in_subxact(r, convert_one_row, &cs);
 			if (err == NULL)
 				continue;
+			if (ERRCODE_TO_CATEGORY(err->sqlerrcode) != ERRCODE_DATA_EXCEPTION)
+				ReThrowError(err);
 			for (cs.col = 0; cs.col < r->ncols; cs.col++)
 				if ((err = iact_sync_in_subxact(r, convert_one_value, &cs)) != NULL)
 					break;
+			if (err != NULL && ERRCODE_TO_CATEGORY(err->sqlerrcode) != ERRCODE_DATA_EXCEPTION)
+				ReThrowError(err);
 			cs.rej_row[cs.nrej] = cs.row;
 			cs.rej_col[cs.nrej] = cs.col < r->ncols ? cs.col : -1;
 			cs.rej_reason[cs.nrej++] = err ? err->message : "the row could not be formed";

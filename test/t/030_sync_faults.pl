@@ -170,6 +170,18 @@ sub check_resume
 	check_resume('bulk_c', 'immediate stop');
 }
 
+# 4. a cancel (here statement_timeout) ends the whole sync_now call: it is not
+# recorded as a failed run and the next table is not started; nothing stays
+$node->safe_psql('postgres',
+	"SELECT iact.sync_add_table('ivr', 'bulk', 'bulk_d'); SELECT iact.sync_add_table('ivr', 'queues', 'queues_d')");
+my ($rc, $out, $err) = $node->psql('postgres',
+	"SET statement_timeout = '300ms'; SELECT * FROM iact.sync_now()");
+like($err, qr/canceling statement due to statement timeout/, 'a statement timeout cancels sync_now');
+is($node->safe_psql('postgres',
+	"SELECT count(*) FROM iact.sync_runs WHERE target_table IN ('public.bulk_d', 'public.queues_d')"),
+	'0', 'no run was recorded for the cancelled call');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM bulk_d'), '0', 'nothing of the cancelled run stays');
+
 # the source was never written, and the password never reached the log
 is(my_sql('CHECKSUM TABLE bulk EXTENDED'), $src_checksum, 'source unchanged (CHECKSUM TABLE)');
 my $log = slurp_file($node->logfile);
