@@ -38,6 +38,9 @@ SELECT count(*) FROM iact.sync_source_columns('regress_ivr', 'no_such_table');
 SELECT * FROM iact.sync_source_columns('regress_ivr', 'a.b.c');
 SELECT * FROM iact.sync_source_columns('regress_ivr', '');
 SELECT * FROM iact.sync_source_columns('no_such_server', 'calls');
+SELECT * FROM iact.sync_source_columns(NULL, 'calls');
+SELECT * FROM iact.sync_source_columns('regress_ivr', NULL);
+SELECT * FROM iact.sync_source_columns('regress_ivr', 'calls', NULL);
 
 -- over the unix socket too (host unset)
 CREATE SERVER regress_ivr_sock FOREIGN DATA WRAPPER iact_mariadb OPTIONS (socket :'sock', dbname 'ivr');

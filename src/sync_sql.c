@@ -121,9 +121,9 @@ Datum
 iact_sync_source_columns(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	char	   *servername = NameStr(*PG_GETARG_NAME(0));
-	char	   *source = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	bool		tinybool = PG_ARGISNULL(2) ? true : PG_GETARG_BOOL(2);
+	char	   *servername;
+	char	   *source;
+	bool		tinybool;
 	ForeignServer *server;
 	char	   *dbname = NULL;
 	char	   *schema;
@@ -131,6 +131,13 @@ iact_sync_source_columns(PG_FUNCTION_ARGS)
 	char	   *dot;
 	IactMyConn *volatile conn = NULL;
 
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("server, source_table and tinyint1_as_boolean must not be NULL")));
+	servername = NameStr(*PG_GETARG_NAME(0));
+	source = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	tinybool = PG_GETARG_BOOL(2);
 	InitMaterializedSRF(fcinfo, 0);
 
 	server = GetForeignServerByName(servername, false);
