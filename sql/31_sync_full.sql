@@ -105,6 +105,24 @@ DROP TRIGGER regress_drop_line2 ON cdr;
 DROP FUNCTION regress_drop_line2();
 SELECT target_table, status, rows_read, rows_inserted, source_count, target_count, error FROM iact.sync_now('cdr');
 
+-- the batch-commit path on full tables: range deletes across batches of 2
+-- (queues) and, for a text key, the temporary table of seen keys (agents by login)
+SELECT iact.sync_add_table('regress_ivr', 'agents', 'agents_by_login', key_columns => '{login}',
+	batch_size => 2) > 0 AS registered;
+CALL iact.sync_run('agents_by_login');
+SELECT count(*) FROM agents_by_login;
+\! $IACT_MARIADB_CLI -e "DELETE FROM agents WHERE agent_id = 3; INSERT INTO agents (agent_id, login, full_name) VALUES (5, 'nnew', 'Nina New'); DELETE FROM queues WHERE queue_id = 2; INSERT INTO queues VALUES (6, 'Overflow', 90, 1, 'nl', 1)"
+\set cs_before `$IACT_MARIADB_CLI -e "CHECKSUM TABLE ivr.queues, ivr.agents, ivr.calls, ivr.dirty, ivr.cdr_log, ivr.sites, ivr.ticks EXTENDED"`
+CALL iact.sync_run('agents_by_login');
+CALL iact.sync_run('queues');
+SELECT target_table, status, transaction_mode, rows_read, rows_inserted, rows_updated, rows_deleted, source_count, target_count
+  FROM iact.sync_runs WHERE id IN (SELECT max(id) FROM iact.sync_runs GROUP BY target_table)
+   AND target_table IN ('public.agents_by_login', 'public.queues') ORDER BY target_table;
+SELECT login, full_name, hired_on FROM agents_by_login ORDER BY login;
+SELECT queue_id, name FROM queues ORDER BY queue_id;
+SELECT iact.sync_remove_table('agents_by_login');
+DROP TABLE agents_by_login;
+
 -- a target dropped behind the sync's back
 DROP TABLE regress_raw.agents;
 SELECT target_table, status, error FROM iact.sync_now('regress_raw.agents');
