@@ -15,7 +15,6 @@
 #include "iact.h"
 
 #include "access/reloptions.h"
-#include "catalog/pg_foreign_data_wrapper.h"
 #include "catalog/pg_foreign_server.h"
 #include "catalog/pg_user_mapping.h"
 #include "commands/defrem.h"
