@@ -19,11 +19,20 @@
 #define IACT_LOCK_CLASS			1767990132	/* 'iact' as a big-endian int4 */
 #define IACT_LOCK_MIGRATIONS	1
 
+/*
+ * no-overlap per-person locks (no_overlap.c): transaction-scoped advisory
+ * locks (database, IACT_LOCK_CLASS, hash(group, person), IACT_LOCK_NO_OVERLAP),
+ * i.e. pg_locks classid = IACT_LOCK_CLASS, objsubid = 3.  The SQL advisory
+ * functions only produce objsubid 1 or 2, so no SQL lock can collide.
+ */
+#define IACT_LOCK_NO_OVERLAP	3
+
 /* true when loaded through shared_preload_libraries */
 extern bool iact_preloaded;
 
 /* per-capability initialisation, called from _PG_init (src/iact.c) */
 extern void iact_migration_init(void);
+extern void iact_events_init(void);
 
 
 #endif							/* IACT_H */
