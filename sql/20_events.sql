@@ -1,6 +1,9 @@
 -- Time events: schema, immutability, the no-overlap invariant across both
 -- tables for every way rows arrive, and its error messages.
 SET client_min_messages = warning;
+-- ids in messages below must not depend on the tests run before
+SELECT setval(pg_get_serial_sequence('iact.work_shifts', 'id'), 1, false),
+       setval(pg_get_serial_sequence('iact.extra_hours', 'id'), 1, false);
 
 INSERT INTO iact.people (id, name, identifier) VALUES
     (901, 'Ana Territorial', 'R-901'), (902, 'Bo Operational', 'R-902'),
