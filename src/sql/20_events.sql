@@ -132,7 +132,7 @@ BEGIN
         LOOP
             parts := parts || format(
                 'SELECT %L::regclass AS tbl, %s::text AS id, %I AS p, %I AS s, %I AS e FROM %s',
-                m.table_name, coalesce(m.pk, 'ctid'), m.person_column, m.start_column,
+                m.table_name, coalesce(m.pk, $c$'ctid ' || ctid$c$), m.person_column, m.start_column,
                 m.end_column, m.table_name);
         END LOOP;
         -- sorted by (person, start), an event overlaps an earlier one iff it
