@@ -1,6 +1,6 @@
 -- Time events: schema, immutability, the no-overlap invariant across both
 -- tables for every way rows arrive, and its error messages.
-SET client_min_messages = warning;
+SET client_min_messages = notice;
 -- ids in messages below must not depend on the tests run before
 SELECT setval(pg_get_serial_sequence('iact.work_shifts', 'id'), 1, false),
        setval(pg_get_serial_sequence('iact.extra_hours', 'id'), 1, false);
@@ -20,12 +20,19 @@ SELECT group_name, table_name, person_column, start_column, end_column, probe_in
 -- single-row insert, then overlaps in the same table and across tables
 INSERT INTO iact.work_shifts (id, person_id, office_id, started_at, ended_at)
     VALUES (9001, 903, 901, '2024-03-04 08:00', '2024-03-04 16:00');
-\set VERBOSITY verbose
 INSERT INTO iact.work_shifts (person_id, office_id, started_at, ended_at)
     VALUES (903, 902, '2024-03-04 15:00', '2024-03-04 18:00');
-INSERT INTO iact.extra_hours (person_id, city_id, started_at, ended_at)
-    VALUES (903, 902, '2024-03-04 07:00', '2024-03-04 08:30');
-\set VERBOSITY default
+-- the error's fields: SQLSTATE, schema, table and constraint (the trigger)
+DO $$
+DECLARE st text; sch text; tab text; con text;
+BEGIN
+    INSERT INTO iact.extra_hours (person_id, city_id, started_at, ended_at)
+        VALUES (903, 902, '2024-03-04 07:00', '2024-03-04 08:30');
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, sch = SCHEMA_NAME, tab = TABLE_NAME,
+                            con = CONSTRAINT_NAME;
+    RAISE NOTICE 'sqlstate %, schema %, table %, constraint %', st, sch, tab, con;
+END $$;
 -- containing and contained ranges, identical range
 INSERT INTO iact.extra_hours (person_id, city_id, started_at, ended_at)
     VALUES (903, 902, '2024-03-04 06:00', '2024-03-04 20:00');

@@ -93,6 +93,8 @@ typedef struct NoOverlapGroup
 	Oid			time_type;
 	RegProcedure person_eq_proc;	/* btree "=" of person_type */
 	RegProcedure time_lt_proc;	/* btree "<" of time_type */
+	TypeCacheEntry *person_tc;	/* type cache entries live for the backend */
+	TypeCacheEntry *time_tc;
 	uint32		name_hash;
 	int			nmembers;
 	NoOverlapMember *members;
@@ -379,6 +381,8 @@ next:
 							name)));
 		g->person_eq_proc = get_opcode(pt->eq_opr);
 		g->time_lt_proc = get_opcode(tt->lt_opr);
+		g->person_tc = pt;
+		g->time_tc = tt;
 	}
 }
 
@@ -487,12 +491,16 @@ static bool
 probe_member(NoOverlapGroup *g, NoOverlapMember *m, Datum p, Datum s, Datum e,
 			 Oid self_rel, ItemPointer self_tid, Snapshot snap, NoOverlapConflict *c)
 {
-	TypeCacheEntry *tt = lookup_type_cache(g->time_type, TYPECACHE_CMP_PROC_FINFO);
-	Relation	heap = table_open(m->relid, AccessShareLock);
-	Relation	index = index_open(m->indexid, AccessShareLock);
+	TypeCacheEntry *tt = g->time_tc;
+	bool		self_table = (m->relid == self_rel);
+
+	/* locked by the caller */
+	Relation	heap = table_open(m->relid, NoLock);
+	Relation	index = index_open(m->indexid, NoLock);
 	TupleTableSlot *slot = table_slot_create(heap, NULL);
 	IndexScanDesc scan;
 	ScanKeyData keys[2];
+	ItemPointer tid;
 	bool		conflict = false;
 
 	ScanKeyEntryInitialize(&keys[0], 0, 1, BTEqualStrategyNumber, InvalidOid,
@@ -501,13 +509,19 @@ probe_member(NoOverlapGroup *g, NoOverlapMember *m, Datum p, Datum s, Datum e,
 						   index->rd_indcollation[1], g->time_lt_proc, e);
 	scan = index_beginscan(heap, index, snap, 2, 0);
 	index_rescan(scan, keys, 2, NULL, 0);
-	while (index_getnext_slot(scan, BackwardScanDirection, slot))
+	while ((tid = index_getnext_tid(scan, BackwardScanDirection)) != NULL)
 	{
 		bool		isnull;
 		Datum		cand_end;
 
 		CHECK_FOR_INTERRUPTS();
-		if (m->relid == self_rel && ItemPointerEquals(&slot->tts_tid, self_tid))
+		/* the new row itself: skipped without reading the heap */
+		if (self_table && ItemPointerEquals(tid, self_tid))
+			continue;
+		if (!index_fetch_heap(scan, slot))
+			continue;			/* not visible */
+		/* (a HOT-updated row is reached through its chain's root) */
+		if (self_table && ItemPointerEquals(&slot->tts_tid, self_tid))
 			continue;
 		cand_end = slot_getattr(slot, m->end_att, &isnull);
 		if (!isnull &&
@@ -530,8 +544,8 @@ probe_member(NoOverlapGroup *g, NoOverlapMember *m, Datum p, Datum s, Datum e,
 	}
 	index_endscan(scan);
 	ExecDropSingleTupleTableSlot(slot);
-	index_close(index, AccessShareLock);
-	table_close(heap, AccessShareLock);
+	index_close(index, NoLock);
+	table_close(heap, NoLock);
 	return conflict;
 }
 
@@ -606,7 +620,11 @@ no_overlap_trigger(PG_FUNCTION_ARGS)
 	for (int i = 0; i < g->nmembers; i++)
 		if (g->members[i].relid == RelationGetRelid(rel))
 			self = &g->members[i];
-	Assert(self != NULL);
+	if (self == NULL)			/* trigger dropped concurrently */
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table %s is not a member of no-overlap group \"%s\"",
+						RelationGetRelationName(rel), g->name)));
 
 	p = slot_getattr(slot, self->person_att, &pnull);
 	s = slot_getattr(slot, self->start_att, &snull);
@@ -618,8 +636,8 @@ no_overlap_trigger(PG_FUNCTION_ARGS)
 						g->name),
 				 errtable(rel)));
 
-	pt = lookup_type_cache(g->person_type, TYPECACHE_HASH_PROC_FINFO);
-	tt = lookup_type_cache(g->time_type, TYPECACHE_CMP_PROC_FINFO);
+	pt = g->person_tc;
+	tt = g->time_tc;
 	if (DatumGetInt32(FunctionCall2Coll(&tt->cmp_proc_finfo, InvalidOid, s, e)) >= 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_CHECK_VIOLATION),
