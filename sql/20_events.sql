@@ -14,7 +14,7 @@ INSERT INTO iact.offices (id, city_id, name, operational_manager_id) VALUES
     (901, 901, 'Lisbon North', NULL), (902, 902, 'Porto Centre', 902), (903, 902, 'Porto Riverside', NULL);
 
 -- the group protecting the two event tables, read back from pg_trigger
-SELECT group_name, table_name, person_column, start_column, end_column, probe_index
+SELECT group_name, table_name, person_column, start_column, end_column, probe_index, max_length
   FROM iact.no_overlap_members() WHERE group_name = 'iact.events' ORDER BY table_name::text;
 
 -- single-row insert, then overlaps in the same table and across tables

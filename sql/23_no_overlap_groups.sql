@@ -96,7 +96,34 @@ SELECT iact.enforce_no_overlap('tz', ARRAY['regress_tz']::regclass[], 'who', 's'
 INSERT INTO regress_tz VALUES (1, '2024-01-01 10:00+00', '2024-01-01 12:00+00');
 INSERT INTO regress_tz VALUES (1, '2024-01-01 12:00+01', '2024-01-01 14:00+01');
 INSERT INTO regress_tz VALUES (1, '2024-01-01 13:00+01', '2024-01-01 14:00+01');
-DROP TABLE regress_tz;
+
+-- a maximum event length (timestamp groups): enforced, and the check then
+-- only looks at events starting after start - max_length
+CREATE TABLE regress_tz2 (who bigint NOT NULL, s timestamptz NOT NULL, e timestamptz NOT NULL);
+CREATE INDEX ON regress_tz2 (who, s);
+INSERT INTO regress_tz2 VALUES (1, '2024-01-01 00:00+00', '2024-01-01 05:00+00');
+SELECT iact.enforce_no_overlap('tz2', ARRAY['regress_tz2']::regclass[], 'who', 's', 'e', interval '4 hours');
+DELETE FROM regress_tz2;
+SELECT iact.enforce_no_overlap('tz2', ARRAY['regress_tz2']::regclass[], 'who', 's', 'e', interval '4 hours');
+SELECT table_name, max_length FROM iact.no_overlap_members('tz2');
+INSERT INTO regress_tz2 VALUES (1, '2024-01-01 00:00+00', '2024-01-01 04:00:01+00');
+INSERT INTO regress_tz2 VALUES (1, '2024-01-01 10:00+00', '2024-01-01 14:00+00');
+INSERT INTO regress_tz2 VALUES (1, '2024-01-01 13:00+00', '2024-01-01 13:30+00');
+INSERT INTO regress_tz2 VALUES (1, '2024-01-01 09:59+00', '2024-01-01 10:30+00');
+INSERT INTO regress_tz2 VALUES (1, '2024-01-01 06:00+00', '2024-01-01 10:00+00'),
+                               (1, '2024-01-01 14:00+00', '2024-01-01 15:00+00');
+-- a long gap before the new event: nothing to find, nothing missed
+INSERT INTO regress_tz2 VALUES (1, '2024-03-01 00:00+00', '2024-03-01 01:00+00');
+SELECT count(*) AS tz2_rows FROM regress_tz2;
+-- members must agree on it, it must be positive, and only timestamps have it
+SELECT iact.enforce_no_overlap('tz2', ARRAY['regress_tz']::regclass[], 'who', 's', 'e');
+SELECT iact.enforce_no_overlap('tz2', ARRAY['regress_tz2']::regclass[], 'who', 's', 'e', interval '0');
+SELECT iact.enforce_no_overlap('tz2', ARRAY['regress_tz2']::regclass[], 'who', 's', 'e', interval '-1 hour');
+CREATE TABLE regress_ints (who int NOT NULL, s int NOT NULL, e int NOT NULL);
+CREATE INDEX ON regress_ints (who, s);
+SELECT iact.enforce_no_overlap('ints', ARRAY['regress_ints']::regclass[], 'who', 's', 'e', interval '1 hour');
+SELECT count(*) AS ints_members FROM iact.no_overlap_members('ints');
+DROP TABLE regress_tz, regress_tz2, regress_ints;
 SELECT count(*) AS tz_members FROM iact.no_overlap_members('tz');
 
 DROP TABLE regress_bookings, regress_blocks, regress_dirty;

@@ -94,7 +94,8 @@ COMMENT ON FUNCTION iact.no_overlap_trigger() IS
 
 CREATE FUNCTION iact.no_overlap_members(of_group text DEFAULT NULL, strict boolean DEFAULT false)
     RETURNS TABLE (group_name text, table_name regclass, person_column name,
-                   start_column name, end_column name, probe_index regclass)
+                   start_column name, end_column name, probe_index regclass,
+                   max_length interval)
     LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'no_overlap_members';
 COMMENT ON FUNCTION iact.no_overlap_members(text, boolean) IS
     'Tables of one (or every) no-overlap group, read from pg_trigger; strict raises what the trigger would';
@@ -157,7 +158,8 @@ COMMENT ON FUNCTION iact.find_overlaps(text) IS
 CREATE FUNCTION iact.enforce_no_overlap(group_name text, tables regclass[],
                                         person_column name DEFAULT 'person_id',
                                         start_column name DEFAULT 'started_at',
-                                        end_column name DEFAULT 'ended_at')
+                                        end_column name DEFAULT 'ended_at',
+                                        max_length interval DEFAULT NULL)
     RETURNS void
     LANGUAGE plpgsql
     SET search_path = pg_catalog, pg_temp
@@ -178,6 +180,9 @@ BEGIN
         RAISE EXCEPTION 'person, start and end columns must not be NULL'
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
+    IF max_length IS NOT NULL AND max_length <= interval '0' THEN
+        RAISE EXCEPTION 'max_length must be a positive interval' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
     -- existing members keep writers out while the group is checked
     FOR t IN SELECT mm.table_name FROM iact.no_overlap_members(group_name) mm LOOP
         EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', t);
@@ -188,11 +193,22 @@ BEGIN
             RAISE EXCEPTION '% is not a table', t USING ERRCODE = 'wrong_object_type';
         END IF;
         EXECUTE format('CREATE OR REPLACE TRIGGER %I AFTER INSERT OR UPDATE OF %I, %I, %I ON %s '
-                       'FOR EACH ROW EXECUTE FUNCTION iact.no_overlap_trigger(%L, %L, %L, %L)',
+                       'FOR EACH ROW EXECUTE FUNCTION iact.no_overlap_trigger(%L, %L, %L, %L, %L)',
                        'iact_no_overlap ' || group_name, person_column, start_column, end_column,
-                       t, group_name, person_column, start_column, end_column);
+                       t, group_name, person_column, start_column, end_column,
+                       coalesce(max_length::text, ''));
     END LOOP;
     PERFORM iact.no_overlap_members(group_name, true);
+    IF max_length IS NOT NULL THEN
+        FOREACH t IN ARRAY tables LOOP
+            EXECUTE format('SELECT count(*) FROM %s WHERE %I - %I > %L::interval',
+                           t, end_column, start_column, max_length) INTO n;
+            IF n > 0 THEN
+                RAISE EXCEPTION '% holds % event(s) longer than %', t, n, max_length
+                    USING ERRCODE = 'check_violation';
+            END IF;
+        END LOOP;
+    END IF;
     SELECT count(*) INTO n FROM iact.find_overlaps(group_name);
     IF n > 0 THEN
         RAISE EXCEPTION 'no-overlap group "%" already holds % overlapping pair(s) of events', group_name, n
@@ -202,7 +218,7 @@ BEGIN
     END IF;
 END
 $$;
-COMMENT ON FUNCTION iact.enforce_no_overlap(text, regclass[], name, name, name) IS
+COMMENT ON FUNCTION iact.enforce_no_overlap(text, regclass[], name, name, name, interval) IS
     'Add tables to a no-overlap group: no person may have overlapping [start, end) across the group';
 
 CREATE FUNCTION iact.release_no_overlap(group_name text, tables regclass[] DEFAULT NULL)
@@ -223,7 +239,10 @@ $$;
 COMMENT ON FUNCTION iact.release_no_overlap(text, regclass[]) IS
     'Remove tables (default: all) from a no-overlap group';
 
-SELECT iact.enforce_no_overlap('iact.events', ARRAY['iact.work_shifts', 'iact.extra_hours']::regclass[]);
+-- events lie within one calendar day, so none lasts more than a day: the
+-- check then only looks at events starting in (start - 1 day, end)
+SELECT iact.enforce_no_overlap('iact.events', ARRAY['iact.work_shifts', 'iact.extra_hours']::regclass[],
+                               max_length => interval '1 day');
 
 -- Recording -------------------------------------------------------------------
 
@@ -429,7 +448,7 @@ COMMENT ON VIEW iact.hours_per_month IS 'Hours per person per calendar month, st
 -- Privileges: nothing for PUBLIC (functions are executable by PUBLIC by default)
 REVOKE ALL ON FUNCTION iact.refuse_update(), iact.no_overlap_trigger(),
     iact.no_overlap_members(text, boolean), iact.no_overlap_touch(text), iact.find_overlaps(text),
-    iact.enforce_no_overlap(text, regclass[], name, name, name), iact.release_no_overlap(text, regclass[]),
+    iact.enforce_no_overlap(text, regclass[], name, name, name, interval), iact.release_no_overlap(text, regclass[]),
     iact.check_event_arguments(bigint, timestamp, timestamp), iact.daily_pieces(timestamp, timestamp),
     iact.record_work_shift(bigint, bigint, timestamp, timestamp),
     iact.record_extra_hours(bigint, bigint, timestamp, timestamp),
