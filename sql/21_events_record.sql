@@ -78,7 +78,7 @@ SELECT p.oid::regprocedure AS function
   FROM pg_proc p
  WHERE p.pronamespace = 'iact'::regnamespace
    AND has_function_privilege('public', p.oid, 'EXECUTE')
-   AND p.proname IN ('record_work_shift', 'record_extra_hours', 'daily_pieces', 'check_event_arguments',
+   AND p.proname IN ('record_work_shift', 'record_extra_hours', 'daily_pieces', 'record_event',
                      'enforce_no_overlap', 'release_no_overlap', 'find_overlaps', 'no_overlap_members',
                      'no_overlap_touch', 'no_overlap_trigger', 'refuse_update', 'session_person_id',
                      'visible_offices', 'visible_cities');

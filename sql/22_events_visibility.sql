@@ -86,7 +86,7 @@ GRANT USAGE ON SCHEMA iact TO regress_events_clerk;
 GRANT SELECT ON iact.people, iact.offices, iact.cities TO regress_events_clerk;
 GRANT SELECT, INSERT ON iact.work_shifts, iact.extra_hours TO regress_events_clerk;
 GRANT EXECUTE ON FUNCTION iact.record_work_shift(bigint, bigint, timestamp, timestamp),
-    iact.check_event_arguments(bigint, timestamp, timestamp), iact.daily_pieces(timestamp, timestamp),
+    iact.record_event(regclass, name, regclass, bigint, bigint, timestamp, timestamp), iact.daily_pieces(timestamp, timestamp),
     iact.session_person_id(), iact.visible_offices(bigint), iact.visible_cities(bigint)
     TO regress_events_clerk;
 SET iact.person_id = 2202;

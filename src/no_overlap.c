@@ -345,29 +345,30 @@ no_overlap_trigger(PG_FUNCTION_ARGS)
 								&slot->tts_tid, snap, &c);
 	UnregisterSnapshot(snap);
 
-	/* 4. report */
-	if (conflict && !c.seen_by_xact_snapshot)
-		ereport(ERROR,
-				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-				 errmsg("could not serialize access due to a concurrently committed overlapping event of person %s",
-						datum_text(g->person_type, p)),
-				 errdetail("Attempted [%s, %s) in %s overlaps %s id %s [%s, %s), committed after this transaction's snapshot.",
-						   datum_text(g->time_type, s), datum_text(g->time_type, e),
-						   qualified_relname(RelationGetRelid(rel)),
-						   qualified_relname(c.relid), c.id,
-						   datum_text(g->time_type, c.start), datum_text(g->time_type, c.end)),
-				 errhint("Retry the transaction: it will see the other event.")));
+	/*
+	 * 4. report: a row the transaction snapshot cannot see was committed
+	 * concurrently, which under REPEATABLE READ / SERIALIZABLE is 40001
+	 */
 	if (conflict)
+	{
+		bool		concurrent = !c.seen_by_xact_snapshot;
+		char	   *person = datum_text(g->person_type, p);
+
 		ereport(ERROR,
-				(errcode(ERRCODE_EXCLUSION_VIOLATION),
-				 errmsg("person %s already has an overlapping event",
-						datum_text(g->person_type, p)),
-				 errdetail("Attempted [%s, %s) in %s overlaps %s id %s [%s, %s).",
+				(errcode(concurrent ? ERRCODE_T_R_SERIALIZATION_FAILURE : ERRCODE_EXCLUSION_VIOLATION),
+				 concurrent ?
+				 errmsg("could not serialize access due to a concurrently committed overlapping event of person %s",
+						person) :
+				 errmsg("person %s already has an overlapping event", person),
+				 errdetail("Attempted [%s, %s) in %s overlaps %s id %s [%s, %s)%s.",
 						   datum_text(g->time_type, s), datum_text(g->time_type, e),
 						   qualified_relname(RelationGetRelid(rel)),
 						   qualified_relname(c.relid), c.id,
-						   datum_text(g->time_type, c.start), datum_text(g->time_type, c.end)),
+						   datum_text(g->time_type, c.start), datum_text(g->time_type, c.end),
+						   concurrent ? ", committed after this transaction's snapshot" : ""),
+				 concurrent ? errhint("Retry the transaction: it will see the other event.") : 0,
 				 errtableconstraint(rel, td->tg_trigger->tgname)));
+	}
 
 	return PointerGetDatum(NULL);
 }

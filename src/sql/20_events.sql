@@ -246,12 +246,29 @@ SELECT iact.enforce_no_overlap('iact.events', ARRAY['iact.work_shifts', 'iact.ex
 
 -- Recording -------------------------------------------------------------------
 
--- Validation shared by the record functions; the longest event is 24 hours.
-CREATE FUNCTION iact.check_event_arguments(person_id bigint, started_at timestamp, ended_at timestamp)
-    RETURNS void
-    LANGUAGE plpgsql STABLE
+-- [started_at, ended_at) cut at each midnight
+CREATE FUNCTION iact.daily_pieces(started_at timestamp, ended_at timestamp)
+    RETURNS TABLE (piece_start timestamp, piece_end timestamp)
+    LANGUAGE sql IMMUTABLE STRICT
     SET search_path = pg_catalog, pg_temp
 AS $$
+    SELECT greatest(d, started_at), least(d + interval '1 day', ended_at)
+      FROM generate_series(date_trunc('day', started_at), ended_at, interval '1 day') AS d
+     WHERE d < ended_at
+     ORDER BY d
+$$;
+
+-- Shared by the record functions: validate (the longest event is 24 hours),
+-- cut at midnight, insert every piece in one statement, return the new ids.
+CREATE FUNCTION iact.record_event(event_table regclass, place_column name, place_table regclass,
+                                  person_id bigint, place_id bigint,
+                                  started_at timestamp, ended_at timestamp)
+    RETURNS SETOF bigint
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    place_exists boolean;
 BEGIN
     IF person_id IS NULL OR started_at IS NULL OR ended_at IS NULL THEN
         RAISE EXCEPTION 'person_id, started_at and ended_at must not be NULL'
@@ -272,44 +289,36 @@ BEGIN
                   DETAIL = format('Attempted [%s, %s) lasts %s.', started_at, ended_at, ended_at - started_at),
                   HINT = 'Record longer periods as several events.';
     END IF;
-    IF NOT EXISTS (SELECT 1 FROM iact.people p WHERE p.id = check_event_arguments.person_id) THEN
+    IF NOT EXISTS (SELECT 1 FROM iact.people p WHERE p.id = record_event.person_id) THEN
         RAISE EXCEPTION 'person % does not exist', person_id USING ERRCODE = 'foreign_key_violation';
     END IF;
+    IF place_id IS NULL THEN
+        RAISE EXCEPTION '% must not be NULL', place_column USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    EXECUTE format('SELECT EXISTS (SELECT 1 FROM %s WHERE id = $1)', place_table)
+        INTO place_exists USING place_id;
+    IF NOT place_exists THEN
+        RAISE EXCEPTION '% % does not exist', replace(place_column, '_id', ''), place_id
+            USING ERRCODE = 'foreign_key_violation';
+    END IF;
+    RETURN QUERY EXECUTE format(
+        'INSERT INTO %s (person_id, %I, started_at, ended_at)
+         SELECT $1, $2, d.piece_start, d.piece_end FROM iact.daily_pieces($3, $4) d
+         RETURNING id', event_table, place_column)
+        USING person_id, place_id, started_at, ended_at;
 END
 $$;
-
--- [started_at, ended_at) cut at each midnight
-CREATE FUNCTION iact.daily_pieces(started_at timestamp, ended_at timestamp)
-    RETURNS TABLE (piece_start timestamp, piece_end timestamp)
-    LANGUAGE sql IMMUTABLE STRICT
-    SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT greatest(d, started_at), least(d + interval '1 day', ended_at)
-      FROM generate_series(date_trunc('day', started_at), ended_at, interval '1 day') AS d
-     WHERE d < ended_at
-     ORDER BY d
-$$;
+COMMENT ON FUNCTION iact.record_event(regclass, name, regclass, bigint, bigint, timestamp, timestamp) IS
+    'Internal: what iact.record_work_shift and iact.record_extra_hours do';
 
 CREATE FUNCTION iact.record_work_shift(person_id bigint, office_id bigint,
                                        started_at timestamp, ended_at timestamp)
     RETURNS SETOF bigint
-    LANGUAGE plpgsql
+    LANGUAGE sql
     SET search_path = pg_catalog, pg_temp
 AS $$
-BEGIN
-    PERFORM iact.check_event_arguments(person_id, started_at, ended_at);
-    IF office_id IS NULL THEN
-        RAISE EXCEPTION 'office_id must not be NULL' USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    IF NOT EXISTS (SELECT 1 FROM iact.offices o WHERE o.id = record_work_shift.office_id) THEN
-        RAISE EXCEPTION 'office % does not exist', office_id USING ERRCODE = 'foreign_key_violation';
-    END IF;
-    RETURN QUERY
-        INSERT INTO iact.work_shifts (person_id, office_id, started_at, ended_at)
-        SELECT record_work_shift.person_id, record_work_shift.office_id, d.piece_start, d.piece_end
-          FROM iact.daily_pieces(started_at, ended_at) d
-        RETURNING id;
-END
+    SELECT iact.record_event('iact.work_shifts', 'office_id', 'iact.offices',
+                             person_id, office_id, started_at, ended_at)
 $$;
 COMMENT ON FUNCTION iact.record_work_shift(bigint, bigint, timestamp, timestamp) IS
     'Record a work shift of at most 24 hours, split at midnight; all pieces or none; returns the new ids';
@@ -317,23 +326,11 @@ COMMENT ON FUNCTION iact.record_work_shift(bigint, bigint, timestamp, timestamp)
 CREATE FUNCTION iact.record_extra_hours(person_id bigint, city_id bigint,
                                         started_at timestamp, ended_at timestamp)
     RETURNS SETOF bigint
-    LANGUAGE plpgsql
+    LANGUAGE sql
     SET search_path = pg_catalog, pg_temp
 AS $$
-BEGIN
-    PERFORM iact.check_event_arguments(person_id, started_at, ended_at);
-    IF city_id IS NULL THEN
-        RAISE EXCEPTION 'city_id must not be NULL' USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    IF NOT EXISTS (SELECT 1 FROM iact.cities c WHERE c.id = record_extra_hours.city_id) THEN
-        RAISE EXCEPTION 'city % does not exist', city_id USING ERRCODE = 'foreign_key_violation';
-    END IF;
-    RETURN QUERY
-        INSERT INTO iact.extra_hours (person_id, city_id, started_at, ended_at)
-        SELECT record_extra_hours.person_id, record_extra_hours.city_id, d.piece_start, d.piece_end
-          FROM iact.daily_pieces(started_at, ended_at) d
-        RETURNING id;
-END
+    SELECT iact.record_event('iact.extra_hours', 'city_id', 'iact.cities',
+                             person_id, city_id, started_at, ended_at)
 $$;
 COMMENT ON FUNCTION iact.record_extra_hours(bigint, bigint, timestamp, timestamp) IS
     'Record extra hours of at most 24 hours, split at midnight; all pieces or none; returns the new ids';
@@ -449,7 +446,8 @@ COMMENT ON VIEW iact.hours_per_month IS 'Hours per person per calendar month, st
 REVOKE ALL ON FUNCTION iact.refuse_update(), iact.no_overlap_trigger(),
     iact.no_overlap_members(text, boolean), iact.no_overlap_touch(text), iact.find_overlaps(text),
     iact.enforce_no_overlap(text, regclass[], name, name, name, interval), iact.release_no_overlap(text, regclass[]),
-    iact.check_event_arguments(bigint, timestamp, timestamp), iact.daily_pieces(timestamp, timestamp),
+    iact.record_event(regclass, name, regclass, bigint, bigint, timestamp, timestamp),
+    iact.daily_pieces(timestamp, timestamp),
     iact.record_work_shift(bigint, bigint, timestamp, timestamp),
     iact.record_extra_hours(bigint, bigint, timestamp, timestamp),
     iact.session_person_id(), iact.visible_offices(bigint), iact.visible_cities(bigint)

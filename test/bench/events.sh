@@ -123,7 +123,9 @@ CREATE TRIGGER no_overlap BEFORE INSERT ON b.work_shifts FOR EACH ROW EXECUTE FU
 CREATE TRIGGER no_overlap BEFORE INSERT ON b.extra_hours FOR EACH ROW EXECUTE FUNCTION b.check_overlap();
 ALTER TABLE c.work_shifts ADD CONSTRAINT no_overlap
     EXCLUDE USING gist (person_id WITH =, tsrange(started_at, ended_at) WITH &&);
-SELECT iact.enforce_no_overlap('bench.d', ARRAY['d.work_shifts', 'd.extra_hours']::regclass[]);
+-- attached exactly as iact.events is (its events also lie within one day)
+SELECT iact.enforce_no_overlap('bench.d', ARRAY['d.work_shifts', 'd.extra_hours']::regclass[],
+                               max_length => interval '1 day');
 
 -- this backend's CPU time in ms (utime + stime of /proc/<pid>/stat)
 CREATE TABLE bench.conf AS SELECT :tick::numeric AS clock_ticks_per_s;
