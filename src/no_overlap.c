@@ -37,46 +37,30 @@
  */
 #include "iact.h"
 
-#include "common/int.h"
-
 #include "access/genam.h"
 #include "access/htup_details.h"
-#include "access/nbtree.h"
 #include "access/relscan.h"
 #include "access/stratnum.h"
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
-#include "catalog/index.h"
-#include "catalog/namespace.h"
-#include "catalog/pg_am.h"
-#include "catalog/pg_class.h"
+#include "catalog/pg_collation.h"
 #include "catalog/pg_index.h"
-#include "catalog/pg_opclass.h"
-#include "catalog/pg_trigger.h"
-#include "commands/defrem.h"
 #include "commands/trigger.h"
 #include "common/hashfn.h"
+#include "common/int.h"
+#include "executor/executor.h"
 #include "executor/tuptable.h"
 #include "fmgr.h"
-#include "funcapi.h"
-#include "nodes/makefuncs.h"
-#include "parser/parse_func.h"
 #include "storage/lmgr.h"
 #include "storage/lock.h"
-#include "catalog/pg_collation.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
-#include "utils/fmgroids.h"
-#include "utils/hsearch.h"
-#include "utils/inval.h"
 #include "utils/lsyscache.h"
-#include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
-#include "catalog/pg_type.h"
 #include "utils/typcache.h"
 
 /* what a probe found */
@@ -147,7 +131,9 @@ probe_member(NoOverlapGroup *g, NoOverlapMember *m, Datum p, Datum s, Datum e,
 	/* locked by the caller */
 	Relation	heap = table_open(m->relid, NoLock);
 	Relation	index = index_open(m->indexid, NoLock);
-	TupleTableSlot *slot = table_slot_create(heap, NULL);
+	/* a private descriptor: the relation's is ref-counted by the resource owner */
+	TupleDesc	desc = CreateTupleDescCopy(RelationGetDescr(heap));
+	TupleTableSlot *slot = MakeSingleTupleTableSlot(desc, table_slot_callbacks(heap));
 	IndexScanDesc scan;
 	ScanKeyData keys[3];
 	int			nkeys = g->has_max ? 3 : 2;
@@ -199,6 +185,7 @@ probe_member(NoOverlapGroup *g, NoOverlapMember *m, Datum p, Datum s, Datum e,
 	}
 	index_endscan(scan);
 	ExecDropSingleTupleTableSlot(slot);
+	FreeTupleDesc(desc);
 	index_close(index, NoLock);
 	table_close(heap, NoLock);
 	return conflict;
