@@ -31,6 +31,12 @@ UPDATE regress_bookings SET ends = 31 WHERE room = 'a' AND starts = 20;
 UPDATE regress_bookings SET room = 'c' WHERE room = 'b';
 UPDATE regress_bookings SET ends = 29 WHERE room = 'a' AND starts = 20;
 UPDATE regress_bookings SET note = 'checked' WHERE room = 'a';
+-- the rows of one UPDATE are checked against the statement's result:
+-- shifting both events of room a by one works ([11,21) [21,30) then [30,35))
+UPDATE regress_bookings SET starts = starts + 1, ends = ends + 1 WHERE room = 'a';
+SELECT room, starts, ends FROM regress_bookings WHERE room = 'a' ORDER BY starts;
+UPDATE regress_bookings SET starts = starts + 2, ends = ends + 2 WHERE room = 'a';
+UPDATE regress_bookings SET starts = starts - 1, ends = ends - 1 WHERE room = 'a';
 SELECT room, starts, ends, note FROM regress_bookings ORDER BY room, starts;
 
 -- bad arguments
