@@ -27,28 +27,19 @@
  */
 #include "iact.h"
 
-#include <math.h>
-
 #include "access/heapam.h"
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
-#include "catalog/pg_type.h"
 #include "commands/sequence.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
 #include "executor/tuptable.h"
-#include "nodes/makefuncs.h"
 #include "utils/builtins.h"
-#include "utils/datum.h"
-#include "utils/fmgroids.h"
 #include "utils/guc.h"
-#include "utils/json.h"
-#include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
-#include "utils/numeric.h"
 #include "utils/rel.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
@@ -57,33 +48,6 @@ PG_FUNCTION_INFO_V1(iact_audit_trigger);
 
 #define AUDIT_BATCH_ROWS	1000
 
-/* how a column's values become jsonb (decided once per statement) */
-typedef enum AuditConv
-{
-	CONV_BOOL,
-	CONV_INT,					/* int2, int4, int8 */
-	CONV_NUMERIC,
-	CONV_FLOAT,					/* float4, float8: output text, NaN/Inf as strings */
-	CONV_TEXT,					/* text, varchar, bpchar: the bytes as they are */
-	CONV_DATETIME,				/* date, timestamp, timestamptz: ISO 8601 */
-	CONV_JSONB,
-	CONV_OUTPUT,				/* the type's output function, as a string */
-	CONV_GENERIC				/* to_jsonb() itself (arrays, composites, json, ...) */
-} AuditConv;
-
-typedef struct AuditColumn
-{
-	int			attnum;			/* 1-based in the audited table */
-	const char *name;
-	int			namelen;
-	Oid			typid;
-	int16		typlen;
-	bool		typbyval;
-	bool		ignored;
-	bool		in_key;			/* part of the primary key */
-	AuditConv	conv;
-	FmgrInfo	fn;				/* output function or to_jsonb */
-} AuditColumn;
 
 /* the audit tables' columns, found by name */
 enum
@@ -125,279 +89,6 @@ typedef struct AuditWriter
 	MemoryContext cxt;			/* the writer's own allocations (slots) */
 	MemoryContext batchcxt;		/* values of the rows not yet written */
 } AuditWriter;
-
-/* ---------------------------------------------------------------------
- * Column conversions
- * ---------------------------------------------------------------------
- */
-
-static AuditConv
-audit_conv_for_type(Oid typid)
-{
-	switch (typid)
-	{
-		case BOOLOID:
-			return CONV_BOOL;
-		case INT2OID:
-		case INT4OID:
-		case INT8OID:
-			return CONV_INT;
-		case NUMERICOID:
-			return CONV_NUMERIC;
-		case FLOAT4OID:
-		case FLOAT8OID:
-			return CONV_FLOAT;
-		case TEXTOID:
-		case VARCHAROID:
-		case BPCHAROID:
-			return CONV_TEXT;
-		case DATEOID:
-		case TIMESTAMPOID:
-		case TIMESTAMPTZOID:
-			return CONV_DATETIME;
-		case JSONBOID:
-			return CONV_JSONB;
-		case UUIDOID:
-		case TIMEOID:
-		case TIMETZOID:
-		case INTERVALOID:
-		case BYTEAOID:
-		case INETOID:
-		case CIDROID:
-			return CONV_OUTPUT;
-		default:
-			return CONV_GENERIC;	/* domains, arrays, composites, enums, json... */
-	}
-}
-
-/* jsonb's object key order: shorter keys first, then bytewise */
-static int
-audit_key_cmp(const void *a, const void *b)
-{
-	const AuditColumn *x = a;
-	const AuditColumn *y = b;
-
-	if (x->namelen != y->namelen)
-		return x->namelen < y->namelen ? -1 : 1;
-	return memcmp(x->name, y->name, x->namelen);
-}
-
-/*
- * Describe the audited table's columns: conversion, ignored flag (trigger
- * arguments 1..n), primary key membership.
- */
-static AuditColumn *
-audit_describe_columns(Relation rel, Trigger *trigger, int *ncols_out)
-{
-	TupleDesc	desc = RelationGetDescr(rel);
-	AuditColumn *cols = palloc0(sizeof(AuditColumn) * desc->natts);
-	Bitmapset  *pkey = RelationGetIndexAttrBitmap(rel, INDEX_ATTR_BITMAP_PRIMARY_KEY);
-	int			n = 0;
-
-	for (int i = 0; i < desc->natts; i++)
-	{
-		Form_pg_attribute att = TupleDescAttr(desc, i);
-		AuditColumn *c;
-
-		if (att->attisdropped)
-			continue;
-		c = &cols[n++];
-		c->attnum = att->attnum;
-		c->name = NameStr(att->attname);
-		c->namelen = strlen(c->name);
-		c->typid = att->atttypid;
-		c->typlen = att->attlen;
-		c->typbyval = att->attbyval;
-		c->in_key = bms_is_member(att->attnum - FirstLowInvalidHeapAttributeNumber, pkey);
-		for (int a = 1; a < trigger->tgnargs; a++)
-			if (strcmp(trigger->tgargs[a], c->name) == 0)
-				c->ignored = true;
-		c->conv = audit_conv_for_type(att->atttypid);
-		if (c->conv == CONV_OUTPUT || c->conv == CONV_FLOAT)
-		{
-			Oid			outfn;
-			bool		varlena;
-
-			getTypeOutputInfo(att->atttypid, &outfn, &varlena);
-			fmgr_info(outfn, &c->fn);
-		}
-		else if (c->conv == CONV_GENERIC)
-		{
-			/* to_jsonb(anyelement) reads its argument type from fn_expr */
-			fmgr_info(F_TO_JSONB, &c->fn);
-			c->fn.fn_expr = (Node *) makeFuncExpr(F_TO_JSONB, JSONBOID,
-												  list_make1(makeNullConst(att->atttypid,
-																		   att->atttypmod,
-																		   att->attcollation)),
-												  InvalidOid, InvalidOid,
-												  COERCE_EXPLICIT_CALL);
-		}
-	}
-	qsort(cols, n, sizeof(AuditColumn), audit_key_cmp);
-	*ncols_out = n;
-	return cols;
-}
-
-/* a jsonb document as an in-memory JsonbValue tree (to nest it in a row) */
-static void
-audit_jsonb_to_value(Jsonb *jb, JsonbValue *out)
-{
-	JsonbParseState *st = NULL;
-	JsonbIterator *it;
-	JsonbIteratorToken tok;
-	JsonbValue	v;
-	JsonbValue *res = NULL;
-
-	if (JB_ROOT_IS_SCALAR(jb))
-	{
-		if (!JsonbExtractScalar(&jb->root, out))
-			elog(ERROR, "jsonb scalar expected");
-		return;
-	}
-	it = JsonbIteratorInit(&jb->root);
-	while ((tok = JsonbIteratorNext(&it, &v, false)) != WJB_DONE)
-		res = pushJsonbValue(&st, tok, tok < WJB_BEGIN_ARRAY ? &v : NULL);
-	*out = *res;
-}
-
-static void
-audit_set_string(JsonbValue *v, char *s)
-{
-	v->type = jbvString;
-	v->val.string.val = s;
-	v->val.string.len = strlen(s);
-}
-
-/* one non-NULL column value as to_jsonb() would render it */
-static void
-audit_value(AuditColumn *c, Datum d, JsonbValue *v)
-{
-	switch (c->conv)
-	{
-		case CONV_BOOL:
-			v->type = jbvBool;
-			v->val.boolean = DatumGetBool(d);
-			break;
-		case CONV_INT:
-			v->type = jbvNumeric;
-			v->val.numeric = int64_to_numeric(c->typid == INT2OID ? DatumGetInt16(d) :
-											  c->typid == INT4OID ? DatumGetInt32(d) :
-											  DatumGetInt64(d));
-			break;
-		case CONV_NUMERIC:
-			{
-				Numeric		num = DatumGetNumeric(d);
-
-				if (numeric_is_nan(num) || numeric_is_inf(num))
-					audit_set_string(v, DatumGetCString(DirectFunctionCall1(numeric_out, d)));
-				else
-				{
-					v->type = jbvNumeric;
-					v->val.numeric = num;
-				}
-				break;
-			}
-		case CONV_FLOAT:
-			{
-				double		f = c->typid == FLOAT4OID ? DatumGetFloat4(d) : DatumGetFloat8(d);
-				char	   *s = OutputFunctionCall(&c->fn, d);
-
-				if (isnan(f) || isinf(f))
-					audit_set_string(v, s);
-				else
-				{
-					v->type = jbvNumeric;
-					v->val.numeric = DatumGetNumeric(DirectFunctionCall3(numeric_in,
-																		 CStringGetDatum(s),
-																		 ObjectIdGetDatum(InvalidOid),
-																		 Int32GetDatum(-1)));
-				}
-				break;
-			}
-		case CONV_TEXT:
-			{
-				text	   *t = DatumGetTextPP(d);
-
-				v->type = jbvString;
-				v->val.string.val = VARDATA_ANY(t);
-				v->val.string.len = VARSIZE_ANY_EXHDR(t);
-				break;
-			}
-		case CONV_DATETIME:
-			audit_set_string(v, JsonEncodeDateTime(NULL, d, c->typid, NULL));
-			break;
-		case CONV_JSONB:
-			audit_jsonb_to_value(DatumGetJsonbP(d), v);
-			break;
-		case CONV_OUTPUT:
-			audit_set_string(v, OutputFunctionCall(&c->fn, d));
-			break;
-		case CONV_GENERIC:
-			audit_jsonb_to_value(DatumGetJsonbP(FunctionCall1(&c->fn, d)), v);
-			break;
-	}
-}
-
-/*
- * A jsonb object of the columns of slot for which want[i] is true (all when
- * want is NULL); ignored columns never appear.  cols is in jsonb key order,
- * so the object is built directly, without the sort pushJsonbValue does.
- */
-static Datum
-audit_row_to_jsonb(TupleTableSlot *slot, AuditColumn *cols, int ncols, const bool *want)
-{
-	JsonbPair  *pairs = palloc(sizeof(JsonbPair) * Max(ncols, 1));
-	JsonbValue	obj;
-	int			n = 0;
-
-	slot_getallattrs(slot);
-	for (int i = 0; i < ncols; i++)
-	{
-		AuditColumn *c = &cols[i];
-		JsonbPair  *p;
-
-		if (c->ignored || (want != NULL && !want[i]))
-			continue;
-		p = &pairs[n];
-		p->key.type = jbvString;
-		p->key.val.string.val = (char *) c->name;
-		p->key.val.string.len = c->namelen;
-		p->order = n++;
-		if (slot->tts_isnull[c->attnum - 1])
-			p->value.type = jbvNull;
-		else
-			audit_value(c, slot->tts_values[c->attnum - 1], &p->value);
-	}
-	obj.type = jbvObject;
-	obj.val.object.nPairs = n;
-	obj.val.object.pairs = pairs;
-	return JsonbPGetDatum(JsonbValueToJsonb(&obj));
-}
-
-/* did the value of column c change between the two row versions? */
-static bool
-audit_value_changed(AuditColumn *c, TupleTableSlot *oldslot, TupleTableSlot *newslot)
-{
-	bool		oldnull,
-				newnull;
-	Datum		o = slot_getattr(oldslot, c->attnum, &oldnull);
-	Datum		n = slot_getattr(newslot, c->attnum, &newnull);
-
-	if (oldnull || newnull)
-		return oldnull != newnull;
-	if (datumIsEqual(o, n, c->typbyval, c->typlen))
-		return false;
-	if (c->typlen == -1)
-	{
-		/* same value, different storage (compressed, toasted, short header)? */
-		struct varlena *ov = pg_detoast_datum_packed((struct varlena *) DatumGetPointer(o));
-		struct varlena *nv = pg_detoast_datum_packed((struct varlena *) DatumGetPointer(n));
-
-		return VARSIZE_ANY_EXHDR(ov) != VARSIZE_ANY_EXHDR(nv) ||
-			memcmp(VARDATA_ANY(ov), VARDATA_ANY(nv), VARSIZE_ANY_EXHDR(ov)) != 0;
-	}
-	return true;
-}
 
 /* ---------------------------------------------------------------------
  * Appending to iact.audit_log
@@ -631,15 +322,11 @@ audit_rows(AuditWriter *w, Relation target, Trigger *trigger,
 {
 	TupleDesc	desc = RelationGetDescr(target);
 	bool		skip_unchanged = (trigger->tgargs[0][0] == 't');
-	int			ncols;
-	AuditColumn *cols = audit_describe_columns(target, trigger, &ncols);
-	bool	   *want = palloc(sizeof(bool) * Max(ncols, 1));
-	bool		has_key = false;
+	AuditRowFormat *fmt = iact_audit_row_format(target, trigger->tgargs + 1,
+												trigger->tgnargs - 1);
 	TupleTableSlot *oldslot = NULL;
 	TupleTableSlot *newslot = NULL;
 
-	for (int i = 0; i < ncols; i++)
-		has_key |= cols[i].in_key;
 	if (oldts)
 	{
 		oldslot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
@@ -672,32 +359,18 @@ audit_rows(AuditWriter *w, Relation target, Trigger *trigger,
 		oldcxt = MemoryContextSwitchTo(w->batchcxt);
 		if (got_old && got_new)
 		{
-			bool		any = false;
-			Datum		newdata;
-
-			for (int i = 0; i < ncols; i++)
-			{
-				want[i] = !cols[i].ignored && audit_value_changed(&cols[i], oldslot, newslot);
-				any |= want[i];
-			}
-			if (!any && skip_unchanged)
-			{
-				MemoryContextSwitchTo(oldcxt);
-				continue;
-			}
-			newdata = audit_row_to_jsonb(newslot, cols, ncols, want);
-			/* old_data: the changed columns and the primary key, or the whole row */
-			for (int i = 0; i < ncols; i++)
-				want[i] |= cols[i].in_key;
-			audit_writer_add(w, audit_row_to_jsonb(oldslot, cols, ncols, has_key ? want : NULL),
-							 false, newdata, false);
+			/* UPDATE: changed columns, plus the key in old_data */
+			if (iact_audit_row_diff(fmt, oldslot, newslot) || !skip_unchanged)
+				audit_writer_add(w,
+								 iact_audit_row_jsonb(fmt, oldslot, AUDIT_ROW_CHANGED_AND_KEY), false,
+								 iact_audit_row_jsonb(fmt, newslot, AUDIT_ROW_CHANGED), false);
 		}
 		else if (got_old)
-			audit_writer_add(w, audit_row_to_jsonb(oldslot, cols, ncols, NULL), false,
+			audit_writer_add(w, iact_audit_row_jsonb(fmt, oldslot, AUDIT_ROW_ALL), false,
 							 (Datum) 0, true);
 		else
 			audit_writer_add(w, (Datum) 0, true,
-							 audit_row_to_jsonb(newslot, cols, ncols, NULL), false);
+							 iact_audit_row_jsonb(fmt, newslot, AUDIT_ROW_ALL), false);
 		MemoryContextSwitchTo(oldcxt);
 	}
 

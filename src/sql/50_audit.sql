@@ -288,7 +288,9 @@ BEGIN
                                   LIMIT batch_size));
         GET DIAGNOSTICS n = ROW_COUNT;
         total := total + n;
-        IF n < batch_size THEN
+        IF n < batch_size OR NOT EXISTS (SELECT 1 FROM iact.audit_row r
+                                          WHERE r.statement_id BETWEEN lo AND hi
+                                            AND r.statement_id = ANY (stmts)) THEN
             -- every row of these statements is gone: drop the statements
             -- (a TRUNCATE statement counts as one entry of its own)
             WITH d AS (DELETE FROM iact.audit_statement s WHERE s.id = ANY (stmts)
