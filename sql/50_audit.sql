@@ -148,6 +148,18 @@ SELECT operation, count(*), min(row_no), max(row_no), count(DISTINCT row_no),
   FROM iact.audit_log WHERE table_name = 'many' GROUP BY statement_id, operation ORDER BY statement_id;
 SELECT operation, row_count FROM iact.audit_statement WHERE table_name = 'many' ORDER BY id;
 
+\echo == upserts and COPY are audited too
+CREATE TABLE regress_audit.upsert (id integer PRIMARY KEY, n integer);
+SELECT iact.enable_audit('regress_audit.upsert');
+INSERT INTO regress_audit.upsert VALUES (1, 1);
+INSERT INTO regress_audit.upsert VALUES (1, 10), (2, 20) ON CONFLICT (id) DO UPDATE SET n = excluded.n;
+COPY regress_audit.upsert FROM stdin;
+3	30
+4	\N
+\.
+SELECT operation, old_data, new_data FROM iact.audit_log WHERE table_name = 'upsert'
+ ORDER BY statement_id, row_no;
+
 \echo == the trigger function refuses to be used any other way
 SELECT iact.audit_trigger();
 CREATE TABLE regress_audit.manual (a integer);
@@ -199,6 +211,32 @@ RESET ROLE;
 SELECT role_name, operation, row_count FROM iact.audit_statement WHERE table_name = 'owned' ORDER BY id;
 REVOKE ALL ON iact.audit_row, iact.audit_statement FROM regress_audit_owner;
 REVOKE USAGE ON SCHEMA iact FROM regress_audit_owner;
+
+\echo == who may enable auditing: EXECUTE on the functions and ownership of the table
+CREATE ROLE regress_audit_manager;
+CREATE TABLE regress_audit.managed (id integer PRIMARY KEY);
+GRANT USAGE ON SCHEMA iact, regress_audit TO regress_audit_manager;
+GRANT EXECUTE ON FUNCTION iact.enable_audit(regclass, text[], boolean),
+                          iact.disable_audit(regclass, boolean) TO regress_audit_manager;
+SET ROLE regress_audit_manager;
+-- not the owner
+SELECT iact.enable_audit('regress_audit.managed');
+RESET ROLE;
+ALTER TABLE regress_audit.managed OWNER TO regress_audit_manager;
+SET ROLE regress_audit_manager;
+-- the owner, without EXECUTE on the trigger function
+SELECT iact.enable_audit('regress_audit.managed');
+RESET ROLE;
+GRANT EXECUTE ON FUNCTION iact.audit_trigger() TO regress_audit_manager;
+SET ROLE regress_audit_manager;
+SELECT iact.enable_audit('regress_audit.managed');
+INSERT INTO regress_audit.managed VALUES (1);
+SELECT iact.disable_audit('regress_audit.managed');
+RESET ROLE;
+SELECT role_name, operation, new_data FROM iact.audit_log WHERE table_name = 'managed';
+REVOKE ALL ON FUNCTION iact.enable_audit(regclass, text[], boolean), iact.disable_audit(regclass, boolean),
+                       iact.audit_trigger() FROM regress_audit_manager;
+REVOKE USAGE ON SCHEMA iact FROM regress_audit_manager;
 
 \echo == disable_audit
 SELECT iact.disable_audit('regress_audit.account');
@@ -263,5 +301,6 @@ REVOKE USAGE ON SCHEMA iact FROM regress_audit_janitor;
 REVOKE EXECUTE ON FUNCTION iact.purge_audit_log(interval, integer, integer) FROM regress_audit_janitor;
 DROP ROLE regress_audit_owner;
 DROP ROLE regress_audit_janitor;
+DROP ROLE regress_audit_manager;
 TRUNCATE iact.audit_row, iact.audit_statement;
 RESET app.current_user_id;

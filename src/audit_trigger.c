@@ -48,7 +48,6 @@ PG_FUNCTION_INFO_V1(iact_audit_trigger);
 
 #define AUDIT_BATCH_ROWS	1000
 
-
 /* the audit tables' columns, found by name */
 enum
 {

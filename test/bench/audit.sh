@@ -26,7 +26,7 @@ fi
 
 ROWS=${ROWS:-200000}
 ROUNDS=${ROUNDS:-3}
-make_temp_install "$ROOT"
+make_temp_install "$ROOT" 2> "$ROOT/install.log"	# cp -al falls back to cp -a noisily
 RUN=$ROOT/tmp_bench
 rm -rf "$RUN" && mkdir -p "$RUN"
 SOCK=$(mktemp -d /tmp/iact-bench.XXXXXX)
@@ -136,4 +136,11 @@ perl -e '
 		for qw(plain plpgsql iact);
 	printf "iact audit bytes per row / PL/pgSQL: %.2f\n",
 		($m{iact}[3] / $m{iact}[2]) / ($m{plpgsql}[3] / $m{plpgsql}[2]);
+	# the machine is shared: the ratio within each round is steadier than across rounds
+	for my $n (qw(plpgsql iact)) {
+		my @ri = map { $v{$n}[$_][0] / $v{plain}[$_][0] } 0 .. $#{$v{plain}};
+		my @ru = map { $v{$n}[$_][1] / $v{plain}[$_][1] } 0 .. $#{$v{plain}};
+		printf "%-8s  per-round ratios INSERT %s (median %.2fx)   UPDATE %s (median %.2fx)\n", $n,
+			join(" ", map { sprintf "%.2f", $_ } @ri), med(@ri), join(" ", map { sprintf "%.2f", $_ } @ru), med(@ru);
+	}
 ' < "$RUN/results"
