@@ -97,13 +97,6 @@ health_add(HealthReport *r, const char *check, const char *label, const char *st
 	MemoryContextSwitchTo(oldcxt);
 }
 
-/* a check whose feature is not installed: ok, no value, says so */
-static void
-health_not_configured(HealthReport *r, const char *check, const char *missing)
-{
-	health_add(r, check, NULL, "ok", false, 0,
-			   psprintf("not configured: %s does not exist", missing));
-}
 
 /* run a read-only query; its rows are in SPI_tuptable */
 static void
@@ -134,9 +127,13 @@ health_text(int row, int col)
 	return SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col);
 }
 
-/* does iact.<name> exist (a relation when relation, else a function signature)? */
+/*
+ * Is the feature a check reads installed: does iact.<what> exist (a relation
+ * when relation, else a function signature)?  When it does not, the check
+ * reports so (status ok, no value) and the caller returns.
+ */
 static bool
-health_exists(const char *what, bool relation)
+health_installed(HealthReport *r, const char *check, const char *what, bool relation)
 {
 	char	   *sql = psprintf("SELECT %s(%s) IS NOT NULL",
 							   relation ? "pg_catalog.to_regclass" : "pg_catalog.to_regprocedure",
@@ -144,7 +141,12 @@ health_exists(const char *what, bool relation)
 	bool		isnull;
 
 	health_query(sql);
-	return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
+		return true;
+	health_add(r, check, NULL, "ok", false, 0,
+			   psprintf("not configured: %s does not exist", what));
+	((HealthRow *) llast(r->rows))->not_configured = true;
+	return false;
 }
 
 /* ---------------------------------------------------------------------
@@ -232,11 +234,8 @@ check_sync_age(HealthReport *r)
 {
 	double		interval = 6 * 3600.0;
 
-	if (!health_exists("iact.sync_runs", true))
-	{
-		health_not_configured(r, "sync_last_success", "iact.sync_runs");
+	if (!health_installed(r, "sync_last_success", "iact.sync_runs", true))
 		return;
-	}
 	health_query("SELECT extract(epoch FROM coalesce(nullif(pg_catalog.current_setting("
 				 "'iact.sync_interval', true), '')::interval, interval '6 hours'))::float8");
 	(void) health_float(0, 1, &interval);
@@ -272,11 +271,8 @@ check_sync_failures(HealthReport *r)
 {
 	double		failed = 0;
 
-	if (!health_exists("iact.sync_runs", true))
-	{
-		health_not_configured(r, "sync_failures", "iact.sync_runs");
+	if (!health_installed(r, "sync_failures", "iact.sync_runs", true))
 		return;
-	}
 	health_query("SELECT count(*)::float8, string_agg(DISTINCT r.target_table::text, ', ')"
 				 " FROM \"iact\".\"sync_runs\" r"
 				 " WHERE r.status = 'failed' AND r.started_at > pg_catalog.now() - interval '1 day'");
@@ -295,11 +291,8 @@ check_sync_rejects(HealthReport *r)
 	bool		has_time;
 	bool		isnull;
 
-	if (!health_exists("iact.sync_rejects", true))
-	{
-		health_not_configured(r, "sync_rejects", "iact.sync_rejects");
+	if (!health_installed(r, "sync_rejects", "iact.sync_rejects", true))
 		return;
-	}
 	health_query("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a"
 				 " WHERE a.attrelid = '\"iact\".\"sync_rejects\"'::pg_catalog.regclass"
 				 " AND a.attname = 'rejected_at' AND NOT a.attisdropped)");
@@ -321,11 +314,8 @@ check_migrations(HealthReport *r)
 {
 	double		overdue = 0;
 
-	if (!health_exists("iact.migration_log", true))
-	{
-		health_not_configured(r, "migrations_running", "iact.migration_log");
+	if (!health_installed(r, "migrations_running", "iact.migration_log", true))
 		return;
-	}
 	health_query(psprintf("SELECT count(*)::float8, string_agg(m.version::text, ', ' ORDER BY m.started_at)"
 						  " FROM \"iact\".\"migration_log\" m WHERE m.status = 'RUNNING'"
 						  " AND m.started_at < pg_catalog.now() - %d * interval '1 second'",
@@ -343,11 +333,8 @@ check_overlaps(HealthReport *r)
 {
 	double		n = 0;
 
-	if (!health_exists("iact.find_overlaps()", false))
-	{
-		health_not_configured(r, "overlaps", "iact.find_overlaps()");
+	if (!health_installed(r, "overlaps", "iact.find_overlaps()", false))
 		return;
-	}
 	health_query("SELECT count(*)::float8 FROM \"iact\".\"find_overlaps\"()");
 	(void) health_float(0, 1, &n);
 	health_add(r, "overlaps", NULL, n > 0 ? "fail" : "ok", true, n,

@@ -126,8 +126,9 @@ typedef struct MetricsArgs
 } MetricsArgs;
 
 static void
-section_health(MetricsArgs *a)
+section_health(void *arg)
 {
+	MetricsArgs *a = arg;
 	ListCell   *lc;
 	static const char *const families[][3] = {
 		{"iact_health_status", "gauge", "Status of each iact.health() check: 0 ok, 1 warn, 2 fail."},
@@ -142,7 +143,6 @@ section_health(MetricsArgs *a)
 		{
 			HealthRow  *row = lfirst(lc);
 			const char *labels[] = {"check", row->check, row->label ? "table" : NULL, row->label, NULL};
-			bool		not_configured = row->detail && strncmp(row->detail, "not configured", 14) == 0;
 
 			if (f == 0)
 				metrics_sample(a->buf, families[f][0],
@@ -151,14 +151,15 @@ section_health(MetricsArgs *a)
 			else if (f == 1 && row->has_value)
 				metrics_sample(a->buf, families[f][0], row->value, labels);
 			else if (f == 2)
-				metrics_sample(a->buf, families[f][0], not_configured ? 0 : 1, labels);
+				metrics_sample(a->buf, families[f][0], row->not_configured ? 0 : 1, labels);
 		}
 	}
 }
 
 static void
-section_server(MetricsArgs *a)
+section_server(void *arg)
 {
+	MetricsArgs *a = arg;
 	static const char *const none[] = {NULL};
 
 	metrics_from_query(a->buf, "iact_connections", "gauge",
@@ -177,8 +178,9 @@ section_server(MetricsArgs *a)
 }
 
 static void
-section_audit(MetricsArgs *a)
+section_audit(void *arg)
 {
+	MetricsArgs *a = arg;
 	static const char *const none[] = {NULL};
 	static const char *const per_table[] = {"table", "operation"};
 
@@ -205,8 +207,9 @@ section_audit(MetricsArgs *a)
 }
 
 static void
-section_sync(MetricsArgs *a)
+section_sync(void *arg)
 {
+	MetricsArgs *a = arg;
 	static const char *const per_table[] = {"table"};
 	static const char *const per_status[] = {"table", "status"};
 
@@ -223,31 +226,14 @@ section_sync(MetricsArgs *a)
 					   " FROM \"iact\".\"sync_runs\" r GROUP BY 1, 2 ORDER BY 1, 2");
 }
 
-typedef void (*MetricsSection) (MetricsArgs *a);
-
-typedef struct SectionCall
-{
-	MetricsSection fn;
-	MetricsArgs *args;
-} SectionCall;
-
-static void
-metrics_call_section(void *arg)
-{
-	SectionCall *call = arg;
-
-	call->fn(call->args);
-}
-
 /* a section that fails leaves a comment line instead of half its samples */
 static void
-metrics_run_section(MetricsArgs *a, const char *name, MetricsSection fn)
+metrics_run_section(MetricsArgs *a, const char *name, void (*section) (void *arg))
 {
 	int			start = a->buf->len;
-	SectionCall call = {fn, a};
 	char	   *errmsg;
 
-	if (!iact_health_try(metrics_call_section, &call, &errmsg))
+	if (!iact_health_try(section, a, &errmsg))
 	{
 		a->buf->len = start;
 		a->buf->data[start] = '\0';

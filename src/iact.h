@@ -54,6 +54,7 @@ typedef struct HealthRow
 	bool		has_value;
 	double		value;
 	const char *detail;
+	bool		not_configured; /* the feature the check reads is not installed */
 } HealthRow;
 typedef struct HealthReport
 {
