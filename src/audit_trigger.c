@@ -87,6 +87,7 @@ typedef struct AuditWriter
 	int			nused;			/* slots filled, not yet written */
 	MemoryContext cxt;			/* the writer's own allocations (slots) */
 	MemoryContext batchcxt;		/* values of the rows not yet written */
+	MemoryContext rowcxt;		/* scratch of one row, reset per row */
 } AuditWriter;
 
 /* ---------------------------------------------------------------------
@@ -180,6 +181,8 @@ audit_writer_open(AuditWriter *w, Relation target, const char *operation)
 	w->cxt = CurrentMemoryContext;
 	w->batchcxt = AllocSetContextCreate(CurrentMemoryContext, "iact audit batch",
 										ALLOCSET_DEFAULT_SIZES);
+	w->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "iact audit row",
+									  ALLOCSET_DEFAULT_SIZES);
 }
 
 static void
@@ -296,6 +299,7 @@ audit_writer_close(AuditWriter *w, bool always)
 	ExecResetTupleTable(w->estate->es_tupleTable, false);
 	FreeExecutorState(w->estate);
 	MemoryContextDelete(w->batchcxt);
+	MemoryContextDelete(w->rowcxt);
 	table_close(w->rowrel, NoLock);
 	table_close(w->strel, NoLock);
 }
@@ -358,8 +362,16 @@ audit_rows(AuditWriter *w, Relation target, Trigger *trigger,
 		oldcxt = MemoryContextSwitchTo(w->batchcxt);
 		if (got_old && got_new)
 		{
+			bool		changed;
+
+			/* comparing may detoast: scratch memory, so skipped rows cost none */
+			MemoryContextReset(w->rowcxt);
+			MemoryContextSwitchTo(w->rowcxt);
+			changed = iact_audit_row_diff(fmt, oldslot, newslot);
+			MemoryContextSwitchTo(w->batchcxt);
+
 			/* UPDATE: changed columns, plus the key in old_data */
-			if (iact_audit_row_diff(fmt, oldslot, newslot) || !skip_unchanged)
+			if (changed || !skip_unchanged)
 				audit_writer_add(w,
 								 iact_audit_row_jsonb(fmt, oldslot, AUDIT_ROW_CHANGED_AND_KEY), false,
 								 iact_audit_row_jsonb(fmt, newslot, AUDIT_ROW_CHANGED), false);

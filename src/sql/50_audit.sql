@@ -187,6 +187,8 @@ BEGIN
         args := args || ', ' || quote_literal(col);
     END LOOP;
 
+    -- one enable_audit / disable_audit at a time per table
+    EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', target);
     PERFORM iact.disable_audit(target, true);
     FOREACH ev IN ARRAY ARRAY['insert', 'update', 'delete'] LOOP
         EXECUTE format('CREATE TRIGGER %I AFTER %s ON %s REFERENCING %s FOR EACH STATEMENT'
@@ -218,6 +220,7 @@ BEGIN
         RAISE EXCEPTION 'target table must not be NULL'
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
+    EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', target);
     FOR trg IN SELECT t.tgname FROM pg_trigger t
                 WHERE t.tgrelid = target
                   AND t.tgfoid = 'iact.audit_trigger()'::regprocedure
