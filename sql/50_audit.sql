@@ -221,6 +221,7 @@ GRANT EXECUTE ON FUNCTION iact.enable_audit(regclass, text[], boolean),
 SET ROLE regress_audit_manager;
 -- not the owner
 SELECT iact.enable_audit('regress_audit.managed');
+SELECT iact.disable_audit('regress_audit.managed');
 RESET ROLE;
 ALTER TABLE regress_audit.managed OWNER TO regress_audit_manager;
 SET ROLE regress_audit_manager;

@@ -187,6 +187,11 @@ BEGIN
         args := args || ', ' || quote_literal(col);
     END LOOP;
 
+    IF NOT pg_has_role((SELECT c.relowner FROM pg_class c WHERE c.oid = target), 'USAGE') THEN
+        RAISE EXCEPTION 'must be owner of table %', target
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'Only the owner of a table (or a member of its owning role, or a superuser) can turn its audit on or off.';
+    END IF;
     -- one enable_audit / disable_audit at a time per table
     EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', target);
     PERFORM iact.disable_audit(target, true);
@@ -219,6 +224,15 @@ BEGIN
     IF target IS NULL THEN
         RAISE EXCEPTION 'target table must not be NULL'
             USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = target) THEN
+        RAISE EXCEPTION 'relation with OID % does not exist', target::oid
+            USING ERRCODE = 'undefined_table';
+    END IF;
+    IF NOT pg_has_role((SELECT c.relowner FROM pg_class c WHERE c.oid = target), 'USAGE') THEN
+        RAISE EXCEPTION 'must be owner of table %', target
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'Only the owner of a table (or a member of its owning role, or a superuser) can turn its audit on or off.';
     END IF;
     EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', target);
     FOR trg IN SELECT t.tgname FROM pg_trigger t
