@@ -281,6 +281,20 @@ UPDATE iact.audit_statement SET "timestamp" = "timestamp" - interval '100 days' 
 CALL iact.purge_audit_log_batched('90 days', 1);
 SELECT count(*) AS types_entries FROM iact.audit_log WHERE table_name = 'types';
 
+\echo == an index a DBA adds to an audit table is maintained by the writer
+CREATE UNIQUE INDEX regress_audit_row_key ON iact.audit_row (statement_id, row_no);
+CREATE TABLE regress_audit.indexed (id integer PRIMARY KEY);
+SELECT iact.enable_audit('regress_audit.indexed');
+INSERT INTO regress_audit.indexed SELECT generate_series(1, 1500);
+SET enable_seqscan = off;
+SET enable_bitmapscan = off;
+EXPLAIN (COSTS OFF) SELECT count(*) FROM iact.audit_row WHERE statement_id = 1 AND row_no > 0;
+SELECT count(*), min(r.row_no), max(r.row_no) FROM iact.audit_row r
+ WHERE r.statement_id = (SELECT s.id FROM iact.audit_statement s WHERE s.table_name = 'indexed') AND r.row_no > 0;
+RESET enable_seqscan;
+RESET enable_bitmapscan;
+DROP INDEX iact.regress_audit_row_key;
+
 \echo == privileges: PUBLIC gets nothing
 SELECT p.oid::regprocedure AS function, has_function_privilege('public', p.oid, 'EXECUTE') AS public_execute
   FROM pg_proc p WHERE p.pronamespace = 'iact'::regnamespace
