@@ -9,7 +9,11 @@
 # table's bytes per audited row (heap + indexes + TOAST).
 #
 #   bash test/bench/audit.sh            (as root or as a user with the packages)
-#   ROWS=200000 ROUNDS=3 bash test/bench/audit.sh
+#   ROWS=200000 ROUNDS=3 SINGLE=20000 bash test/bench/audit.sh
+#
+# A second part runs SINGLE single-row INSERT statements and then SINGLE
+# single-row UPDATE statements the same three ways: the per-statement cost
+# of an OLTP workload (iact writes a statement row for each).
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -20,11 +24,12 @@ if [ "$(id -u)" = 0 ]; then
 	ensure_test_user
 	WORK=${IACT_WORKDIR:-/tmp/iact-bench}
 	copy_tree_for_test_user "$ROOT" "$WORK/src"
-	exec runuser -u "$IACT_TEST_USER" -- env HOME="$WORK" ROWS="${ROWS:-}" ROUNDS="${ROUNDS:-}" \
+	exec runuser -u "$IACT_TEST_USER" -- env HOME="$WORK" ROWS="${ROWS:-}" ROUNDS="${ROUNDS:-}" SINGLE="${SINGLE:-}" \
 		bash "$WORK/src/test/bench/audit.sh" "$@"
 fi
 
 ROWS=${ROWS:-200000}
+SINGLE=${SINGLE:-20000}
 ROUNDS=${ROUNDS:-3}
 make_temp_install "$ROOT" 2> "$ROOT/install.log"	# cp -al falls back to cp -a noisily
 RUN=$ROOT/tmp_bench
@@ -105,6 +110,43 @@ BEGIN
     END IF;
 END
 $$;
+
+-- OLTP shape: nrows single-row INSERT statements, then nrows single-row UPDATEs
+-- (each one a statement, so iact writes one statement row per change)
+CREATE FUNCTION bench_single(variant text, nrows int, OUT insert_s float8, OUT update_s float8)
+LANGUAGE plpgsql AS $$
+DECLARE
+    t0 timestamptz;
+BEGIN
+    DROP TABLE IF EXISTS orders;
+    CREATE TABLE orders (
+        id bigint PRIMARY KEY,
+        customer_id integer NOT NULL,
+        status text NOT NULL,
+        amount numeric(12,2) NOT NULL,
+        note text,
+        created_at timestamptz NOT NULL,
+        updated_at timestamptz
+    );
+    IF variant = 'plpgsql' THEN
+        CREATE TRIGGER audit AFTER INSERT OR UPDATE OR DELETE ON orders
+            FOR EACH ROW EXECUTE FUNCTION audit_trigger();
+    ELSIF variant = 'iact' THEN
+        PERFORM iact.enable_audit('orders');
+    END IF;
+    t0 := clock_timestamp();
+    FOR g IN 1..nrows LOOP
+        INSERT INTO orders VALUES (g, g % 5000, 'open', (g % 100000) / 100.0, 'order number ' || g,
+                                   timestamptz '2024-01-01' + g * interval '1 second', NULL);
+    END LOOP;
+    insert_s := extract(epoch FROM clock_timestamp() - t0);
+    t0 := clock_timestamp();
+    FOR g IN 1..nrows LOOP
+        UPDATE orders SET status = 'closed', updated_at = timestamptz '2024-06-01' WHERE id = g;
+    END LOOP;
+    update_s := extract(epoch FROM clock_timestamp() - t0);
+END
+$$;
 SQL
 
 say "iact audit benchmark: $ROWS rows, $ROUNDS rounds, $(nproc) cores, $(date -u '+%Y-%m-%d %H:%M UTC')"
@@ -122,8 +164,23 @@ for round in $(seq 1 "$ROUNDS"); do
 done
 
 say ""
+say "single-row statements: $SINGLE INSERT statements, then $SINGLE UPDATE statements (seconds)"
+: > "$RUN/single"
+for round in $(seq 1 "$ROUNDS"); do
+	for variant in plain plpgsql iact; do
+		psql -qX -c "TRUNCATE audit_log_plpgsql; TRUNCATE iact.audit_row, iact.audit_statement" > /dev/null ||
+			die "reset failed"
+		line=$(psql -AtX -F ' ' -c "SELECT '$variant', * FROM bench_single('$variant', $SINGLE)") ||
+			die "bench_single failed"
+		say "round $round: $line"
+		echo "$line 0 0" >> "$RUN/single"
+	done
+done
+
+say ""
 say "median over $ROUNDS rounds (seconds; ratio to unaudited):"
-perl -e '
+summarise() {
+	perl -e '
 	my %v;
 	while (<STDIN>) { my ($name, $ins, $upd, $rows, $bytes) = split; push @{$v{$name}}, [$ins, $upd, $rows, $bytes]; }
 	sub med { my @s = sort { $a <=> $b } @_; return $s[int($#s / 2)]; }
@@ -135,7 +192,8 @@ perl -e '
 		($m{$_}[2] || "-"), ($m{$_}[2] ? sprintf("%.0f", $m{$_}[3] / $m{$_}[2]) : "-")
 		for qw(plain plpgsql iact);
 	printf "iact audit bytes per row / PL/pgSQL: %.2f\n",
-		($m{iact}[3] / $m{iact}[2]) / ($m{plpgsql}[3] / $m{plpgsql}[2]);
+		($m{iact}[3] / $m{iact}[2]) / ($m{plpgsql}[3] / $m{plpgsql}[2])
+		if $m{iact}[2] && $m{plpgsql}[2];
 	# the machine is shared: the ratio within each round is steadier than across rounds
 	for my $n (qw(plpgsql iact)) {
 		my @ri = map { $v{$n}[$_][0] / $v{plain}[$_][0] } 0 .. $#{$v{plain}};
@@ -143,4 +201,9 @@ perl -e '
 		printf "%-8s  per-round ratios INSERT %s (median %.2fx)   UPDATE %s (median %.2fx)\n", $n,
 			join(" ", map { sprintf "%.2f", $_ } @ri), med(@ri), join(" ", map { sprintf "%.2f", $_ } @ru), med(@ru);
 	}
-' < "$RUN/results"
+' < "$1"
+}
+say "-- 200k-row statements"
+summarise "$RUN/results"
+say "-- single-row statements (per-statement cost; no size figures)"
+summarise "$RUN/single"
