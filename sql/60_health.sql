@@ -3,10 +3,32 @@
 -- Prometheus format.  Values that vary between runs are not printed.
 SET client_min_messages = notice;
 
-\echo == every check, in order; features that are not installed say so
-SELECT check_name, status, value IS NOT NULL AS has_value,
-       CASE WHEN detail LIKE 'not configured%' THEN detail END AS not_configured
-  FROM iact.health();
+\echo == every check, in order
+SELECT split_part(h.check_name, ':', 1) AS check_name
+  FROM iact.health() WITH ORDINALITY AS h(check_name, status, value, detail, n)
+ GROUP BY 1 ORDER BY min(h.n);
+-- the checks this branch owns: status and value
+SELECT check_name, status, value IS NOT NULL AS has_value
+  FROM iact.health() WHERE check_name IN ('connections', 'database_size', 'server_role', 'audit_log_growth');
+-- checks of other features report "not configured" (status ok, no value) exactly
+-- when the object they read is missing, and check it when it is there
+WITH f(check_name, object, is_function) AS (
+    VALUES ('sync_last_success', 'iact.sync_runs', false),
+           ('sync_failures', 'iact.sync_runs', false),
+           ('sync_rejects', 'iact.sync_rejects', false),
+           ('migrations_running', 'iact.migration_log', false),
+           ('overlaps', 'iact.find_overlaps()', true)
+), h AS (
+    SELECT split_part(check_name, ':', 1) AS check_name, status, value, detail FROM iact.health()
+)
+SELECT f.check_name,
+       bool_and(CASE WHEN (CASE WHEN f.is_function THEN to_regprocedure(f.object)::oid
+                                ELSE to_regclass(f.object)::oid END) IS NULL
+                     THEN h.status = 'ok' AND h.value IS NULL
+                          AND h.detail = 'not configured: ' || f.object || ' does not exist'
+                     ELSE h.detail NOT LIKE 'not configured%' AND h.detail NOT LIKE 'check failed%' END)
+         AS reports_its_configuration
+  FROM f JOIN h USING (check_name) GROUP BY f.check_name ORDER BY min(f.check_name);
 -- values of the checks that have one
 SELECT check_name, value >= 0 AS sane FROM iact.health() WHERE value IS NOT NULL;
 SELECT value = (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend') AS connections_counted
@@ -69,8 +91,6 @@ SET iact.health_migration_max_runtime = '10min';
 SHOW iact.health_migration_max_runtime;
 SET iact.health_migration_max_runtime = 0;
 RESET iact.health_migration_max_runtime;
--- on this branch, without iact.migration_log:
-SELECT status, value, detail FROM iact.health() WHERE check_name = 'migrations_running';
 
 \echo == metrics(): Prometheus text exposition format
 -- every line is a HELP, a TYPE, an iact comment or a sample
@@ -92,8 +112,22 @@ SELECT f.name, f.type,
   FROM fam f ORDER BY f.n;
 -- samples that do not vary between runs
 SELECT l FROM regexp_split_to_table(iact.metrics(), E'\n') AS l
- WHERE l ~ '^iact_(up|is_standby|health_status|health_configured|audit_entries_last_day)[ {]'
-    OR l LIKE '# iact:%';
+ WHERE l ~ '^iact_(up|is_standby|audit_entries_last_day)[ {]'
+    OR l ~ '^iact_health_(status|configured)\{check="(connections|database_size|server_role|audit_log_growth)"\}';
+-- every check has a status sample and a configured sample, 0 exactly for "not configured"
+SELECT count(*) >= 9 AS all_checks,
+       bool_and(m.status = CASE h.status WHEN 'ok' THEN 0 WHEN 'warn' THEN 1 ELSE 2 END) AS status_matches,
+       bool_and(m.configured = CASE WHEN h.detail LIKE 'not configured%' THEN 0 ELSE 1 END) AS configured_matches
+  FROM (SELECT split_part(check_name, ':', 1) AS c, nullif(split_part(check_name, ':', 2), '') AS t, status, detail
+          FROM iact.health()) h
+  JOIN LATERAL (
+        SELECT max(substring(l FROM ' ([0-9]+)$')::int) FILTER (WHERE l LIKE 'iact_health_status{%') AS status,
+               max(substring(l FROM ' ([0-9]+)$')::int) FILTER (WHERE l LIKE 'iact_health_configured{%') AS configured
+          FROM regexp_split_to_table(iact.metrics(), E'\n') AS l
+         WHERE l LIKE '%{check="' || h.c || '"' || coalesce(',table="' || h.t || '"', '') || '}%') m ON true;
+-- the sync section is there exactly when iact.sync_runs is
+SELECT (iact.metrics() LIKE '%# iact: sync not configured (iact.sync_runs does not exist)%')
+       = (to_regclass('iact.sync_runs') IS NULL) AS sync_section_right;
 -- counters and gauges agree with the tables
 SELECT substring(l FROM ' ([0-9]+)$')::bigint = pg_database_size(current_database()) AS size_matches
   FROM regexp_split_to_table(iact.metrics(), E'\n') AS l WHERE l LIKE 'iact_database_size_bytes %';
@@ -114,7 +148,8 @@ SELECT p.oid::regprocedure AS function, prosecdef, proconfig,
 CREATE ROLE regress_health_monitor IN ROLE pg_monitor;
 GRANT USAGE ON SCHEMA iact TO regress_health_monitor;
 SET ROLE regress_health_monitor;
-SELECT count(*) AS checks, count(*) FILTER (WHERE status = 'ok') AS ok FROM iact.health();
+SELECT count(*) >= 9 AS all_checks, count(*) FILTER (WHERE detail LIKE 'check failed%') AS failed_to_run
+  FROM iact.health();
 SELECT iact.metrics() LIKE '%iact_up 1%' AS scraped;
 SELECT count(*) FROM iact.audit_statement;
 RESET ROLE;
