@@ -80,7 +80,7 @@ typedef struct AuditWriter
 	ResultRelInfo *rowrri;
 	int			stattno[ST_NCOLS];	/* 0-based positions */
 	int			rowattno[RW_NCOLS];
-	BulkInsertState bistate;
+	BulkInsertState bistate;	/* NULL for small statements */
 	CommandId	cid;
 	TupleTableSlot *slots[AUDIT_BATCH_ROWS];
 	int			nslots;			/* slots created */
@@ -153,7 +153,7 @@ audit_rte(Relation rel)
 }
 
 static void
-audit_writer_open(AuditWriter *w, Relation target, const char *operation)
+audit_writer_open(AuditWriter *w, Relation target, const char *operation, int64 nrows)
 {
 	Oid			seqid = get_relname_relid("audit_statement_id_seq",
 										  get_namespace_oid("iact", false));
@@ -177,7 +177,8 @@ audit_writer_open(AuditWriter *w, Relation target, const char *operation)
 	w->rowrri = audit_result_rel(w->rowrel, 2);
 	w->cid = GetCurrentCommandId(true);
 	w->estate->es_output_cid = w->cid;
-	w->bistate = GetBulkInsertState();
+	/* a ring of buffers pays off for big statements only */
+	w->bistate = nrows >= AUDIT_BATCH_ROWS ? GetBulkInsertState() : NULL;
 	w->cxt = CurrentMemoryContext;
 	w->batchcxt = AllocSetContextCreate(CurrentMemoryContext, "iact audit batch",
 										ALLOCSET_DEFAULT_SIZES);
@@ -290,7 +291,8 @@ audit_writer_close(AuditWriter *w, bool always)
 	audit_writer_flush(w);
 	if (w->nrows > 0 || always)
 		audit_write_statement(w);
-	FreeBulkInsertState(w->bistate);
+	if (w->bistate)
+		FreeBulkInsertState(w->bistate);
 	table_finish_bulk_insert(w->rowrel, 0);
 	for (int i = 0; i < w->nslots; i++)
 		ExecDropSingleTupleTableSlot(w->slots[i]);
@@ -427,7 +429,7 @@ iact_audit_trigger(PG_FUNCTION_ARGS)
 
 	if (TRIGGER_FIRED_BY_TRUNCATE(ev))
 	{
-		audit_writer_open(&w, td->tg_relation, operation);
+		audit_writer_open(&w, td->tg_relation, operation, 0);
 		audit_writer_close(&w, true);
 		return PointerGetDatum(NULL);
 	}
@@ -446,7 +448,9 @@ iact_audit_trigger(PG_FUNCTION_ARGS)
 		(td->tg_oldtable == NULL || tuplestore_tuple_count(td->tg_oldtable) == 0))
 		return PointerGetDatum(NULL);
 
-	audit_writer_open(&w, td->tg_relation, operation);
+	audit_writer_open(&w, td->tg_relation, operation,
+					  td->tg_newtable ? tuplestore_tuple_count(td->tg_newtable) :
+					  tuplestore_tuple_count(td->tg_oldtable));
 	audit_rows(&w, td->tg_relation, trigger,
 			   TRIGGER_FIRED_BY_INSERT(ev) ? NULL : td->tg_oldtable,
 			   TRIGGER_FIRED_BY_DELETE(ev) ? NULL : td->tg_newtable);
