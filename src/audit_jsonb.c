@@ -110,12 +110,19 @@ audit_conv_for_type(Oid typid)
 	}
 }
 
-/* jsonb's object key order: shorter keys first, then bytewise */
+/* a column's place in jsonb's object key order: shorter keys first, then bytewise */
+typedef struct AuditKey
+{
+	int			attnum;
+	int			namelen;
+	const char *name;
+} AuditKey;
+
 static int
 audit_key_cmp(const void *a, const void *b)
 {
-	const AuditColumn *x = a;
-	const AuditColumn *y = b;
+	const AuditKey *x = a;
+	const AuditKey *y = b;
 
 	if (x->namelen != y->namelen)
 		return x->namelen < y->namelen ? -1 : 1;
@@ -132,20 +139,32 @@ iact_audit_row_format(Relation rel, char **ignored, int nignored)
 	TupleDesc	desc = RelationGetDescr(rel);
 	AuditRowFormat *fmt = palloc0(sizeof(AuditRowFormat));
 	AuditColumn *cols = palloc0(sizeof(AuditColumn) * Max(desc->natts, 1));
+	AuditKey   *keys = palloc(sizeof(AuditKey) * Max(desc->natts, 1));
 	Bitmapset  *pkey = RelationGetIndexAttrBitmap(rel, INDEX_ATTR_BITMAP_PRIMARY_KEY);
 	int			n = 0;
 
+	/* the columns in key order first (sorting small entries), then their details */
 	for (int i = 0; i < desc->natts; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(desc, i);
-		AuditColumn *c;
 
 		if (att->attisdropped)
 			continue;
-		c = &cols[n++];
-		c->attnum = att->attnum;
-		c->name = NameStr(att->attname);
-		c->namelen = strlen(c->name);
+		keys[n].attnum = att->attnum;
+		keys[n].name = NameStr(att->attname);
+		keys[n].namelen = strlen(keys[n].name);
+		n++;
+	}
+	qsort(keys, n, sizeof(AuditKey), audit_key_cmp);
+
+	for (int k = 0; k < n; k++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, keys[k].attnum - 1);
+		AuditColumn *c = &cols[k];
+
+		c->attnum = keys[k].attnum;
+		c->name = keys[k].name;
+		c->namelen = keys[k].namelen;
 		c->typid = att->atttypid;
 		c->typlen = att->attlen;
 		c->typbyval = att->attbyval;
@@ -175,7 +194,6 @@ iact_audit_row_format(Relation rel, char **ignored, int nignored)
 												  COERCE_EXPLICIT_CALL);
 		}
 	}
-	qsort(cols, n, sizeof(AuditColumn), audit_key_cmp);
 	fmt->ncols = n;
 	fmt->cols = cols;
 	fmt->changed = palloc0(sizeof(bool) * Max(n, 1));
