@@ -188,13 +188,7 @@ BEGIN
         args := args || ', ' || quote_literal(col);
     END LOOP;
 
-    IF NOT pg_has_role((SELECT c.relowner FROM pg_class c WHERE c.oid = target), 'USAGE') THEN
-        RAISE EXCEPTION 'must be owner of table %', target
-            USING ERRCODE = 'insufficient_privilege',
-                  HINT = 'Only the owner of a table (or a member of its owning role, or a superuser) can turn its audit on or off.';
-    END IF;
-    -- one enable_audit / disable_audit at a time per table
-    EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', target);
+    -- checks ownership, locks the table (one enable/disable at a time), drops the old triggers
     PERFORM iact.disable_audit(target, true);
     FOREACH ev IN ARRAY ARRAY['insert', 'update', 'delete'] LOOP
         EXECUTE format('CREATE TRIGGER %I AFTER %s ON %s REFERENCING %s FOR EACH STATEMENT'
@@ -235,6 +229,7 @@ BEGIN
             USING ERRCODE = 'insufficient_privilege',
                   HINT = 'Only the owner of a table (or a member of its owning role, or a superuser) can turn its audit on or off.';
     END IF;
+    -- one enable_audit / disable_audit at a time per table
     EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', target);
     FOR trg IN SELECT t.tgname FROM pg_trigger t
                 WHERE t.tgrelid = target

@@ -65,11 +65,8 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION bench(variant text, nrows int, OUT insert_s float8, OUT update_s float8,
-                      OUT audit_rows bigint, OUT audit_bytes bigint)
-LANGUAGE plpgsql AS $$
-DECLARE
-    t0 timestamptz;
+-- a fresh table, audited the way the variant says
+CREATE FUNCTION bench_table(variant text) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
     DROP TABLE IF EXISTS orders;
     CREATE TABLE orders (
@@ -87,6 +84,16 @@ BEGIN
     ELSIF variant = 'iact' THEN
         PERFORM iact.enable_audit('orders');
     END IF;
+END
+$$;
+
+CREATE FUNCTION bench(variant text, nrows int, OUT insert_s float8, OUT update_s float8,
+                      OUT audit_rows bigint, OUT audit_bytes bigint)
+LANGUAGE plpgsql AS $$
+DECLARE
+    t0 timestamptz;
+BEGIN
+    PERFORM bench_table(variant);
     PERFORM set_config('app.current_user_id', 'user-4711', true);
 
     t0 := clock_timestamp();
@@ -118,22 +125,7 @@ LANGUAGE plpgsql AS $$
 DECLARE
     t0 timestamptz;
 BEGIN
-    DROP TABLE IF EXISTS orders;
-    CREATE TABLE orders (
-        id bigint PRIMARY KEY,
-        customer_id integer NOT NULL,
-        status text NOT NULL,
-        amount numeric(12,2) NOT NULL,
-        note text,
-        created_at timestamptz NOT NULL,
-        updated_at timestamptz
-    );
-    IF variant = 'plpgsql' THEN
-        CREATE TRIGGER audit AFTER INSERT OR UPDATE OR DELETE ON orders
-            FOR EACH ROW EXECUTE FUNCTION audit_trigger();
-    ELSIF variant = 'iact' THEN
-        PERFORM iact.enable_audit('orders');
-    END IF;
+    PERFORM bench_table(variant);
     t0 := clock_timestamp();
     FOR g IN 1..nrows LOOP
         INSERT INTO orders VALUES (g, g % 5000, 'open', (g % 100000) / 100.0, 'order number ' || g,
