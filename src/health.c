@@ -128,23 +128,28 @@ health_text(int row, int col)
 }
 
 /*
- * Is the feature a check reads installed: does iact.<what> exist (a relation
- * when relation, else a function signature)?  When it does not, the check
- * reports so (status ok, no value) and the caller returns.
+ * Is the feature a check reads installed: does the relation iact.<what>
+ * exist, or (function) a function iact.<what> callable without arguments
+ * (none, or all with defaults)?  When it does not, the check reports so
+ * (status ok, no value) and the caller returns.
  */
 static bool
 health_installed(HealthReport *r, const char *check, const char *what, bool relation)
 {
-	char	   *sql = psprintf("SELECT %s(%s) IS NOT NULL",
-							   relation ? "pg_catalog.to_regclass" : "pg_catalog.to_regprocedure",
-							   quote_literal_cstr(what));
+	char	   *sql = relation ?
+		psprintf("SELECT pg_catalog.to_regclass(%s) IS NOT NULL",
+				 quote_literal_cstr(psprintf("iact.%s", what))) :
+		psprintf("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_proc p"
+				 " WHERE p.pronamespace = 'iact'::pg_catalog.regnamespace AND p.proname = %s"
+				 " AND p.pronargs = p.pronargdefaults AND p.prokind = 'f')",
+				 quote_literal_cstr(what));
 	bool		isnull;
 
 	health_query(sql);
 	if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
 		return true;
 	health_add(r, check, NULL, "ok", false, 0,
-			   psprintf("not configured: %s does not exist", what));
+			   psprintf("not configured: iact.%s%s does not exist", what, relation ? "" : "()"));
 	((HealthRow *) llast(r->rows))->not_configured = true;
 	return false;
 }
@@ -225,24 +230,25 @@ check_audit_growth(HealthReport *r)
 }
 
 /*
- * Age of the last successful sync per table against iact.sync_interval
- * (6 hours when unset): warn beyond 2 intervals, fail beyond 4 or when a
- * table has runs but never a successful one.
+ * Age of the last successful (or partial) sync per table against
+ * iact.sync_interval (6 hours when unset): warn beyond 2 intervals, fail
+ * beyond 4 or when a table has runs but never a successful one.
  */
 static void
 check_sync_age(HealthReport *r)
 {
 	double		interval = 6 * 3600.0;
 
-	if (!health_installed(r, "sync_last_success", "iact.sync_runs", true))
+	if (!health_installed(r, "sync_last_success", "sync_runs", true))
 		return;
 	health_query("SELECT extract(epoch FROM coalesce(nullif(pg_catalog.current_setting("
 				 "'iact.sync_interval', true), '')::interval, interval '6 hours'))::float8");
 	(void) health_float(0, 1, &interval);
+	/* a partial run synced all but its rejects (reported by sync_rejects) */
 	health_query("SELECT r.target_table::text,"
 				 " extract(epoch FROM pg_catalog.now() - max(r.finished_at)"
-				 "   FILTER (WHERE r.status = 'success'))::float8,"
-				 " max(r.finished_at) FILTER (WHERE r.status = 'success')"
+				 "   FILTER (WHERE r.status IN ('success', 'partial')))::float8,"
+				 " max(r.finished_at) FILTER (WHERE r.status IN ('success', 'partial'))"
 				 " FROM \"iact\".\"sync_runs\" r GROUP BY r.target_table ORDER BY 1");
 	if (SPI_processed == 0)
 	{
@@ -271,7 +277,7 @@ check_sync_failures(HealthReport *r)
 {
 	double		failed = 0;
 
-	if (!health_installed(r, "sync_failures", "iact.sync_runs", true))
+	if (!health_installed(r, "sync_failures", "sync_runs", true))
 		return;
 	health_query("SELECT count(*)::float8, string_agg(DISTINCT r.target_table::text, ', ')"
 				 " FROM \"iact\".\"sync_runs\" r"
@@ -283,24 +289,27 @@ check_sync_failures(HealthReport *r)
 			   : "no failed sync run in the last 24 hours");
 }
 
-/* rejects of the last day: by their own timestamp when they have one, else their run's start */
+/*
+ * Rows rejected in the last day: by their own timestamp (rejected_at or
+ * created_at) when the table has one, else by their run's start.
+ */
 static void
 check_sync_rejects(HealthReport *r)
 {
 	double		rejects = 0;
-	bool		has_time;
-	bool		isnull;
+	char	   *time_column;
 
-	if (!health_installed(r, "sync_rejects", "iact.sync_rejects", true))
+	if (!health_installed(r, "sync_rejects", "sync_rejects", true))
 		return;
-	health_query("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a"
+	health_query("SELECT a.attname::text FROM pg_catalog.pg_attribute a"
 				 " WHERE a.attrelid = '\"iact\".\"sync_rejects\"'::pg_catalog.regclass"
-				 " AND a.attname = 'rejected_at' AND NOT a.attisdropped)");
-	has_time = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
-										  &isnull));
-	health_query(has_time ?
-				 "SELECT count(*)::float8 FROM \"iact\".\"sync_rejects\" j"
-				 " WHERE j.rejected_at > pg_catalog.now() - interval '1 day'" :
+				 " AND a.attname IN ('rejected_at', 'created_at') AND NOT a.attisdropped"
+				 " ORDER BY a.attname DESC LIMIT 1");
+	time_column = SPI_processed > 0 ? health_text(0, 1) : NULL;
+	health_query(time_column ?
+				 psprintf("SELECT count(*)::float8 FROM \"iact\".\"sync_rejects\" j"
+						  " WHERE j.%s > pg_catalog.now() - interval '1 day'",
+						  quote_identifier(time_column)) :
 				 "SELECT count(*)::float8 FROM \"iact\".\"sync_rejects\" j"
 				 " JOIN \"iact\".\"sync_runs\" r ON r.id = j.run_id"
 				 " WHERE r.started_at > pg_catalog.now() - interval '1 day'");
@@ -314,7 +323,7 @@ check_migrations(HealthReport *r)
 {
 	double		overdue = 0;
 
-	if (!health_installed(r, "migrations_running", "iact.migration_log", true))
+	if (!health_installed(r, "migrations_running", "migration_log", true))
 		return;
 	health_query(psprintf("SELECT count(*)::float8, string_agg(m.version::text, ', ' ORDER BY m.started_at)"
 						  " FROM \"iact\".\"migration_log\" m WHERE m.status = 'RUNNING'"
@@ -333,7 +342,7 @@ check_overlaps(HealthReport *r)
 {
 	double		n = 0;
 
-	if (!health_installed(r, "overlaps", "iact.find_overlaps()", false))
+	if (!health_installed(r, "overlaps", "find_overlaps", false))
 		return;
 	health_query("SELECT count(*)::float8 FROM \"iact\".\"find_overlaps\"()");
 	(void) health_float(0, 1, &n);

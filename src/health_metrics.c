@@ -214,10 +214,10 @@ section_sync(void *arg)
 	static const char *const per_status[] = {"table", "status"};
 
 	metrics_from_query(a->buf, "iact_sync_last_success_timestamp_seconds", "gauge",
-					   "End of the last successful sync run per table, Unix time.",
+					   "End of the last successful (or partial) sync run per table, Unix time.",
 					   per_table, 1,
 					   "SELECT r.target_table::text, extract(epoch FROM max(r.finished_at)"
-					   " FILTER (WHERE r.status = 'success'))::float8"
+					   " FILTER (WHERE r.status IN ('success', 'partial')))::float8"
 					   " FROM \"iact\".\"sync_runs\" r GROUP BY 1 ORDER BY 1");
 	metrics_from_query(a->buf, "iact_sync_runs_total", "counter",
 					   "Sync runs kept in iact.sync_runs per table and status (purging the history resets it).",
