@@ -245,7 +245,7 @@ SELECT iact.disable_audit('regress_audit.account');
 SELECT iact.disable_audit(NULL);
 INSERT INTO regress_audit.account VALUES (6, 'frank', 1, NULL, NULL);
 SELECT count(*) AS rows_for_frank FROM iact.audit_log WHERE new_data->>'name' = 'frank';
-SELECT table_name FROM iact.audited_tables ORDER BY 1::text;
+SELECT table_name FROM iact.audited_tables ORDER BY table_name::text;
 
 \echo == retention
 SELECT iact.purge_audit_log(NULL);
@@ -300,7 +300,7 @@ SELECT p.oid::regprocedure AS function, has_function_privilege('public', p.oid, 
   FROM pg_proc p WHERE p.pronamespace = 'iact'::regnamespace
    AND p.proname IN ('enable_audit', 'disable_audit', 'audit_trigger', 'audit_log_guard',
                      'purge_audit_log', 'purge_audit_log_batched')
- ORDER BY 1::text;
+ ORDER BY p.oid::regprocedure::text;
 SELECT c.relname, has_table_privilege('public', c.oid, 'SELECT') AS public_select
   FROM pg_class c WHERE c.relnamespace = 'iact'::regnamespace
    AND c.relname IN ('audit_log', 'audit_row', 'audit_statement', 'audited_tables')

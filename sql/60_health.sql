@@ -111,6 +111,7 @@ WITH l AS (
 ), fam AS (
     SELECT substring(l FROM '^# TYPE ([a-z_]+) ') AS name, substring(l FROM ' ([a-z]+)$') AS type, n
       FROM l WHERE l LIKE '# TYPE %'
+       AND l NOT LIKE '# TYPE iact\_sync\_%'  -- present only when the sync is installed
 )
 SELECT f.name, f.type,
        (SELECT count(*) FROM l WHERE l.l LIKE '# HELP ' || f.name || ' %' AND l.n = f.n - 1) AS help_before,
@@ -149,7 +150,7 @@ SELECT p.oid::regprocedure AS function, prosecdef, proconfig,
        has_function_privilege('public', p.oid, 'EXECUTE') AS public_execute,
        has_function_privilege('pg_monitor', p.oid, 'EXECUTE') AS pg_monitor_execute
   FROM pg_proc p WHERE p.oid IN ('iact.health()'::regprocedure, 'iact.metrics()'::regprocedure)
- ORDER BY 1::text;
+ ORDER BY p.oid::regprocedure::text;
 -- a monitoring role sees every figure without privileges on the tables read
 CREATE ROLE regress_health_monitor IN ROLE pg_monitor;
 GRANT USAGE ON SCHEMA iact TO regress_health_monitor;
