@@ -267,7 +267,7 @@ check_sync_age(HealthReport *r)
 			health_add(r, "sync_last_success", table,
 					   age > 4 * interval ? "fail" : age > 2 * interval ? "warn" : "ok",
 					   true, age,
-					   psprintf("last success %s, %.0f s ago (interval %.0f s; warn beyond 2, fail beyond 4 intervals)",
+					   psprintf("last success or partial run ended %s, %.0f s ago (interval %.0f s; warn beyond 2, fail beyond 4 intervals)",
 								health_text(i, 3), age, interval));
 	}
 }
