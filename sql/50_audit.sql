@@ -294,6 +294,17 @@ SELECT count(*), min(r.row_no), max(r.row_no) FROM iact.audit_row r
 RESET enable_seqscan;
 RESET enable_bitmapscan;
 DROP INDEX iact.regress_audit_row_key;
+-- and so are constraints: the statement fails rather than store a row that breaks one
+ALTER TABLE iact.audit_statement ADD CONSTRAINT regress_no_unknown_apps
+    CHECK (application_name <> 'regress-forbidden');
+SET application_name = 'regress-forbidden';
+\set VERBOSITY terse
+INSERT INTO regress_audit.indexed VALUES (2000);
+\set VERBOSITY default
+RESET application_name;
+INSERT INTO regress_audit.indexed VALUES (2001);
+ALTER TABLE iact.audit_statement DROP CONSTRAINT regress_no_unknown_apps;
+SELECT count(*) FROM regress_audit.indexed WHERE id >= 2000;
 
 \echo == privileges: PUBLIC gets nothing
 SELECT p.oid::regprocedure AS function, has_function_privilege('public', p.oid, 'EXECUTE') AS public_execute

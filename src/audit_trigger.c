@@ -202,6 +202,10 @@ audit_writer_flush(AuditWriter *w)
 {
 	if (w->nused == 0)
 		return;
+	/* NOT NULL and CHECK constraints of the table, also ones a DBA added */
+	if (w->rowrel->rd_att->constr)
+		for (int i = 0; i < w->nused; i++)
+			ExecConstraints(w->rowrri, w->slots[i], w->estate);
 	table_multi_insert(w->rowrel, w->slots, w->nused, w->cid, 0, w->bistate);
 	for (int i = 0; i < w->nused; i++)
 	{
@@ -279,6 +283,8 @@ audit_write_statement(AuditWriter *w)
 	if (!isnull[a[ST_APPNAME]])
 		v[a[ST_APPNAME]] = CStringGetTextDatum(application_name);
 	ExecStoreVirtualTuple(slot);
+	if (w->strel->rd_att->constr)
+		ExecConstraints(w->strri, slot, w->estate);
 	table_tuple_insert(w->strel, slot, w->cid, 0, NULL);
 	audit_insert_indexes(w, w->strri, slot);
 	ExecDropSingleTupleTableSlot(slot);
