@@ -276,9 +276,15 @@ SELECT iact.purge_audit_log('90 days');
 DELETE FROM iact.audit_row;
 RESET ROLE;
 SELECT count(*) AS nokey_entries FROM iact.audit_log WHERE table_name = 'nokey';
--- the procedure commits after each batch
+-- the procedure commits after each batch; the role needs EXECUTE on it too
 UPDATE iact.audit_statement SET "timestamp" = "timestamp" - interval '100 days' WHERE table_name = 'types';
+SET ROLE regress_audit_janitor;
 CALL iact.purge_audit_log_batched('90 days', 1);
+RESET ROLE;
+GRANT EXECUTE ON PROCEDURE iact.purge_audit_log_batched(interval, integer) TO regress_audit_janitor;
+SET ROLE regress_audit_janitor;
+CALL iact.purge_audit_log_batched('90 days', 1);
+RESET ROLE;
 SELECT count(*) AS types_entries FROM iact.audit_log WHERE table_name = 'types';
 
 \echo == an index a DBA adds to an audit table is maintained by the writer
@@ -325,6 +331,7 @@ SELECT c.relname FROM pg_extension e, unnest(e.extconfig) AS x(oid) JOIN pg_clas
 DROP SCHEMA regress_audit CASCADE;
 REVOKE USAGE ON SCHEMA iact FROM regress_audit_janitor;
 REVOKE EXECUTE ON FUNCTION iact.purge_audit_log(interval, integer, integer) FROM regress_audit_janitor;
+REVOKE EXECUTE ON PROCEDURE iact.purge_audit_log_batched(interval, integer) FROM regress_audit_janitor;
 DROP ROLE regress_audit_owner;
 DROP ROLE regress_audit_janitor;
 DROP ROLE regress_audit_manager;
