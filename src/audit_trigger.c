@@ -25,7 +25,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "iact.h"
+#include "audit.h"
 
 #include "access/heapam.h"
 #include "access/table.h"
