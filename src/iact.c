@@ -28,6 +28,7 @@ _PG_init(void)
 
 	iact_migration_init();
 	iact_events_init();
+	iact_health_init();
 
 	MarkGUCPrefixReserved("iact");
 }

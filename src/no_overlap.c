@@ -35,7 +35,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "iact.h"
+#include "no_overlap.h"
 
 #include "access/genam.h"
 #include "access/htup_details.h"

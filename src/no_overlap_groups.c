@@ -13,7 +13,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "iact.h"
+#include "no_overlap.h"
 
 
 #include "access/genam.h"

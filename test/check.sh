@@ -13,8 +13,9 @@
 # that.  PostgreSQL runs with shared_preload_libraries = 'iact'; if the tree
 # has test/harness/mariadb.sh, a real MariaDB is started on loopback too.
 # Every server started is stopped on exit, whatever happened.  The last line
-# is the summary "check: N passed, N failed"; the exit status is non-zero on
-# any failure.
+# is the summary "check: N passed, N failed" (each pg_regress test, each
+# isolation spec and each TAP assertion counts once); the exit status is
+# non-zero on any failure.
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -117,15 +118,22 @@ if want tap; then
 		for t in $taps; do
 			name=$(basename "$t" .pl)
 			mkdir -p "$RUN/tap/$name"
-			if PATH="$TMP_BINDIR:$PATH" TESTDIR="$RUN/tap/$name" \
+			PATH="$TMP_BINDIR:$PATH" TESTDIR="$RUN/tap/$name" \
 				PERL5LIB="$PGXS_DIR/src/test/perl:$ROOT/test/perl" \
 				PG_REGRESS="$PGXS_DIR/src/test/regress/pg_regress" IACT_ROOT="$ROOT" \
-				prove -v "$t" > "$RUN/tap/$name.log" 2>&1; then
-				ok=$((ok + 1)); say "tap $name ... ok"
+				prove -v "$t" > "$RUN/tap/$name.log" 2>&1
+			rc=$?
+			# each assertion counts; a script that dies counts as one more failure
+			t_ok=$(grep -cE '^ok [0-9]+' "$RUN/tap/$name.log")
+			t_bad=$(grep -cE '^not ok [0-9]+' "$RUN/tap/$name.log")
+			[ "$rc" != 0 ] && [ "$t_bad" = 0 ] && t_bad=1
+			ok=$((ok + t_ok)); bad=$((bad + t_bad))
+			if [ "$rc" = 0 ]; then
+				say "tap $name ... ok ($t_ok assertions)"
 			else
-				bad=$((bad + 1)); say "tap $name ... FAILED"
+				say "tap $name ... FAILED ($t_bad of $((t_ok + t_bad)))"
 				FAILED_NAMES="$FAILED_NAMES tap/$name"
-				tail -40 "$RUN/tap/$name.log"
+				grep -E '^not ok|^#' "$RUN/tap/$name.log" | head -40
 				for f in "$RUN/tap/$name"/tmp_check/log/*.log; do
 					[ -f "$f" ] && { say "---- $f (tail)"; tail -15 "$f"; }
 				done

@@ -4,8 +4,7 @@
 # PostgreSQL installation the tests run against, starting and stopping
 # throwaway servers, and dropping root privileges (initdb refuses root).
 #
-# The temporary installation is a copy of Debian's PostgreSQL 15 (hard links
-# where possible) with iact installed into it by "make install DESTDIR=...",
+# The temporary installation is a copy of Debian's PostgreSQL 15 with iact installed into it by "make install DESTDIR=...",
 # the way PostgreSQL's own "make check" works.  It lets an ordinary user run
 # every test, and two checkouts test side by side without overwriting each
 # other's iact.so.
@@ -94,10 +93,10 @@ make_temp_install() {
 	fi
 	rm -rf "$inst"
 	mkdir -p "$inst/usr/lib/postgresql" "$inst/usr/share/postgresql"
-	cp -al /usr/lib/postgresql/$PG_MAJOR "$inst/usr/lib/postgresql/" 2>/dev/null ||
-		cp -a /usr/lib/postgresql/$PG_MAJOR "$inst/usr/lib/postgresql/"
-	cp -al /usr/share/postgresql/$PG_MAJOR "$inst/usr/share/postgresql/" 2>/dev/null ||
-		cp -a /usr/share/postgresql/$PG_MAJOR "$inst/usr/share/postgresql/"
+	# a copy, not hard links: fs.protected_hardlinks refuses links to root's files
+	cp -a /usr/lib/postgresql/$PG_MAJOR "$inst/usr/lib/postgresql/" &&
+		cp -a /usr/share/postgresql/$PG_MAJOR "$inst/usr/share/postgresql/" ||
+		die "cannot copy PostgreSQL into $inst"
 	# a system-wide "make install" may have left an older iact in the copy
 	rm -f "$inst/usr/lib/postgresql/$PG_MAJOR/lib/iact.so" \
 		"$inst/usr/share/postgresql/$PG_MAJOR/extension/iact"*

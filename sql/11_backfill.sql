@@ -1,0 +1,100 @@
+-- Batched backfills: CALL iact.backfill(name, target, set_sql, where_sql, batch_size, pause)
+
+CREATE TABLE bf_people (id int PRIMARY KEY, first_name text, last_name text,
+                        full_name text, n int NOT NULL DEFAULT 0);
+INSERT INTO bf_people (id, first_name, last_name)
+  SELECT g, 'first' || g, 'last' || g FROM generate_series(1, 2500) g;
+-- rows 2001..2500 are already in the new shape: the WHERE skips them
+UPDATE bf_people SET full_name = 'done before' WHERE id > 2000;
+
+-- progress NOTICEs carry timings: keep them out of the expected output
+SET client_min_messages = warning;
+CALL iact.backfill('bf_full_name', 'bf_people',
+                   $$full_name = first_name || ' ' || last_name, n = n + 1$$,
+                   'full_name IS NULL', 1000);
+RESET client_min_messages;
+SELECT count(*) FILTER (WHERE full_name = first_name || ' ' || last_name) AS backfilled,
+       count(*) FILTER (WHERE full_name = 'done before') AS untouched,
+       count(*) FILTER (WHERE n <> CASE WHEN id <= 2000 THEN 1 ELSE 0 END) AS wrong_counts
+  FROM bf_people;
+SELECT name, target_table, status, rows_done, batches, key_columns, last_key, upper_key, error_message
+  FROM iact.backfill_runs WHERE name = 'bf_full_name';
+SELECT name, status, rows_done, rows_per_second IS NOT NULL AS has_rate, finished_at IS NOT NULL AS finished
+  FROM iact.backfill_progress WHERE name = 'bf_full_name';
+
+-- calling a finished backfill again does nothing
+CALL iact.backfill('bf_full_name', 'bf_people',
+                   $$full_name = first_name || ' ' || last_name, n = n + 1$$,
+                   'full_name IS NULL', 1000);
+-- the same name with another definition is refused
+CALL iact.backfill('bf_full_name', 'bf_people', 'n = 0');
+
+-- an interrupted backfill resumes after its last committed batch: every row exactly once
+CREATE TABLE bf_calls (queue text, id int, seconds int, minutes numeric, n int NOT NULL DEFAULT 0,
+                       PRIMARY KEY (queue, id));
+INSERT INTO bf_calls (queue, id, seconds)
+  SELECT q, g, g * 7 FROM unnest(ARRAY['billing', 'sales', 'support']) q, generate_series(1, 500) g;
+SET regress.fail_at_id = 300;   -- the batch holding ('sales', 300) fails
+SET client_min_messages = warning;
+CALL iact.backfill('bf_minutes', 'bf_calls',
+  $$minutes = seconds / 60.0, n = n + 1 + CASE WHEN queue = 'sales' AND id = current_setting('regress.fail_at_id')::int THEN id / 0 ELSE 0 END$$,
+  NULL, 200);
+RESET client_min_messages;
+SELECT status, rows_done, batches, last_key, upper_key, error_message
+  FROM iact.backfill_runs WHERE name = 'bf_minutes';
+SELECT count(*) FILTER (WHERE n = 1) AS done_once, count(*) FILTER (WHERE n = 0) AS not_yet FROM bf_calls;
+SET regress.fail_at_id = 0;
+\set VERBOSITY terse
+CALL iact.backfill('bf_minutes', 'bf_calls',
+  $$minutes = seconds / 60.0, n = n + 1 + CASE WHEN queue = 'sales' AND id = current_setting('regress.fail_at_id')::int THEN id / 0 ELSE 0 END$$,
+  NULL, 200);
+\set VERBOSITY default
+SELECT status, rows_done, batches, last_key, error_message FROM iact.backfill_runs WHERE name = 'bf_minutes';
+SELECT count(*) AS rows, min(n) AS min_n, max(n) AS max_n,
+       count(*) FILTER (WHERE minutes = seconds / 60.0) AS converted FROM bf_calls;
+
+-- an empty table is done at once
+CREATE TABLE bf_empty (id int PRIMARY KEY, v int);
+SET client_min_messages = warning;
+CALL iact.backfill('bf_empty', 'bf_empty', 'v = 1');
+RESET client_min_messages;
+SELECT status, rows_done, batches, upper_key FROM iact.backfill_runs WHERE name = 'bf_empty';
+
+-- refusals
+CALL iact.backfill(NULL, 'bf_people', 'n = 1');
+CALL iact.backfill('', 'bf_people', 'n = 1');
+CALL iact.backfill('x', NULL, 'n = 1');
+CALL iact.backfill('x', 'no_such_table', 'n = 1');
+CALL iact.backfill('x', 'bf_people', NULL);
+CALL iact.backfill('x', 'bf_people', 'n = 1', '');
+CALL iact.backfill('x', 'bf_people', 'n = 1', NULL, 0);
+CALL iact.backfill('x', 'bf_people', 'n = 1', NULL, NULL);
+CALL iact.backfill('x', 'bf_people', 'n = 1', NULL, 1000, '-1 second');
+CALL iact.backfill('x', 'bf_people', 'n = 1', 'true; DROP TABLE bf_people; SELECT 1 WHERE true');
+CREATE VIEW bf_view AS SELECT * FROM bf_people;
+CALL iact.backfill('x', 'bf_view', 'n = 1');
+CREATE TABLE bf_nokey (a int);
+CALL iact.backfill('x', 'bf_nokey', 'a = 1');
+BEGIN;
+CALL iact.backfill('x', 'bf_people', 'n = 1');
+ROLLBACK;
+-- a set_sql that fails is recorded, and its error raised
+CALL iact.backfill('bf_bad', 'bf_people', 'no_such_column = 1');
+SELECT status, rows_done, error_message FROM iact.backfill_runs WHERE name = 'bf_bad';
+SELECT count(*) AS runs_named_x FROM iact.backfill_runs WHERE name = 'x';
+
+-- the UPDATE runs with the caller's rights
+CREATE ROLE regress_backfiller;
+GRANT USAGE ON SCHEMA iact TO regress_backfiller;
+GRANT EXECUTE ON PROCEDURE iact.backfill(text, regclass, text, text, integer, interval) TO regress_backfiller;
+GRANT SELECT ON bf_people TO regress_backfiller;
+SET ROLE regress_backfiller;
+CALL iact.backfill('bf_no_right', 'bf_people', 'n = n + 1');
+RESET ROLE;
+SELECT status, rows_done, error_message FROM iact.backfill_runs WHERE name = 'bf_no_right';
+SELECT max(n) AS max_n_unchanged FROM bf_people;
+
+DROP OWNED BY regress_backfiller;
+DROP ROLE regress_backfiller;
+DROP VIEW bf_view;
+DROP TABLE bf_people, bf_calls, bf_empty, bf_nokey;

@@ -1,0 +1,85 @@
+/*-------------------------------------------------------------------------
+ *
+ * migration.h
+ *	  Internal interface between the migration log (migration_log.c), the
+ *	  migration runner (migration_run.c) and backfills (backfill.c).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef IACT_MIGRATION_H
+#define IACT_MIGRATION_H
+
+#include "iact.h"
+
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "utils/timestamp.h"
+
+extern int	iact_migration_lock_timeout;
+
+/* who is running this, captured before any user switch */
+typedef struct MigrationActor
+{
+	char	   *installed_by;	/* current_user */
+	char	   *session_role;	/* session_user */
+	char	   *application_name;	/* may be NULL */
+} MigrationActor;
+
+/* the state of one version, as iact.migration_status sees it */
+typedef struct VersionState
+{
+	bool		known;			/* any entry at all */
+	bool		applied;
+	int64		applied_id;
+	char	   *description;	/* of the applied entry */
+	char	   *checksum;		/* of the applied entry, may be NULL */
+	char	   *down_sql;		/* of the applied entry, may be NULL */
+	int64		running_id;		/* a RUNNING apply entry, or 0 */
+	char	   *running_runner;
+	int			running_pid;
+	char	   *last_status;
+} VersionState;
+
+extern void migration_actor(MigrationActor *actor);
+
+/* SPI on iact's own tables, as their owner with a safe search_path */
+extern int	migration_log_exec(const char *sql, int nargs, Oid *argtypes,
+							   Datum *values, const char *nulls, bool read_only);
+
+extern void migration_lock(int timeout_ms, bool session);
+extern void migration_unlock_session(void);
+extern int	migration_timeout_ms(Datum interval, bool isnull);
+extern double migration_interval_ms(Interval *iv);
+extern void migration_set_lock_timeout(int timeout_ms);
+
+extern char *migration_text_arg(FunctionCallInfo fcinfo, int argno, const char *argname);
+extern void migration_version_state(const char *version, VersionState *state);
+extern void migration_refuse_if_running(const char *version, const VersionState *state);
+extern void migration_refuse_apply(const char *version, const VersionState *state);
+extern void migration_mark_abandoned(void);
+
+/* a new migration_log row; a status other than RUNNING is final (completed now) */
+typedef struct MigrationEntry
+{
+	const char *version;
+	const char *description;
+	const char *action;			/* "apply" or "rollback" */
+	const char *status;
+	const char *runner;
+	const char *checksum;		/* may be NULL */
+	const char *up_sql;			/* may be NULL */
+	const char *down_sql;		/* may be NULL */
+	int64		rollback_of;	/* 0 = none */
+	TimestampTz started_at;		/* 0 = now */
+	int64		rows_affected;	/* -1 = unknown */
+	ErrorData  *edata;			/* the error of a failed action, or NULL */
+} MigrationEntry;
+
+extern int64 migration_insert_entry(const MigrationEntry *entry, const MigrationActor *actor);
+extern void migration_finish_entry(int64 id, const char *status, int64 rows,
+								   bool rows_isnull, ErrorData *edata,
+								   const char *error_message);
+
+extern char *migration_sha256_hex(const char *data, size_t len);
+
+#endif							/* IACT_MIGRATION_H */

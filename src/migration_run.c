@@ -1,0 +1,347 @@
+/*-------------------------------------------------------------------------
+ *
+ * migration_run.c
+ *	  CALL iact.run_migration(...) and iact.safe_rollback_migration(...):
+ *	  running a migration's SQL with full logging, and undoing it.
+ *
+ * run_migration called outside a transaction block (the usual way) works in
+ * three steps: under the migration lock it checks the version, records a
+ * RUNNING entry and COMMITS it, so other sessions see the migration running;
+ * then it runs up_sql in a subtransaction; then it records SUCCESS, or rolls
+ * the subtransaction back, records FAILED with the error, commits that, and
+ * re-raises the original error.  Because the call commits along the way, the
+ * lock is a session-level advisory lock taken and released inside the CALL
+ * (released on every path, and by the server if the session dies).
+ *
+ * Inside an explicit transaction block the call cannot commit: everything,
+ * log entry included, belongs to the caller's transaction, the lock is a
+ * transaction-level one, and a failure aborts the caller's transaction with
+ * nothing recorded (nothing was applied either).
+ *
+ * The migration's own SQL runs as the calling role with its search_path;
+ * only the log is written as its owner (see migration_log.c).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "migration.h"
+
+#include "access/xact.h"
+#include "nodes/parsenodes.h"
+#include "parser/parser.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+
+PG_FUNCTION_INFO_V1(iact_run_migration);
+PG_FUNCTION_INFO_V1(iact_safe_rollback_migration);
+
+/*
+ * Parse a migration's SQL into raw statements, refusing an empty text and
+ * transaction control (a migration is one unit).  Nothing runs.
+ */
+static List *
+parse_migration_sql(const char *sql, const char *what)
+{
+	List	   *stmts = raw_parser(sql, RAW_PARSE_DEFAULT);
+	ListCell   *lc;
+
+	if (stmts == NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s contains no SQL statement", what)));
+	foreach(lc, stmts)
+	{
+		RawStmt    *raw = lfirst_node(RawStmt, lc);
+
+		if (IsA(raw->stmt, TransactionStmt))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_TRANSACTION_TERMINATION),
+					 errmsg("%s must not contain transaction control statements", what),
+					 errhint("A migration runs as one unit: iact commits or rolls it back.")));
+	}
+	return stmts;
+}
+
+/* the text of one raw statement, without leading white space */
+static char *
+statement_text(const char *sql, RawStmt *raw)
+{
+	const char *start = sql + raw->stmt_location;
+	int			len = raw->stmt_len > 0 ? raw->stmt_len : (int) strlen(start);
+
+	while (len > 0 && isspace((unsigned char) *start))
+	{
+		start++;
+		len--;
+	}
+	return pnstrdup(start, len);
+}
+
+/*
+ * Run each statement of sql through SPI, as the caller.  Returns the rows
+ * the statements' INSERT/UPDATE/DELETE/MERGE touched.
+ */
+static int64
+run_statements(const char *sql, const char *what)
+{
+	List	   *stmts = parse_migration_sql(sql, what);
+	ListCell   *lc;
+	int64		rows = 0;
+
+	foreach(lc, stmts)
+	{
+		char	   *one = statement_text(sql, lfirst_node(RawStmt, lc));
+		int			ret;
+
+		CHECK_FOR_INTERRUPTS();
+		ret = SPI_execute(one, false, 0);
+		if (ret < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("%s statement cannot run inside a migration: %s",
+							what, SPI_result_code_string(ret)),
+					 errdetail("Statement: %s", one)));
+		if (ret == SPI_OK_INSERT || ret == SPI_OK_UPDATE || ret == SPI_OK_DELETE ||
+			ret == SPI_OK_INSERT_RETURNING || ret == SPI_OK_UPDATE_RETURNING ||
+			ret == SPI_OK_DELETE_RETURNING || ret == SPI_OK_MERGE)
+			rows += (int64) SPI_processed;
+		pfree(one);
+	}
+	return rows;
+}
+
+/*
+ * Run sql in a subtransaction with lock_timeout = timeout_ms.  On success
+ * returns true and sets *rows; on failure rolls the subtransaction back
+ * (the schema is as before) and returns false with *edata set.
+ */
+static bool
+run_in_subxact(const char *sql, const char *what, int timeout_ms,
+			   int64 *rows, ErrorData **edata)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	bool		ok = true;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcxt);
+	PG_TRY();
+	{
+		int			save_nestlevel = NewGUCNestLevel();
+
+		migration_set_lock_timeout(timeout_ms);
+		*rows = run_statements(sql, what);
+		AtEOXact_GUC(true, save_nestlevel);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(oldcxt);
+		*edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+		ok = false;
+	}
+	PG_END_TRY();
+	return ok;
+}
+
+static bool
+call_is_nonatomic(FunctionCallInfo fcinfo)
+{
+	return fcinfo->context && IsA(fcinfo->context, CallContext) &&
+		!castNode(CallContext, fcinfo->context)->atomic;
+}
+
+Datum
+iact_run_migration(PG_FUNCTION_ARGS)
+{
+	bool		nonatomic = call_is_nonatomic(fcinfo);
+	MemoryContext cxt;
+	MemoryContext oldcxt;
+	char	   *version;
+	char	   *description;
+	char	   *up_sql;
+	char	   *down_sql = NULL;
+	char	   *checksum;
+	int			timeout_ms;
+	MigrationActor actor;
+	VersionState state;
+	MigrationEntry e = {0};
+	int64		id;
+	int64		rows = 0;
+	ErrorData  *edata = NULL;
+	bool		ok;
+
+	/* everything we keep must survive the commits below */
+	cxt = AllocSetContextCreate(PortalContext, "iact run_migration", ALLOCSET_DEFAULT_SIZES);
+	oldcxt = MemoryContextSwitchTo(cxt);
+
+	version = migration_text_arg(fcinfo, 0, "version");
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("description must not be NULL"),
+				 errhint("Use an empty string for no description.")));
+	description = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	up_sql = migration_text_arg(fcinfo, 2, "up_sql");
+	if (!PG_ARGISNULL(3))
+		down_sql = migration_text_arg(fcinfo, 3, "down_sql");
+	timeout_ms = migration_timeout_ms(PG_GETARG_DATUM(4), PG_ARGISNULL(4));
+	/* refuse unusable SQL before anything is logged */
+	(void) parse_migration_sql(up_sql, "up_sql");
+	if (down_sql)
+		(void) parse_migration_sql(down_sql, "down_sql");
+	checksum = migration_sha256_hex(up_sql, strlen(up_sql));
+	migration_actor(&actor);
+
+	SPI_connect_ext(nonatomic ? SPI_OPT_NONATOMIC : 0);
+	migration_lock(timeout_ms, nonatomic);
+	PG_TRY();
+	{
+		migration_mark_abandoned();
+		migration_version_state(version, &state);
+		if (state.applied && state.checksum && strcmp(state.checksum, checksum) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
+					 errmsg("checksum mismatch for migration %s", version),
+					 errdetail("Version %s was applied by log entry %lld with SQL of checksum %s; "
+							   "the SQL given now has checksum %s.",
+							   version, (long long) state.applied_id, state.checksum, checksum),
+					 errhint("Applied migrations must not be edited: write a new version.")));
+		migration_refuse_apply(version, &state);
+
+		e.version = version;
+		e.description = description;
+		e.action = "apply";
+		e.status = "RUNNING";
+		e.runner = "run_migration";
+		e.checksum = checksum;
+		e.up_sql = up_sql;
+		e.down_sql = down_sql;
+		e.rows_affected = -1;
+		id = migration_insert_entry(&e, &actor);
+		if (nonatomic)
+			SPI_commit();		/* other sessions now see it RUNNING */
+
+		ok = run_in_subxact(up_sql, "up_sql", timeout_ms, &rows, &edata);
+		migration_finish_entry(id, ok ? "SUCCESS" : "FAILED", rows, !ok, edata, NULL);
+		if (nonatomic)
+			SPI_commit();		/* the FAILED entry survives the error below */
+	}
+	PG_FINALLY();
+	{
+		if (nonatomic)
+			migration_unlock_session();
+	}
+	PG_END_TRY();
+	SPI_finish();
+	MemoryContextSwitchTo(oldcxt);
+
+	if (!ok)
+		ReThrowError(edata);
+	ereport(NOTICE,
+			(errmsg("migration %s applied (log entry %lld, %lld rows affected)",
+					version, (long long) id, (long long) rows)));
+	MemoryContextDelete(cxt);
+	PG_RETURN_VOID();
+}
+
+/* applied versions that came after applied_id, newest first, as "a, b" */
+static char *
+later_applied_versions(int64 applied_id)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		vals[1] = {Int64GetDatum(applied_id)};
+	StringInfoData buf;
+	uint64		i;
+
+	migration_log_exec("SELECT version FROM iact.migration_status "
+					   "WHERE applied AND applied_id > $1 ORDER BY applied_id DESC",
+					   1, types, vals, NULL, true);
+	if (SPI_processed == 0)
+		return NULL;
+	initStringInfo(&buf);
+	for (i = 0; i < SPI_processed; i++)
+		appendStringInfo(&buf, "%s%s", i ? ", " : "",
+						 SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+	return buf.data;
+}
+
+Datum
+iact_safe_rollback_migration(PG_FUNCTION_ARGS)
+{
+	char	   *version = migration_text_arg(fcinfo, 0, "version");
+	int			timeout_ms = migration_timeout_ms(PG_GETARG_DATUM(1), PG_ARGISNULL(1));
+	MigrationActor actor;
+	VersionState state;
+	MigrationEntry e = {0};
+	char	   *later;
+	int64		rows = 0;
+	ErrorData  *edata = NULL;
+	bool		ok;
+	int64		id;
+
+	migration_actor(&actor);
+	SPI_connect();
+	migration_lock(timeout_ms, false);
+	migration_version_state(version, &state);
+
+	if (!state.known)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("migration %s is unknown", version),
+				 errdetail("iact.migration_log has no entry for this version."),
+				 errhint("SELECT version FROM iact.migration_status lists the known versions.")));
+	migration_refuse_if_running(version, &state);
+	if (!state.applied)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("migration %s is not applied", version),
+				 errdetail("Its last log entry is %s.", state.last_status),
+				 errhint("Only an applied migration can be rolled back.")));
+	if (state.down_sql == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("migration %s has no rollback SQL", version),
+				 errdetail("It was applied (log entry %lld) without down_sql.",
+						   (long long) state.applied_id),
+				 errhint("Write the reverse change as a new migration.")));
+	later = later_applied_versions(state.applied_id);
+	if (later)
+		ereport(ERROR,
+				(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
+				 errmsg("cannot roll back migration %s: later migrations are still applied", version),
+				 errdetail("Applied after it, newest first: %s.", later),
+				 errhint("Roll those back first, newest first.")));
+
+	e.started_at = GetCurrentTimestamp();
+	ok = run_in_subxact(state.down_sql, "down_sql", timeout_ms, &rows, &edata);
+
+	e.version = version;
+	if (!ok && (edata->sqlerrcode == ERRCODE_QUERY_CANCELED ||
+				edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN))
+		ReThrowError(edata);	/* a cancel cancels: nothing to record */
+	e.description = state.description ? state.description : "";
+	e.action = "rollback";
+	e.status = ok ? "ROLLED_BACK" : "ROLLBACK_FAILED";
+	e.runner = "safe_rollback_migration";
+	e.rollback_of = state.applied_id;
+	e.rows_affected = ok ? rows : -1;
+	e.edata = edata;
+	id = migration_insert_entry(&e, &actor);
+	SPI_finish();
+
+	if (!ok)
+		ereport(WARNING,
+				(errmsg("rollback of migration %s failed; nothing was changed", version),
+				 errdetail("%s (SQLSTATE %s). Recorded as log entry %lld (ROLLBACK_FAILED).",
+						   edata->message, unpack_sql_state(edata->sqlerrcode), (long long) id),
+				 errhint("The migration is still applied. Fix the cause and try again.")));
+	PG_RETURN_BOOL(ok);
+}
