@@ -1,6 +1,9 @@
 -- Visibility from the organisation: iact.person_id, iact.visible_offices /
 -- visible_cities and the row-level security policies of the event tables.
 SET client_min_messages = warning;
+-- ids shown below must not depend on the tests run before
+SELECT setval(pg_get_serial_sequence('iact.work_shifts', 'id'), 2251, false),
+       setval(pg_get_serial_sequence('iact.extra_hours', 'id'), 2251, false);
 
 -- Lisbon (territorial manager 2201) has offices 2201 and 2202;
 -- Porto has office 2203 (operational manager 2202) and office 2204.
@@ -105,6 +108,24 @@ SET iact.person_id = 2201;
 SHOW iact.person_id;
 RESET ROLE;
 RESET iact.person_id;
+
+-- pinned per role by an administrator: applied at login, not changeable by the role
+SELECT current_user AS regress_admin \gset
+CREATE ROLE regress_events_login LOGIN;
+ALTER ROLE regress_events_login SET iact.person_id = '2204';
+GRANT USAGE ON SCHEMA iact TO regress_events_login;
+GRANT SELECT ON iact.events, iact.work_shifts, iact.extra_hours, iact.offices, iact.cities
+    TO regress_events_login;
+GRANT EXECUTE ON FUNCTION iact.session_person_id(), iact.visible_offices(bigint),
+    iact.visible_cities(bigint) TO regress_events_login;
+\c - regress_events_login
+SHOW iact.person_id;
+SELECT kind, id, person_id FROM iact.events ORDER BY kind, id;
+SET iact.person_id = 2201;
+\c - :regress_admin
+SET client_min_messages = warning;
+DROP OWNED BY regress_events_login;
+DROP ROLE regress_events_login;
 
 REVOKE SET ON PARAMETER iact.person_id FROM regress_events_clerk;
 DROP OWNED BY regress_events_reader, regress_events_clerk;
