@@ -51,6 +51,17 @@ SELECT iact.enforce_no_overlap('rooms', ARRAY['regress_blocks']::regclass[], 'ro
 CREATE VIEW regress_view AS SELECT * FROM regress_blocks;
 SELECT iact.enforce_no_overlap('rooms', ARRAY['regress_view']::regclass[], 'room', 'from_t', 'to_t');
 DROP VIEW regress_view;
+-- a partitioned table is refused; its partitions form the group instead
+CREATE TABLE regress_parted (room text NOT NULL, s int NOT NULL, e int NOT NULL) PARTITION BY LIST (room);
+CREATE TABLE regress_parted_x PARTITION OF regress_parted FOR VALUES IN ('x');
+CREATE TABLE regress_parted_y PARTITION OF regress_parted FOR VALUES IN ('y', 'z');
+CREATE INDEX ON regress_parted (room, s);
+SELECT iact.enforce_no_overlap('parted', ARRAY['regress_parted']::regclass[], 'room', 's', 'e');
+SELECT iact.enforce_no_overlap('parted', ARRAY['regress_parted_x', 'regress_parted_y']::regclass[], 'room', 's', 'e');
+INSERT INTO regress_parted VALUES ('x', 1, 5), ('y', 1, 5), ('z', 5, 9);
+INSERT INTO regress_parted VALUES ('z', 4, 6);
+SELECT iact.release_no_overlap('parted');
+DROP TABLE regress_parted;
 -- nullable columns and mismatched types are refused, and nothing is left behind
 CREATE TABLE regress_loose (room text, s int NOT NULL, e int NOT NULL);
 CREATE INDEX ON regress_loose (room, s);

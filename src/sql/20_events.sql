@@ -189,7 +189,11 @@ BEGIN
     END LOOP;
     PERFORM iact.no_overlap_touch(group_name);
     FOREACH t IN ARRAY tables LOOP
-        IF (SELECT relkind FROM pg_class WHERE oid = t) NOT IN ('r', 'p') THEN
+        IF (SELECT relkind FROM pg_class WHERE oid = t) = 'p' THEN
+            RAISE EXCEPTION '% is a partitioned table', t USING ERRCODE = 'wrong_object_type',
+                HINT = 'Add its partitions to the group instead: together they are checked as one.';
+        END IF;
+        IF (SELECT relkind FROM pg_class WHERE oid = t) <> 'r' THEN
             RAISE EXCEPTION '% is not a table', t USING ERRCODE = 'wrong_object_type';
         END IF;
         EXECUTE format('CREATE OR REPLACE TRIGGER %I AFTER INSERT OR UPDATE OF %I, %I, %I ON %s '
