@@ -27,6 +27,8 @@ _PG_init(void)
 	iact_preloaded = process_shared_preload_libraries_in_progress;
 
 	iact_migration_init();
+	iact_events_init();
+	iact_health_init();
 	iact_sync_init();
 
 	MarkGUCPrefixReserved("iact");

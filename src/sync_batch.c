@@ -9,7 +9,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "iact.h"
+#include "sync.h"
 
 #include "access/htup_details.h"
 #include "access/xact.h"

@@ -14,7 +14,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "iact.h"
+#include "sync.h"
 
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"

@@ -12,7 +12,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "iact.h"
+#include "sync.h"
 
 #include "access/reloptions.h"
 #include "catalog/pg_foreign_server.h"

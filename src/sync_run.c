@@ -9,7 +9,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "iact.h"
+#include "sync.h"
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"

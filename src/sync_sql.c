@@ -9,7 +9,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "iact.h"
+#include "sync.h"
 
 #include "catalog/pg_type.h"
 #include "executor/spi.h"

@@ -1,0 +1,146 @@
+-- The no-overlap machinery on a user's own tables: iact.enforce_no_overlap,
+-- iact.no_overlap_members, iact.find_overlaps, iact.release_no_overlap.
+SET client_min_messages = warning;
+
+-- rooms are the "person" here; integer times; a table without primary key
+CREATE TABLE regress_bookings (id serial PRIMARY KEY, room text NOT NULL,
+                               starts int NOT NULL, ends int NOT NULL, note text);
+CREATE TABLE regress_blocks (room text NOT NULL, from_t int NOT NULL, to_t int NOT NULL);
+INSERT INTO regress_bookings (room, starts, ends) VALUES ('a', 10, 20), ('a', 20, 30), ('b', 10, 20);
+
+-- the btree on (person, start) is required
+SELECT iact.enforce_no_overlap('rooms', ARRAY['regress_bookings']::regclass[], 'room', 'starts', 'ends');
+CREATE INDEX ON regress_bookings (room, starts);
+SELECT iact.enforce_no_overlap('rooms', ARRAY['regress_bookings']::regclass[], 'room', 'starts', 'ends');
+-- a second table with other column names joins the group
+CREATE INDEX ON regress_blocks (room, from_t);
+SELECT iact.enforce_no_overlap('rooms', ARRAY['regress_blocks']::regclass[], 'room', 'from_t', 'to_t');
+SELECT group_name, table_name, person_column, start_column, end_column, probe_index
+  FROM iact.no_overlap_members('rooms') ORDER BY table_name::text;
+-- calling again is harmless
+SELECT iact.enforce_no_overlap('rooms', ARRAY['regress_blocks']::regclass[], 'room', 'from_t', 'to_t');
+
+-- the invariant across the group (this backend had the group cached: it was re-read)
+INSERT INTO regress_blocks VALUES ('a', 25, 35);
+INSERT INTO regress_blocks VALUES ('a', 30, 35), ('b', 0, 10), ('c', 0, 100);
+INSERT INTO regress_bookings (room, starts, ends) VALUES ('b', 5, 11);
+INSERT INTO regress_bookings (room, starts, ends) VALUES ('c', 50, 50);
+INSERT INTO regress_bookings (room, starts, ends) VALUES ('c', 60, 50);
+-- UPDATE is checked when it moves an event, and not when other columns change
+UPDATE regress_bookings SET ends = 31 WHERE room = 'a' AND starts = 20;
+UPDATE regress_bookings SET room = 'c' WHERE room = 'b';
+UPDATE regress_bookings SET ends = 29 WHERE room = 'a' AND starts = 20;
+UPDATE regress_bookings SET note = 'checked' WHERE room = 'a';
+-- the rows of one UPDATE are checked against the statement's result:
+-- shifting both events of room a by one works ([11,21) [21,30) then [30,35))
+UPDATE regress_bookings SET starts = starts + 1, ends = ends + 1 WHERE room = 'a';
+SELECT room, starts, ends FROM regress_bookings WHERE room = 'a' ORDER BY starts;
+UPDATE regress_bookings SET starts = starts + 2, ends = ends + 2 WHERE room = 'a';
+UPDATE regress_bookings SET starts = starts - 1, ends = ends - 1 WHERE room = 'a';
+SELECT room, starts, ends, note FROM regress_bookings ORDER BY room, starts;
+
+-- bad arguments
+SELECT iact.enforce_no_overlap(NULL, ARRAY['regress_blocks']::regclass[], 'room', 'from_t', 'to_t');
+SELECT iact.enforce_no_overlap(repeat('x', 41), ARRAY['regress_blocks']::regclass[], 'room', 'from_t', 'to_t');
+SELECT iact.enforce_no_overlap('rooms', NULL, 'room', 'from_t', 'to_t');
+SELECT iact.enforce_no_overlap('rooms', '{}', 'room', 'from_t', 'to_t');
+SELECT iact.enforce_no_overlap('rooms', ARRAY[NULL]::regclass[], 'room', 'from_t', 'to_t');
+SELECT iact.enforce_no_overlap('rooms', ARRAY['regress_blocks']::regclass[], NULL, 'from_t', 'to_t');
+SELECT iact.enforce_no_overlap('rooms', ARRAY['regress_no_such_table']::regclass[]);
+SELECT iact.enforce_no_overlap('rooms', ARRAY['regress_blocks']::regclass[], 'room', 'from_t', 'no_such_column');
+CREATE VIEW regress_view AS SELECT * FROM regress_blocks;
+SELECT iact.enforce_no_overlap('rooms', ARRAY['regress_view']::regclass[], 'room', 'from_t', 'to_t');
+DROP VIEW regress_view;
+-- a partitioned table is refused; its partitions form the group instead
+CREATE TABLE regress_parted (room text NOT NULL, s int NOT NULL, e int NOT NULL) PARTITION BY LIST (room);
+CREATE TABLE regress_parted_x PARTITION OF regress_parted FOR VALUES IN ('x');
+CREATE TABLE regress_parted_y PARTITION OF regress_parted FOR VALUES IN ('y', 'z');
+CREATE INDEX ON regress_parted (room, s);
+SELECT iact.enforce_no_overlap('parted', ARRAY['regress_parted']::regclass[], 'room', 's', 'e');
+SELECT iact.enforce_no_overlap('parted', ARRAY['regress_parted_x', 'regress_parted_y']::regclass[], 'room', 's', 'e');
+INSERT INTO regress_parted VALUES ('x', 1, 5), ('y', 1, 5), ('z', 5, 9);
+INSERT INTO regress_parted VALUES ('z', 4, 6);
+SELECT iact.release_no_overlap('parted');
+DROP TABLE regress_parted;
+-- nullable columns and mismatched types are refused, and nothing is left behind
+CREATE TABLE regress_loose (room text, s int NOT NULL, e int NOT NULL);
+CREATE INDEX ON regress_loose (room, s);
+SELECT iact.enforce_no_overlap('rooms', ARRAY['regress_loose']::regclass[], 'room', 's', 'e');
+CREATE TABLE regress_typed (room text NOT NULL, s bigint NOT NULL, e bigint NOT NULL);
+CREATE INDEX ON regress_typed (room, s);
+SELECT iact.enforce_no_overlap('rooms', ARRAY['regress_typed']::regclass[], 'room', 's', 'e');
+SELECT count(*) AS members FROM iact.no_overlap_members('rooms');
+DROP TABLE regress_loose, regress_typed;
+
+-- rows loaded with the triggers off are found, not guessed
+ALTER TABLE regress_blocks DISABLE TRIGGER USER;
+INSERT INTO regress_blocks VALUES ('a', 15, 40), ('d', 0, 10), ('d', 5, 6);
+ALTER TABLE regress_blocks ENABLE TRIGGER USER;
+SELECT * FROM iact.find_overlaps('rooms');
+-- without argument: every group (the lead's health check counts these rows)
+SELECT group_name, count(*) FROM iact.find_overlaps() GROUP BY group_name ORDER BY 1;
+-- a table holding overlaps cannot join a group
+CREATE TABLE regress_dirty (room text NOT NULL, s int NOT NULL, e int NOT NULL);
+CREATE INDEX ON regress_dirty (room, s);
+INSERT INTO regress_dirty VALUES ('z', 1, 5), ('z', 4, 8), ('z', 8, 9);
+SELECT iact.enforce_no_overlap('dirty', ARRAY['regress_dirty']::regclass[], 'room', 's', 'e');
+SELECT count(*) AS dirty_members FROM iact.no_overlap_members('dirty');
+DELETE FROM regress_blocks WHERE room IN ('a', 'd') AND from_t IN (0, 5, 15);
+SELECT count(*) AS overlapping_pairs FROM iact.find_overlaps('rooms');
+
+-- losing the index is reported on the next write
+DROP INDEX regress_blocks_room_from_t_idx;
+INSERT INTO regress_bookings (room, starts, ends) VALUES ('e', 1, 2);
+CREATE INDEX ON regress_blocks (room, from_t);
+INSERT INTO regress_bookings (room, starts, ends) VALUES ('e', 1, 2);
+
+-- leaving the group: that table is no longer checked, the others still are
+SELECT iact.release_no_overlap('rooms', ARRAY['regress_blocks']::regclass[]);
+SELECT table_name FROM iact.no_overlap_members('rooms');
+INSERT INTO regress_blocks VALUES ('e', 0, 10);
+INSERT INTO regress_bookings (room, starts, ends) VALUES ('e', 5, 6);
+INSERT INTO regress_bookings (room, starts, ends) VALUES ('e', 5, 7);
+SELECT count(*) AS overlapping_pairs FROM iact.find_overlaps('rooms');
+SELECT iact.release_no_overlap('rooms');
+SELECT count(*) AS members FROM iact.no_overlap_members('rooms');
+INSERT INTO regress_bookings (room, starts, ends) VALUES ('e', 5, 7);
+SELECT count(*) AS pairs_of_released_group FROM iact.find_overlaps('rooms');
+
+-- timestamptz and bigint people work the same way
+CREATE TABLE regress_tz (who bigint NOT NULL, s timestamptz NOT NULL, e timestamptz NOT NULL);
+CREATE INDEX ON regress_tz (who, s);
+SELECT iact.enforce_no_overlap('tz', ARRAY['regress_tz']::regclass[], 'who', 's', 'e');
+INSERT INTO regress_tz VALUES (1, '2024-01-01 10:00+00', '2024-01-01 12:00+00');
+INSERT INTO regress_tz VALUES (1, '2024-01-01 12:00+01', '2024-01-01 14:00+01');
+INSERT INTO regress_tz VALUES (1, '2024-01-01 13:00+01', '2024-01-01 14:00+01');
+
+-- a maximum event length (timestamp groups): enforced, and the check then
+-- only looks at events starting after start - max_length
+CREATE TABLE regress_tz2 (who bigint NOT NULL, s timestamptz NOT NULL, e timestamptz NOT NULL);
+CREATE INDEX ON regress_tz2 (who, s);
+INSERT INTO regress_tz2 VALUES (1, '2024-01-01 00:00+00', '2024-01-01 05:00+00');
+SELECT iact.enforce_no_overlap('tz2', ARRAY['regress_tz2']::regclass[], 'who', 's', 'e', interval '4 hours');
+DELETE FROM regress_tz2;
+SELECT iact.enforce_no_overlap('tz2', ARRAY['regress_tz2']::regclass[], 'who', 's', 'e', interval '4 hours');
+SELECT table_name, max_length FROM iact.no_overlap_members('tz2');
+INSERT INTO regress_tz2 VALUES (1, '2024-01-01 00:00+00', '2024-01-01 04:00:01+00');
+INSERT INTO regress_tz2 VALUES (1, '2024-01-01 10:00+00', '2024-01-01 14:00+00');
+INSERT INTO regress_tz2 VALUES (1, '2024-01-01 13:00+00', '2024-01-01 13:30+00');
+INSERT INTO regress_tz2 VALUES (1, '2024-01-01 09:59+00', '2024-01-01 10:30+00');
+INSERT INTO regress_tz2 VALUES (1, '2024-01-01 06:00+00', '2024-01-01 10:00+00'),
+                               (1, '2024-01-01 14:00+00', '2024-01-01 15:00+00');
+-- a long gap before the new event: nothing to find, nothing missed
+INSERT INTO regress_tz2 VALUES (1, '2024-03-01 00:00+00', '2024-03-01 01:00+00');
+SELECT count(*) AS tz2_rows FROM regress_tz2;
+-- members must agree on it, it must be positive, and only timestamps have it
+SELECT iact.enforce_no_overlap('tz2', ARRAY['regress_tz']::regclass[], 'who', 's', 'e');
+SELECT iact.enforce_no_overlap('tz2', ARRAY['regress_tz2']::regclass[], 'who', 's', 'e', interval '0');
+SELECT iact.enforce_no_overlap('tz2', ARRAY['regress_tz2']::regclass[], 'who', 's', 'e', interval '-1 hour');
+CREATE TABLE regress_ints (who int NOT NULL, s int NOT NULL, e int NOT NULL);
+CREATE INDEX ON regress_ints (who, s);
+SELECT iact.enforce_no_overlap('ints', ARRAY['regress_ints']::regclass[], 'who', 's', 'e', interval '1 hour');
+SELECT count(*) AS ints_members FROM iact.no_overlap_members('ints');
+DROP TABLE regress_tz, regress_tz2, regress_ints;
+SELECT count(*) AS tz_members FROM iact.no_overlap_members('tz');
+
+DROP TABLE regress_bookings, regress_blocks, regress_dirty;

@@ -1,0 +1,508 @@
+/*-------------------------------------------------------------------------
+ *
+ * no_overlap_groups.c
+ *	  The registry of no-overlap groups (see no_overlap.c for the check).
+ *
+ * A group is the set of tables carrying the trigger
+ * iact.no_overlap_trigger(group, person_col, start_col, end_col, max_length);
+ * pg_trigger is the only registry.  This file reads a group from pg_trigger,
+ * validates it (columns, types, the btree on (person, start), the maximum
+ * length), caches it per backend (flushed by relcache invalidation of any
+ * member), and implements iact.no_overlap_members() and
+ * iact.no_overlap_touch().
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "no_overlap.h"
+
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/pg_am.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_index.h"
+#include "catalog/pg_opclass.h"
+#include "catalog/pg_trigger.h"
+#include "commands/defrem.h"
+#include "common/hashfn.h"
+#include "common/int.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "nodes/makefuncs.h"
+#include "parser/parse_func.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/syscache.h"
+#include "catalog/pg_type.h"
+#include "utils/typcache.h"
+
+static HTAB *group_cache = NULL;
+static MemoryContext group_cxt = NULL;
+uint64		iact_no_overlap_generation = 0;
+static bool callback_registered = false;
+
+PG_FUNCTION_INFO_V1(no_overlap_members);
+PG_FUNCTION_INFO_V1(no_overlap_touch);
+
+/* ---------------------------------------------------------------------
+ * The group cache: built from pg_trigger, flushed by relcache invalidation
+ * of any member table (CREATE/DROP TRIGGER, DROP INDEX, ALTER TABLE ... all
+ * send one; iact.enforce_no_overlap sends one to every member it extends).
+ * ---------------------------------------------------------------------
+ */
+static void
+flush_groups(void)
+{
+	if (group_cxt)
+		MemoryContextReset(group_cxt);
+	group_cache = NULL;
+	iact_no_overlap_generation++;
+}
+
+static void
+no_overlap_relcache_cb(Datum arg, Oid relid)
+{
+	HASH_SEQ_STATUS status;
+	NoOverlapGroup *g;
+
+	if (group_cache == NULL)
+		return;
+	if (!OidIsValid(relid))
+	{
+		flush_groups();
+		return;
+	}
+	hash_seq_init(&status, group_cache);
+	while ((g = hash_seq_search(&status)) != NULL)
+	{
+		for (int i = 0; i < g->nmembers; i++)
+		{
+			if (g->members[i].relid == relid)
+			{
+				hash_seq_term(&status);
+				flush_groups();
+				return;
+			}
+		}
+	}
+}
+
+static Oid
+trigger_function_oid(void)
+{
+	List	   *name = list_make2(makeString("iact"), makeString("no_overlap_trigger"));
+
+	return LookupFuncName(name, 0, NULL, false);
+}
+
+/* split pg_trigger.tgargs into its NUL-terminated strings */
+static char **
+trigger_args(HeapTuple tup, TupleDesc desc, int nargs)
+{
+	bool		isnull;
+	Datum		d = heap_getattr(tup, Anum_pg_trigger_tgargs, desc, &isnull);
+	bytea	   *ba;
+	char	   *p;
+	char	  **args = palloc0(sizeof(char *) * (nargs + 1));
+
+	if (isnull)
+		return args;
+	ba = DatumGetByteaPP(d);
+	p = VARDATA_ANY(ba);
+	for (int i = 0; i < nargs; i++)
+	{
+		args[i] = pstrdup(p);
+		p += strlen(p) + 1;
+	}
+	return args;
+}
+
+static Oid
+index_am(Oid indexoid)
+{
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(indexoid));
+	Oid			am = InvalidOid;
+
+	if (HeapTupleIsValid(tup))
+	{
+		am = ((Form_pg_class) GETSTRUCT(tup))->relam;
+		ReleaseSysCache(tup);
+	}
+	return am;
+}
+
+/* the valid, non-partial btree whose first two key columns are (person, start) */
+static Oid
+find_probe_index(Relation rel, AttrNumber person_att, AttrNumber start_att,
+				 Oid person_type, Oid time_type)
+{
+	List	   *indexes = RelationGetIndexList(rel);
+	ListCell   *lc;
+	Oid			best = InvalidOid;
+	int			best_natts = INT_MAX;
+
+	foreach(lc, indexes)
+	{
+		Oid			indexoid = lfirst_oid(lc);
+		HeapTuple	itup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(indexoid));
+		Form_pg_index ind;
+		bool		isnull;
+		Datum		classd;
+		oidvector  *indclass;
+
+		if (!HeapTupleIsValid(itup))
+			continue;
+		ind = (Form_pg_index) GETSTRUCT(itup);
+		classd = SysCacheGetAttr(INDEXRELID, itup, Anum_pg_index_indclass, &isnull);
+		indclass = (oidvector *) DatumGetPointer(classd);
+		if (ind->indisvalid && ind->indisready && ind->indislive &&
+			ind->indnkeyatts >= 2 &&
+			ind->indkey.values[0] == person_att &&
+			ind->indkey.values[1] == start_att &&
+			heap_attisnull(itup, Anum_pg_index_indpred, NULL) &&
+			heap_attisnull(itup, Anum_pg_index_indexprs, NULL) &&
+			index_am(indexoid) == BTREE_AM_OID &&
+			indclass->values[0] == GetDefaultOpClass(person_type, BTREE_AM_OID) &&
+			indclass->values[1] == GetDefaultOpClass(time_type, BTREE_AM_OID) &&
+			ind->indnkeyatts < best_natts)
+		{
+			best = indexoid;
+			best_natts = ind->indnkeyatts;
+		}
+		ReleaseSysCache(itup);
+	}
+	list_free(indexes);
+	return best;
+}
+
+static AttrNumber
+member_column(Relation rel, const char *group, const char *col, bool strict)
+{
+	AttrNumber	att = get_attnum(RelationGetRelid(rel), col);
+
+	if (att == InvalidAttrNumber || att < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"%s\" of no-overlap group \"%s\" does not exist in table %s",
+						col, group, RelationGetRelationName(rel))));
+	if (strict && !TupleDescAttr(RelationGetDescr(rel), att - 1)->attnotnull)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TABLE_DEFINITION),
+				 errmsg("column \"%s\" of table %s must be NOT NULL to join no-overlap group \"%s\"",
+						col, RelationGetRelationName(rel), group),
+				 errhint("ALTER TABLE %s ALTER COLUMN %s SET NOT NULL",
+						 quote_identifier(RelationGetRelationName(rel)), quote_identifier(col))));
+	return att;
+}
+
+/*
+ * The group's maximum event length: the same on every member, a positive
+ * interval, for timestamp or timestamptz groups only.
+ */
+static void
+load_max_length(NoOverlapGroup *g, const char *name)
+{
+	const char *text = NameStr(g->members[0].max_length);
+	Interval   *iv;
+
+	g->has_max = false;
+	for (int i = 1; i < g->nmembers; i++)
+		if (strcmp(NameStr(g->members[i].max_length), text) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("members of no-overlap group \"%s\" disagree on the maximum event length", name),
+					 errhint("Call iact.enforce_no_overlap with every table of the group and one max_length.")));
+	if (text[0] == '\0')
+		return;
+	if (g->time_type != TIMESTAMPOID && g->time_type != TIMESTAMPTZOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a maximum event length needs timestamp or timestamptz columns (no-overlap group \"%s\")",
+						name)));
+	iv = DatumGetIntervalP(DirectFunctionCall3(interval_in, CStringGetDatum(text),
+											   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
+	/* absolute time: a day is 24 hours, a month 30 days */
+	if (pg_mul_s64_overflow((int64) iv->month * DAYS_PER_MONTH + iv->day, USECS_PER_DAY, &g->max_us) ||
+		pg_add_s64_overflow(g->max_us, iv->time, &g->max_us) || g->max_us <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the maximum event length of no-overlap group \"%s\" must be a positive interval",
+						name)));
+	g->has_max = true;
+}
+
+/*
+ * Read the members of a group from pg_trigger into *g (allocated in cxt).
+ * strict: every member must have the probe index and NOT NULL columns, and
+ * all members must agree on the column types (what the trigger needs).
+ */
+static void
+load_group(NoOverlapGroup *g, const char *name, bool strict, MemoryContext cxt)
+{
+	Oid			fnoid = trigger_function_oid();
+	Relation	tgrel;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	List	   *found = NIL;
+	ListCell   *lc;
+	int			n = 0;
+
+	strlcpy(g->name, name, NAMEDATALEN);
+	g->name_hash = hash_bytes((const unsigned char *) name, strlen(name));
+	g->person_type = InvalidOid;
+	g->time_type = InvalidOid;
+
+	tgrel = table_open(TriggerRelationId, AccessShareLock);
+	scan = systable_beginscan(tgrel, InvalidOid, false, NULL, 0, NULL);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		Form_pg_trigger tg = (Form_pg_trigger) GETSTRUCT(tup);
+		char	  **args;
+
+		if (tg->tgfoid != fnoid || tg->tgnargs != NO_OVERLAP_NARGS)
+			continue;
+		args = trigger_args(tup, RelationGetDescr(tgrel), tg->tgnargs);
+		if (strcmp(args[0], name) != 0)
+			continue;
+		args[0] = (char *) (uintptr_t) tg->tgrelid;	/* reuse slot 0 for the oid */
+		found = lappend(found, args);
+	}
+	systable_endscan(scan);
+	table_close(tgrel, AccessShareLock);
+
+	g->members = MemoryContextAllocZero(cxt, sizeof(NoOverlapMember) * Max(list_length(found), 1));
+	foreach(lc, found)
+	{
+		char	  **args = lfirst(lc);
+		Oid			relid = (Oid) (uintptr_t) args[0];
+		NoOverlapMember *m = &g->members[n];
+		Relation	rel;
+		Oid			ptype,
+					stype,
+					etype;
+
+		/* a table listed twice (two triggers) is probed once */
+		for (int i = 0; i < n; i++)
+			if (g->members[i].relid == relid)
+				goto next;
+
+		rel = table_open(relid, AccessShareLock);
+		m->relid = relid;
+		namestrcpy(&m->person_col, args[1]);
+		namestrcpy(&m->start_col, args[2]);
+		namestrcpy(&m->end_col, args[3]);
+		namestrcpy(&m->max_length, args[4]);
+		m->person_att = member_column(rel, name, args[1], strict);
+		m->start_att = member_column(rel, name, args[2], strict);
+		m->end_att = member_column(rel, name, args[3], strict);
+		ptype = TupleDescAttr(RelationGetDescr(rel), m->person_att - 1)->atttypid;
+		stype = TupleDescAttr(RelationGetDescr(rel), m->start_att - 1)->atttypid;
+		etype = TupleDescAttr(RelationGetDescr(rel), m->end_att - 1)->atttypid;
+		if (strict && (stype != etype ||
+					   (OidIsValid(g->person_type) &&
+						(ptype != g->person_type || stype != g->time_type))))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("column types of table %s do not match no-overlap group \"%s\"",
+							RelationGetRelationName(rel), name),
+					 errdetail("Every member needs the same person type, and one type for start and end columns.")));
+		if (!OidIsValid(g->person_type))
+		{
+			g->person_type = ptype;
+			g->time_type = stype;
+		}
+		m->indexid = find_probe_index(rel, m->person_att, m->start_att, ptype, stype);
+		if (strict && !OidIsValid(m->indexid))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("table %s has no btree index on (%s, %s) for no-overlap group \"%s\"",
+							RelationGetRelationName(rel), args[1], args[2], name),
+					 errhint("CREATE INDEX ON %s (%s, %s);",
+							 quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+														RelationGetRelationName(rel)),
+							 quote_identifier(args[1]), quote_identifier(args[2]))));
+		table_close(rel, AccessShareLock);
+		n++;
+next:
+		;
+	}
+	g->nmembers = n;
+
+	if (strict && n > 0)
+	{
+		TypeCacheEntry *pt = lookup_type_cache(g->person_type,
+											   TYPECACHE_EQ_OPR | TYPECACHE_HASH_PROC_FINFO);
+		TypeCacheEntry *tt = lookup_type_cache(g->time_type,
+											   TYPECACHE_LT_OPR | TYPECACHE_GT_OPR |
+											   TYPECACHE_CMP_PROC_FINFO);
+
+		if (!OidIsValid(pt->eq_opr) || !OidIsValid(pt->hash_proc) ||
+			!OidIsValid(tt->lt_opr) || !OidIsValid(tt->gt_opr) || !OidIsValid(tt->cmp_proc))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_FUNCTION),
+					 errmsg("no-overlap group \"%s\" needs a hashable person type with equality and an ordered time type",
+							name)));
+		g->person_eq_proc = get_opcode(pt->eq_opr);
+		g->time_lt_proc = get_opcode(tt->lt_opr);
+		g->time_gt_proc = get_opcode(tt->gt_opr);
+		g->person_tc = pt;
+		g->time_tc = tt;
+		load_max_length(g, name);
+	}
+}
+
+/* the cached group (built on first use); returns a copy in CurrentMemoryContext */
+NoOverlapGroup *
+iact_no_overlap_group(const char *name, Oid must_contain)
+{
+	NoOverlapGroup *g;
+	NoOverlapGroup *copy;
+	bool		found;
+	char		key[NAMEDATALEN];
+
+	if (!callback_registered)
+	{
+		CacheRegisterRelcacheCallback(no_overlap_relcache_cb, (Datum) 0);
+		callback_registered = true;
+	}
+	if (group_cxt == NULL)
+		group_cxt = AllocSetContextCreate(CacheMemoryContext, "iact no-overlap groups",
+										  ALLOCSET_SMALL_SIZES);
+	if (group_cache == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = NAMEDATALEN;
+		ctl.entrysize = sizeof(NoOverlapGroup);
+		ctl.hcxt = group_cxt;
+		group_cache = hash_create("iact no-overlap groups", 8, &ctl,
+								  HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	}
+	memset(key, 0, sizeof(key));
+	strlcpy(key, name, NAMEDATALEN);
+	g = hash_search(group_cache, key, HASH_FIND, &found);
+	if (found && OidIsValid(must_contain))
+	{
+		found = false;
+		for (int i = 0; i < g->nmembers; i++)
+			if (g->members[i].relid == must_contain)
+				found = true;
+	}
+	if (!found)
+	{
+		NoOverlapGroup tmp;
+		uint64		gen = iact_no_overlap_generation;
+
+		/* build aside: loading opens relations, which may flush the cache */
+		load_group(&tmp, name, true, group_cxt);
+		if (gen != iact_no_overlap_generation || group_cache == NULL)
+			return iact_no_overlap_group(name, must_contain);
+		g = hash_search(group_cache, key, HASH_ENTER, NULL);
+		memcpy(g, &tmp, sizeof(tmp));
+	}
+	copy = palloc(sizeof(NoOverlapGroup));
+	memcpy(copy, g, sizeof(NoOverlapGroup));
+	copy->members = palloc(sizeof(NoOverlapMember) * Max(g->nmembers, 1));
+	memcpy(copy->members, g->members, sizeof(NoOverlapMember) * g->nmembers);
+	return copy;
+}
+
+/* ---------------------------------------------------------------------
+ * SQL helpers used by iact.enforce_no_overlap / iact.find_overlaps
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * iact.no_overlap_members(group_name text DEFAULT NULL, strict boolean DEFAULT false)
+ *   RETURNS TABLE (group_name text, table_name regclass, person_column name,
+ *                  start_column name, end_column name, probe_index regclass,
+ *                  max_length interval)
+ * strict raises the errors the trigger would (missing index, NULLable or
+ * mismatched columns).
+ */
+Datum
+no_overlap_members(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	bool		strict = PG_ARGISNULL(1) ? false : PG_GETARG_BOOL(1);
+	Oid			fnoid = trigger_function_oid();
+	List	   *names = NIL;
+	ListCell   *lc;
+	Relation	tgrel;
+	SysScanDesc scan;
+	HeapTuple	tup;
+
+	InitMaterializedSRF(fcinfo, 0);
+
+	if (!PG_ARGISNULL(0))
+		names = list_make1(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	else
+	{
+		tgrel = table_open(TriggerRelationId, AccessShareLock);
+		scan = systable_beginscan(tgrel, InvalidOid, false, NULL, 0, NULL);
+		while (HeapTupleIsValid(tup = systable_getnext(scan)))
+		{
+			Form_pg_trigger tg = (Form_pg_trigger) GETSTRUCT(tup);
+
+			if (tg->tgfoid == fnoid && tg->tgnargs == NO_OVERLAP_NARGS)
+			{
+				char	  **args = trigger_args(tup, RelationGetDescr(tgrel), tg->tgnargs);
+
+				names = list_append_unique(names, makeString(args[0]));
+			}
+		}
+		systable_endscan(scan);
+		table_close(tgrel, AccessShareLock);
+		foreach(lc, names)
+			lfirst(lc) = strVal(lfirst(lc));
+	}
+
+	foreach(lc, names)
+	{
+		NoOverlapGroup g;
+		char	   *name = lfirst(lc);
+
+		load_group(&g, name, strict, CurrentMemoryContext);
+		for (int i = 0; i < g.nmembers; i++)
+		{
+			NoOverlapMember *m = &g.members[i];
+			Datum		values[7];
+			bool		nulls[7] = {false, false, false, false, false, false, false};
+
+			values[0] = CStringGetTextDatum(name);
+			values[1] = ObjectIdGetDatum(m->relid);
+			values[2] = NameGetDatum(&m->person_col);
+			values[3] = NameGetDatum(&m->start_col);
+			values[4] = NameGetDatum(&m->end_col);
+			values[5] = ObjectIdGetDatum(m->indexid);
+			nulls[5] = !OidIsValid(m->indexid);
+			nulls[6] = (NameStr(m->max_length)[0] == '\0');
+			if (!nulls[6])
+				values[6] = DirectFunctionCall3(interval_in, CStringGetDatum(NameStr(m->max_length)),
+												ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		}
+	}
+	return (Datum) 0;
+}
+
+/*
+ * iact.no_overlap_touch(group_name text): send a relcache invalidation for
+ * every member, so that every backend rebuilds its picture of the group at
+ * commit (used after adding or removing members).
+ */
+Datum
+no_overlap_touch(PG_FUNCTION_ARGS)
+{
+	NoOverlapGroup g;
+
+	load_group(&g, text_to_cstring(PG_GETARG_TEXT_PP(0)), false, CurrentMemoryContext);
+	for (int i = 0; i < g.nmembers; i++)
+		CacheInvalidateRelcacheByRelid(g.members[i].relid);
+	PG_RETURN_VOID();
+}

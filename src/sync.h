@@ -1,0 +1,156 @@
+/*-------------------------------------------------------------------------
+ *
+ * sync.h
+ *	  Declarations shared by the sync's files (src/sync_*.c): type rules and
+ *	  value conversion, the connection, one run's state and its steps.
+ *	  The entry point other capabilities use, iact_sync_table(), is in
+ *	  iact.h.  Nothing here includes mysql.h (see src/mariadb_client.h).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef IACT_SYNC_H
+#define IACT_SYNC_H
+
+#include "iact.h"
+
+#include "fmgr.h"
+#include "access/attnum.h"
+#include "access/htup.h"
+#include "access/tupdesc.h"
+#include "utils/elog.h"
+
+/* how one MariaDB value becomes a Datum (src/sync_types.c) */
+typedef enum SyncKind
+{
+	SYNC_KIND_TEXT,				/* UTF-8/NUL checks, then the type's input */
+	SYNC_KIND_NUMBER,			/* the type's input, no text checks */
+	SYNC_KIND_DATE,				/* zero date -> NULL */
+	SYNC_KIND_DATE_UTC,			/* same, the value is UTC (timestamptz) */
+	SYNC_KIND_YEAR,				/* 0000 -> NULL */
+	SYNC_KIND_BOOL_INT,			/* tinyint(1) -> boolean: 0 false, else true */
+	SYNC_KIND_BIT,				/* bit(n): raw big-endian bytes */
+	SYNC_KIND_BYTEA,			/* raw bytes */
+	SYNC_KIND_SET				/* 'a,b' -> {a,b} */
+} SyncKind;
+
+typedef struct SyncColumn
+{
+	char	   *name;			/* same name in source and target */
+	AttrNumber	attnum;			/* in the target */
+	Oid			typid;			/* target type */
+	int32		typmod;
+	char	   *src_data_type;	/* information_schema DATA_TYPE */
+	char	   *src_column_type;	/* information_schema COLUMN_TYPE */
+	bool		is_key;
+	SyncKind	kind;
+	FmgrInfo	inflinfo;
+	Oid			ioparam;
+} SyncColumn;
+
+extern const char *iact_sync_map_type(const char *data_type, const char *column_type,
+									  bool tinyint1_as_boolean);
+extern void iact_sync_column_prepare(SyncColumn *col);
+extern const char *iact_sync_convert(SyncColumn *col, char *raw, unsigned long len,
+									 Datum *value, bool *isnull);
+
+/* connection settings from the foreign server + user mapping (src/sync_fdw.c) */
+struct IactMyConn;
+extern struct IactMyConn *iact_sync_connect(Oid serverid, char **dbname);
+
+
+
+/* one run of one table (private to src/sync_engine.c, sync_batch.c, sync_run.c) */
+typedef struct SyncRun
+{
+	/* registry (iact.sync_tables) */
+	int32		table_id;
+	char	   *server_name;
+	char	   *src_schema;
+	char	   *src_table;
+	char	   *tgt_schema;
+	char	   *tgt_table;
+	char	   *tgt_qual;		/* schema.table, quoted */
+	char	  **keys;
+	int			nkeys;
+	char	   *wm_col;
+	int64		lookback;
+	int			batch_size;
+	int			retention_days;
+	char	   *ret_col;
+	char	   *last_wm;
+	bool		commit_batches;
+
+	/* this run */
+	int64		run_id;
+	struct IactMyConn *conn;
+	char	   *src_qual;		/* `db`.`table` */
+	TupleDesc	tupdesc;		/* the target's row type */
+	Oid			rowtype;
+	Oid			arraytype;
+	int16		rowlen;
+	bool		rowbyval;
+	char		rowalign;
+	int			ncols;
+	SyncColumn *cols;
+	int			wm_idx;
+	int			ret_idx;
+	bool		wm_temporal;
+	char	   *wm_from;
+	char	   *wm_to;
+	char	   *cutoff;
+	char	   *where_sql;		/* " WHERE ..." or "" */
+	struct _SPI_plan *apply_plan;
+	struct _SPI_plan *reject_plan;
+	bool		eof;
+	bool		bulk;			/* the target was empty: plain INSERT, nothing to delete */
+	bool		merge_delete;	/* full sync by one ordered key: range deletes per batch */
+	int			key_idx;		/* that key's column */
+	Datum		prev_key;		/* the highest key of the previous batches */
+	bool		have_prev_key;
+	int64		source_count;
+	int64		target_count;
+	int64		n_read,
+				n_inserted,
+				n_updated,
+				n_deleted,
+				n_rejected,
+				n_purged;
+	MemoryContext cxt;
+	MemoryContext batch_cxt;
+} SyncRun;
+
+/* one batch of raw rows */
+typedef struct SyncBatch
+{
+	int			n;
+	char	 ***vals;
+	unsigned long **lens;
+} SyncBatch;
+
+/* sync_engine.c: the steps of a run, and helpers the other two use */
+extern void iact_sync_step_begin(SyncRun *r, void *arg);
+extern void iact_sync_step_batch(SyncRun *r, void *arg);
+extern void iact_sync_step_finish(SyncRun *r, void *arg);
+extern void iact_sync_step_all(SyncRun *r, void *arg);
+extern char *iact_sync_spi_text(HeapTuple tup, int col);
+extern void iact_sync_spi_exec(const char *sql, int expected);
+
+/* sync_batch.c: the upsert plan, converting and applying one batch */
+extern char *iact_sync_column_list(SyncRun *r, const char *prefix, bool keys_only,
+								   bool non_keys_only);
+extern void iact_sync_prepare_plans(SyncRun *r);
+extern void iact_sync_apply_batch(SyncRun *r, SyncBatch *b);
+extern ErrorData *iact_sync_in_subxact(SyncRun *r, void (*fn) (SyncRun *, void *), void *arg);
+extern void iact_sync_delete_range(SyncRun *r, Datum *keys, int nkeys);
+extern Datum iact_sync_range_param(SyncRun *r, int idx, const char *text, bool *isnull);
+
+/* sync_run.c: the run record and the watermark */
+extern void iact_sync_save_run(SyncRun *r, const char *status, const char *error);
+extern void iact_sync_save_watermark(SyncRun *r);
+
+/* GUCs (src/sync_sql.c) */
+extern int	iact_sync_batch_size;
+extern bool iact_sync_allow_write_account;
+extern int	iact_sync_history_days;
+
+#endif							/* IACT_SYNC_H */
