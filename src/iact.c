@@ -28,6 +28,7 @@ _PG_init(void)
 
 	iact_migration_init();
 	iact_sync_init();
+	iact_worker_init();
 
 	MarkGUCPrefixReserved("iact");
 }

@@ -26,6 +26,7 @@ extern bool iact_preloaded;
 /* per-capability initialisation, called from _PG_init (src/iact.c) */
 extern void iact_migration_init(void);
 extern void iact_sync_init(void);
+extern void iact_worker_init(void);
 
 /* ---- sync (src/sync_*.c, src/mariadb_client.c) ---- */
 #include "fmgr.h"
