@@ -18,7 +18,7 @@ plan skip_all => 'no MariaDB from the harness (run through test/check.sh)'
 my @cols = qw(id grp txt amount changed_at);
 
 my $node = iact_node('primary', init => { allows_streaming => 1 },
-	conf => "iact.sync_interval = '2s'\niact.sync_retry_delay = '1s'\nrestart_after_crash = on\n");
+	conf => "iact.sync_enabled = on\niact.sync_interval = '2s'\niact.sync_retry_delay = '1s'\nrestart_after_crash = on\n");
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION iact');
 ivr_server($node, 'postgres', server_options => "read_timeout '5'");
