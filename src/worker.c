@@ -101,11 +101,6 @@ iact_worker_init(void)
 {
 	BackgroundWorker worker;
 
-	DefineCustomStringVariable("iact.database",
-							   "Database the iact sync worker connects to.",
-							   "iact must be installed there. Takes effect at server start.",
-							   &iact_database, "postgres", PGC_POSTMASTER, 0,
-							   NULL, NULL, NULL);
 	DefineCustomIntVariable("iact.sync_interval",
 							"Time between two scheduled syncs of a table.",
 							"Accepts units (e.g. '6h', '15min'). Takes effect on reload.",
@@ -121,8 +116,15 @@ iact_worker_init(void)
 							&iact_sync_retry_delay, 60, 1, INT_MAX / 1000,
 							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
 
+	/* the rest exists only with shared_preload_libraries: there is no worker otherwise */
 	if (!process_shared_preload_libraries_in_progress)
 		return;
+
+	DefineCustomStringVariable("iact.database",
+							   "Database the iact sync worker connects to.",
+							   "iact must be installed there. Takes effect at server start.",
+							   &iact_database, "postgres", PGC_POSTMASTER, 0,
+							   NULL, NULL, NULL);
 
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = worker_shmem_request;
