@@ -30,6 +30,7 @@ _PG_init(void)
 	iact_events_init();
 	iact_health_init();
 	iact_sync_init();
+	iact_worker_init();
 
 	MarkGUCPrefixReserved("iact");
 }

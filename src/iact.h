@@ -37,6 +37,7 @@ extern void iact_migration_init(void);
 extern void iact_events_init(void);
 extern void iact_health_init(void);
 extern void iact_sync_init(void);
+extern void iact_worker_init(void);
 
 /*
  * The sync engine's entry point (src/sync_run.c), for the worker too:

@@ -39,7 +39,9 @@ if [ -f "$ROOT/test/harness/mariadb.sh" ]; then
 	. "$ROOT/test/harness/mariadb.sh"
 	mariadb_start "$RUN/mariadb" && MARIADB_STARTED=1 || die "MariaDB did not start"
 fi
-start_pg "$RUN/pgdata" "$SOCK" "$PORT"
+# the worker's schedule starts off: the sync part shows manual runs first,
+# the worker part turns the schedule on
+start_pg "$RUN/pgdata" "$SOCK" "$PORT" "iact.sync_enabled = off"
 say "PostgreSQL 15 with iact preloaded on 127.0.0.1:$PORT"
 export PGHOST=127.0.0.1 PGPORT=$PORT PGUSER=postgres PGDATABASE=postgres
 export IACT_DEMO_DIR=$RUN

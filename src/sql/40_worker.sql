@@ -1,0 +1,48 @@
+
+-- ===========================================================================
+-- The scheduled sync (src/worker.c): the worker's schedule and requests.
+-- ===========================================================================
+
+-- When each registered table is due, by the same rules the worker applies:
+-- never run: now; last run success/partial: started_at + iact.sync_interval;
+-- last run failed: finished_at + iact.sync_retry_delay * 2^(failures-1),
+-- capped at half the interval; last attempt skipped or still running:
+-- started_at + iact.sync_retry_delay.
+CREATE VIEW iact.sync_schedule AS
+WITH settings AS (
+    SELECT coalesce(current_setting('iact.sync_interval', true), '6h')::interval AS sync_interval,
+           coalesce(current_setting('iact.sync_retry_delay', true), '60s')::interval AS retry_delay,
+           coalesce(current_setting('iact.sync_enabled', true), 'on')::boolean AS enabled
+), last AS (
+    SELECT t.id AS table_id,
+           format('%I.%I', t.target_schema, t.target_table) AS target_table,
+           t.enabled AS table_enabled,
+           r.status AS last_status, r.started_at AS last_started_at, r.finished_at AS last_finished_at,
+           (SELECT count(*) FROM (SELECT f.status FROM iact.sync_runs f
+                                   WHERE f.table_id = t.id AND f.status <> 'skipped'
+                                   ORDER BY f.id DESC LIMIT 20) z
+             WHERE z.status = 'failed') AS recent_failures
+      FROM iact.sync_tables t
+      LEFT JOIN LATERAL (SELECT status, started_at, finished_at FROM iact.sync_runs r
+                          WHERE r.table_id = t.id ORDER BY r.id DESC LIMIT 1) r ON true
+)
+SELECT l.table_id, l.target_table, l.table_enabled, s.enabled AS schedule_enabled,
+       l.last_status, l.last_started_at, l.last_finished_at, l.recent_failures,
+       CASE
+         WHEN l.last_status IS NULL THEN l.last_started_at
+         WHEN l.last_status IN ('success', 'partial') THEN l.last_started_at + s.sync_interval
+         WHEN l.last_status = 'failed' THEN coalesce(l.last_finished_at, l.last_started_at)
+              + least(s.retry_delay * power(2, least(greatest(l.recent_failures, 1) - 1, 30)),
+                      s.sync_interval / 2)
+         ELSE l.last_started_at + s.retry_delay
+       END AS next_due_at
+  FROM last l CROSS JOIN settings s;
+COMMENT ON VIEW iact.sync_schedule IS 'iact: when the sync worker runs each registered table next';
+
+CREATE FUNCTION iact.request_sync(target_table text DEFAULT NULL) RETURNS boolean
+    LANGUAGE c AS 'MODULE_PATHNAME', 'iact_request_sync';
+COMMENT ON FUNCTION iact.request_sync(text) IS
+    'iact: wake the sync worker to run one table (or all) now; false if the worker is not running';
+
+REVOKE ALL ON FUNCTION iact.request_sync(text) FROM PUBLIC;
+REVOKE ALL ON TABLE iact.sync_schedule FROM PUBLIC;
