@@ -44,9 +44,10 @@ extern void iact_worker_init(void);
  * iact_sync_table() syncs one registered table (iact.sync_tables.id) and
  * returns the iact.sync_runs id it wrote.
  * With commit_batches, every batch is committed together with its watermark
- * (SPI_commit): the caller must be able to commit (a non-atomic CALL, or a
- * background worker inside StartTransactionCommand with no snapshot of its
- * own pushed), and must not be in a subtransaction.  Without it, the whole
+ * (SPI_commit): the caller must be able to commit -- a non-atomic CALL
+ * (a background worker runs CALL iact.sync_run() through a top-level portal,
+ * see worker.c: non-atomic SPI needs an outer portal) -- and must not be in
+ * a subtransaction.  Without it, the whole
  * table is one subtransaction of the caller's transaction: a failure is
  * recorded as a 'failed' run and nothing of that table's batches remains.
  * Errors of the run never escape (they are recorded in the run); only

@@ -156,8 +156,10 @@ sub check_resume
 	kill 'KILL', $pid;
 	$h->finish;
 	ok($node->poll_query_until('postgres', 'SELECT true'), 'bulk_b: PostgreSQL is back after the crash');
-	is($node->safe_psql('postgres', "SELECT status FROM iact.sync_runs WHERE target_table = 'public.bulk_b'"),
-		'running', 'bulk_b: the cut run was left as running');
+	# the restarted sync worker marks it failed at start-up (issue 5); until then it is running
+	like($node->safe_psql('postgres',
+			"SELECT status || ': ' || coalesce(error, '') FROM iact.sync_runs WHERE target_table = 'public.bulk_b'"),
+		qr/^(running: |failed: interrupted)/, 'bulk_b: the cut run is left running, or marked interrupted');
 	check_resume('bulk_b', 'backend kill');
 }
 
