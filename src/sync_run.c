@@ -12,6 +12,7 @@
 #include "sync.h"
 
 #include "access/xact.h"
+#include "pgstat.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "utils/array.h"
@@ -229,6 +230,17 @@ iact_sync_table(int32 table_id, bool commit_batches)
 				{
 					err = iact_sync_in_subxact(r, iact_sync_step_batch, NULL);
 					SPI_commit();
+					/* the worker's line in pg_stat_activity shows the progress */
+					if (IsBackgroundWorker)
+					{
+						char		activity[512];
+
+						snprintf(activity, sizeof(activity),
+								 "iact sync of %s: %lld rows read, %lld inserted, %lld updated",
+								 r->tgt_qual, (long long) r->n_read,
+								 (long long) r->n_inserted, (long long) r->n_updated);
+						pgstat_report_activity(STATE_RUNNING, activity);
+					}
 				}
 				if (err == NULL)
 				{
