@@ -37,7 +37,6 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
-#include "utils/resowner.h"
 #include "utils/timestamp.h"
 
 PG_FUNCTION_INFO_V1(iact_backfill);
@@ -452,38 +451,38 @@ backfill_pause(int ms)
 	CHECK_FOR_INTERRUPTS();
 }
 
+typedef struct BackfillStep
+{
+	Backfill   *b;
+	bool		more;			/* out: a batch was done, look for the next */
+} BackfillStep;
+
+static void
+backfill_step(void *arg)
+{
+	BackfillStep *step = (BackfillStep *) arg;
+
+	step->more = backfill_batch(step->b);
+}
+
 /* run batches until the range is done; errors are recorded, then raised */
 static void
 backfill_run(Backfill *b)
 {
 	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
 	TimestampTz last_notice = GetCurrentTimestamp();
 
 	for (;;)
 	{
 		TimestampTz t0 = GetCurrentTimestamp();
-		bool		more = false;
-		ErrorData  *edata = NULL;
+		BackfillStep step = {b, false};
+		bool		more;
+		ErrorData  *edata;
 
 		CHECK_FOR_INTERRUPTS();
-		BeginInternalSubTransaction(NULL);
+		edata = iact_try_subxact(backfill_step, &step, cxt, false);
 		MemoryContextSwitchTo(cxt);
-		PG_TRY();
-		{
-			more = backfill_batch(b);
-			ReleaseCurrentSubTransaction();
-		}
-		PG_CATCH();
-		{
-			MemoryContextSwitchTo(cxt);
-			edata = CopyErrorData();
-			FlushErrorState();
-			RollbackAndReleaseCurrentSubTransaction();
-		}
-		PG_END_TRY();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
+		more = step.more;
 
 		b->run_seconds += (double) (GetCurrentTimestamp() - t0) / USECS_PER_SEC;
 		if (edata)

@@ -29,6 +29,10 @@
  */
 #define IACT_LOCK_NO_OVERLAP	3
 
+/* run fn(arg) in a subtransaction, returning its error or NULL (src/subxact.c) */
+extern ErrorData *iact_try_subxact(void (*fn) (void *arg), void *arg, MemoryContext errcxt,
+								   bool rethrow_interventions);
+
 /* true when loaded through shared_preload_libraries */
 extern bool iact_preloaded;
 

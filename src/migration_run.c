@@ -31,7 +31,6 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
-#include "utils/resowner.h"
 
 PG_FUNCTION_INFO_V1(iact_run_migration);
 PG_FUNCTION_INFO_V1(iact_safe_rollback_migration);
@@ -111,44 +110,40 @@ run_statements(const char *sql, const char *what)
 	return rows;
 }
 
+typedef struct MigrationStep
+{
+	const char *sql;
+	const char *what;
+	int			timeout_ms;
+	int64		rows;
+} MigrationStep;
+
+static void
+migration_step(void *arg)
+{
+	MigrationStep *step = (MigrationStep *) arg;
+	int			save_nestlevel = NewGUCNestLevel();
+
+	migration_set_lock_timeout(step->timeout_ms);
+	step->rows = run_statements(step->sql, step->what);
+	AtEOXact_GUC(true, save_nestlevel);
+}
+
 /*
  * Run sql in a subtransaction with lock_timeout = timeout_ms.  On success
  * returns true and sets *rows; on failure rolls the subtransaction back
- * (the schema is as before) and returns false with *edata set.
+ * (the schema is as before) and returns false with *edata set.  Every error
+ * is returned, a cancel too: the caller records it before raising it.
  */
 static bool
 run_in_subxact(const char *sql, const char *what, int timeout_ms,
 			   int64 *rows, ErrorData **edata)
 {
-	MemoryContext oldcxt = CurrentMemoryContext;
-	ResourceOwner oldowner = CurrentResourceOwner;
-	bool		ok = true;
+	MigrationStep step = {sql, what, timeout_ms, 0};
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(oldcxt);
-	PG_TRY();
-	{
-		int			save_nestlevel = NewGUCNestLevel();
-
-		migration_set_lock_timeout(timeout_ms);
-		*rows = run_statements(sql, what);
-		AtEOXact_GUC(true, save_nestlevel);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(oldcxt);
-		*edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
-		ok = false;
-	}
-	PG_END_TRY();
-	return ok;
+	*edata = iact_try_subxact(migration_step, &step, CurrentMemoryContext, false);
+	*rows = step.rows;
+	return *edata == NULL;
 }
 
 static bool

@@ -22,7 +22,6 @@
 #include "utils/datum.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
-#include "utils/resowner.h"
 
 #include "mariadb_client.h"
 
@@ -210,36 +209,28 @@ convert_row(SyncRun *r, char **vals, unsigned long *lens, Datum *result, Datum *
  * Run fn(arg) in a subtransaction.  Returns NULL on success, else the error
  * (copied into r->cxt; the subtransaction is rolled back).
  */
+typedef struct SyncStep
+{
+	SyncRun    *r;
+	void		(*fn) (SyncRun *, void *);
+	void	   *arg;
+} SyncStep;
+
+static void
+sync_step(void *arg)
+{
+	SyncStep   *step = (SyncStep *) arg;
+
+	step->fn(step->r, step->arg);
+}
+
 ErrorData *
 iact_sync_in_subxact(SyncRun *r, void (*fn) (SyncRun *, void *), void *arg)
 {
-	MemoryContext oldcxt = CurrentMemoryContext;
-	ResourceOwner oldowner = CurrentResourceOwner;
-	ErrorData  *edata = NULL;
+	SyncStep	step = {r, fn, arg};
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(oldcxt);
-	PG_TRY();
-	{
-		fn(r, arg);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(r->cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
-	}
-	PG_END_TRY();
 	/* a cancel or a shutdown ends the whole call, it is not a failed run */
-	if (edata != NULL && ERRCODE_TO_CATEGORY(edata->sqlerrcode) == ERRCODE_OPERATOR_INTERVENTION)
-		ReThrowError(edata);
-	return edata;
+	return iact_try_subxact(sync_step, &step, r->cxt, true);
 }
 
 typedef struct ConvertState
