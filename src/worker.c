@@ -25,6 +25,7 @@
 #include <limits.h>
 
 #include "access/xact.h"
+#include "commands/dbcommands.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "pgstat.h"
@@ -159,6 +160,12 @@ iact_request_sync(PG_FUNCTION_ARGS)
 				 errmsg("the iact sync worker is not available"),
 				 errdetail("iact is not loaded through shared_preload_libraries."),
 				 errhint("Add iact to shared_preload_libraries and restart, or use iact.sync_now().")));
+
+	if (strcmp(get_database_name(MyDatabaseId), iact_database) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the iact sync worker syncs database \"%s\", not this one", iact_database),
+				 errhint("Call iact.request_sync() in that database, or use iact.sync_now() here.")));
 
 	if (!PG_ARGISNULL(0))
 	{

@@ -66,6 +66,9 @@ sleep 4;
 is(runs(), $before, 'after reload to 1h no scheduled run happens');
 bulk_fill(20001, 20500);
 is(q1(q{SELECT iact.request_sync('bulk')}), 't', 'request_sync reaches the worker');
+my ($rret, $rout, $rerr) = $node->psql('postgres', q{SELECT iact.request_sync('no_such_table')});
+isnt($rret, 0, 'request_sync of an unknown table is refused');
+like($rerr, qr/no_such_table/, 'and the error names it');
 ok($node->poll_query_until('postgres', "SELECT count(*) > $before FROM iact.sync_runs WHERE status = 'success'"),
 	'request_sync triggers a run at once');
 target_equals_source('requested run');
