@@ -71,6 +71,9 @@ typedef struct NoOverlapConflict
 	Datum		start;
 	Datum		end;
 	bool		seen_by_xact_snapshot;
+	bool		retry;			/* its deletion is in progress (wait for
+								 * wait_xid) or committed since the snapshot */
+	TransactionId wait_xid;
 } NoOverlapConflict;
 
 PG_FUNCTION_INFO_V1(no_overlap_trigger);
@@ -169,12 +172,29 @@ probe_member(NoOverlapGroup *g, NoOverlapMember *m, Datum p, Datum s, Datum e,
 			DatumGetInt32(FunctionCall2Coll(&tt->cmp_proc_finfo, InvalidOid, cand_end, s)) > 0)
 		{
 			Datum		xmin;
+			SnapshotData dirty;
 
 			conflict = true;
 			c->relid = m->relid;
 			c->id = row_identity(heap, slot);
 			c->start = datumCopy(slot_getattr(slot, m->start_att, &isnull), tt->typbyval, tt->typlen);
 			c->end = datumCopy(cand_end, tt->typbyval, tt->typlen);
+			/*
+			 * Like an exclusion constraint, a row whose DELETE (or UPDATE) is
+			 * still in progress is waited for, not reported: the dirty
+			 * snapshot gives the deleter's xid.  A row no longer there at all
+			 * was deleted by a transaction that committed since our snapshot.
+			 */
+			InitDirtySnapshot(dirty);
+			c->wait_xid = InvalidTransactionId;
+			c->retry = false;
+			if (!table_tuple_satisfies_snapshot(heap, slot, &dirty))
+				c->retry = true;
+			else if (TransactionIdIsValid(dirty.xmax))
+			{
+				c->retry = true;
+				c->wait_xid = dirty.xmax;
+			}
 			xmin = slot_getsysattr(slot, MinTransactionIdAttributeNumber, &isnull);
 			c->seen_by_xact_snapshot =
 				!IsolationUsesXactSnapshot() ||
@@ -189,6 +209,19 @@ probe_member(NoOverlapGroup *g, NoOverlapMember *m, Datum p, Datum s, Datum e,
 	index_close(index, NoLock);
 	table_close(heap, NoLock);
 	return conflict;
+}
+
+/* attribute att is binary-equal (and not NULL) in the old and new row */
+static bool
+same_value(TupleTableSlot *oldslot, TupleTableSlot *newslot, AttrNumber att,
+		   TypeCacheEntry *tc)
+{
+	bool		oldnull,
+				newnull;
+	Datum		o = slot_getattr(oldslot, att, &oldnull);
+	Datum		n = slot_getattr(newslot, att, &newnull);
+
+	return !oldnull && !newnull && datumIsEqual(o, n, tc->typbyval, tc->typlen);
 }
 
 static char *
@@ -256,7 +289,8 @@ no_overlap_trigger(PG_FUNCTION_ARGS)
 		for (int i = 0; i < g->nmembers; i++)
 		{
 			LockRelationOid(g->members[i].relid, AccessShareLock);
-			LockRelationOid(g->members[i].indexid, AccessShareLock);
+			if (OidIsValid(g->members[i].indexid))
+				LockRelationOid(g->members[i].indexid, AccessShareLock);
 		}
 	} while (gen != iact_no_overlap_generation);
 
@@ -281,6 +315,19 @@ no_overlap_trigger(PG_FUNCTION_ARGS)
 
 	pt = g->person_tc;
 	tt = g->time_tc;
+
+	/*
+	 * An UPDATE that leaves person, start and end as they were cannot create
+	 * an overlap.  (The trigger fires on every UPDATE, not UPDATE OF the
+	 * three columns: a BEFORE trigger may change them in an UPDATE of another
+	 * column.)
+	 */
+	if (TRIGGER_FIRED_BY_UPDATE(td->tg_event) &&
+		same_value(td->tg_trigslot, slot, self->person_att, pt) &&
+		same_value(td->tg_trigslot, slot, self->start_att, tt) &&
+		same_value(td->tg_trigslot, slot, self->end_att, tt))
+		return PointerGetDatum(NULL);
+
 	if (DatumGetInt32(FunctionCall2Coll(&tt->cmp_proc_finfo, InvalidOid, s, e)) >= 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_CHECK_VIOLATION),
@@ -318,19 +365,31 @@ no_overlap_trigger(PG_FUNCTION_ARGS)
 	/* 1. serialise writers of this person in this group */
 	key = hash_combine(g->name_hash,
 					   DatumGetUInt32(FunctionCall1Coll(&pt->hash_proc_finfo,
-														DEFAULT_COLLATION_OID, p)));
+														DEFAULT_COLLATION_OID, p))) %
+		NO_OVERLAP_LOCK_KEYS;
 	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, IACT_LOCK_CLASS, key, IACT_LOCK_NO_OVERLAP);
 	(void) LockAcquire(&tag, ExclusiveLock, false, false);
 
 	/* 2. look with the latest snapshot, our own statement's rows included */
 	CommandCounterIncrement();
-	snap = RegisterSnapshot(GetLatestSnapshot());
+	for (;;)
+	{
+		snap = RegisterSnapshot(GetLatestSnapshot());
 
-	/* 3. one probe per member */
-	for (int i = 0; i < g->nmembers && !conflict; i++)
-		conflict = probe_member(g, &g->members[i], p, s, e, lower, RelationGetRelid(rel),
-								&slot->tts_tid, snap, &c);
-	UnregisterSnapshot(snap);
+		/* 3. one probe per member (partitioned tables: their partitions) */
+		conflict = false;
+		for (int i = 0; i < g->nmembers && !conflict; i++)
+			if (!g->members[i].partitioned)
+				conflict = probe_member(g, &g->members[i], p, s, e, lower, RelationGetRelid(rel),
+										&slot->tts_tid, snap, &c);
+		UnregisterSnapshot(snap);
+		if (!conflict || !c.retry)
+			break;
+		/* the conflicting row is being deleted: wait for the outcome, look again */
+		if (TransactionIdIsValid(c.wait_xid))
+			XactLockTableWait(c.wait_xid, NULL, NULL, XLTW_None);
+		CHECK_FOR_INTERRUPTS();
+	}
 
 	/*
 	 * 4. report: a row the transaction snapshot cannot see was committed

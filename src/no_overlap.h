@@ -21,10 +21,23 @@
  */
 #define NO_OVERLAP_NARGS 5
 
+/*
+ * Writers are serialised per (group, person) by transaction-scoped advisory
+ * locks, spread over this many keys: a transaction holds at most this many
+ * of them however many persons it writes (the shared lock table holds about
+ * max_locks_per_transaction * max_connections locks).  Two persons sharing
+ * a key only wait for each other; correctness is unchanged.
+ */
+#define NO_OVERLAP_LOCK_KEYS 1024
+
 typedef struct NoOverlapMember
 {
 	Oid			relid;
 	Oid			indexid;		/* btree on (person, start), or InvalidOid */
+	bool		partitioned;	/* a partitioned table: its partitions carry
+								 * the cloned trigger and are the members
+								 * probed; it is kept so that a new partition
+								 * (which invalidates it) flushes the group */
 	AttrNumber	person_att;
 	AttrNumber	start_att;
 	AttrNumber	end_att;

@@ -237,12 +237,13 @@ load_max_length(NoOverlapGroup *g, const char *name)
 }
 
 /*
- * Read the members of a group from pg_trigger into *g (allocated in cxt).
+ * Read the members of a group from pg_trigger into *g (allocated in
+ * CurrentMemoryContext: table_open may flush the group cache's context).
  * strict: every member must have the probe index and NOT NULL columns, and
  * all members must agree on the column types (what the trigger needs).
  */
 static void
-load_group(NoOverlapGroup *g, const char *name, bool strict, MemoryContext cxt)
+load_group(NoOverlapGroup *g, const char *name, bool strict)
 {
 	Oid			fnoid = trigger_function_oid();
 	Relation	tgrel;
@@ -275,7 +276,7 @@ load_group(NoOverlapGroup *g, const char *name, bool strict, MemoryContext cxt)
 	systable_endscan(scan);
 	table_close(tgrel, AccessShareLock);
 
-	g->members = MemoryContextAllocZero(cxt, sizeof(NoOverlapMember) * Max(list_length(found), 1));
+	g->members = palloc0(sizeof(NoOverlapMember) * Max(list_length(found), 1));
 	foreach(lc, found)
 	{
 		char	  **args = lfirst(lc);
@@ -293,6 +294,7 @@ load_group(NoOverlapGroup *g, const char *name, bool strict, MemoryContext cxt)
 
 		rel = table_open(relid, AccessShareLock);
 		m->relid = relid;
+		m->partitioned = (rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE);
 		namestrcpy(&m->person_col, args[1]);
 		namestrcpy(&m->start_col, args[2]);
 		namestrcpy(&m->end_col, args[3]);
@@ -396,12 +398,20 @@ iact_no_overlap_group(const char *name, Oid must_contain)
 	if (!found)
 	{
 		NoOverlapGroup tmp;
+		NoOverlapMember *members;
 		uint64		gen = iact_no_overlap_generation;
 
-		/* build aside: loading opens relations, which may flush the cache */
-		load_group(&tmp, name, true, group_cxt);
+		/*
+		 * build aside, in CurrentMemoryContext: loading opens relations, which
+		 * may process invalidations that reset group_cxt; only a load that saw
+		 * no flush is copied into the cache
+		 */
+		load_group(&tmp, name, true);
 		if (gen != iact_no_overlap_generation || group_cache == NULL)
 			return iact_no_overlap_group(name, must_contain);
+		members = MemoryContextAlloc(group_cxt, sizeof(NoOverlapMember) * Max(tmp.nmembers, 1));
+		memcpy(members, tmp.members, sizeof(NoOverlapMember) * tmp.nmembers);
+		tmp.members = members;
 		g = hash_search(group_cache, key, HASH_ENTER, NULL);
 		memcpy(g, &tmp, sizeof(tmp));
 	}
@@ -467,7 +477,7 @@ no_overlap_members(PG_FUNCTION_ARGS)
 		NoOverlapGroup g;
 		char	   *name = lfirst(lc);
 
-		load_group(&g, name, strict, CurrentMemoryContext);
+		load_group(&g, name, strict);
 		for (int i = 0; i < g.nmembers; i++)
 		{
 			NoOverlapMember *m = &g.members[i];
@@ -501,7 +511,7 @@ no_overlap_touch(PG_FUNCTION_ARGS)
 {
 	NoOverlapGroup g;
 
-	load_group(&g, text_to_cstring(PG_GETARG_TEXT_PP(0)), false, CurrentMemoryContext);
+	load_group(&g, text_to_cstring(PG_GETARG_TEXT_PP(0)), false);
 	for (int i = 0; i < g.nmembers; i++)
 		CacheInvalidateRelcacheByRelid(g.members[i].relid);
 	PG_RETURN_VOID();

@@ -130,6 +130,9 @@ BEGIN
                         ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
                      WHERE i.indrelid = mm.table_name AND i.indisprimary AND i.indnkeyatts = 1) AS pk
               FROM iact.no_overlap_members(g) mm
+             -- a partitioned table's rows are read from its partitions, which
+             -- carry the cloned trigger and are members themselves
+             WHERE (SELECT c.relkind FROM pg_class c WHERE c.oid = mm.table_name) <> 'p'
         LOOP
             parts := parts || format(
                 'SELECT %L::regclass AS tbl, %s::text AS id, %I AS p, %I AS s, %I AS e FROM %s',
@@ -189,16 +192,16 @@ BEGIN
     END LOOP;
     PERFORM iact.no_overlap_touch(group_name);
     FOREACH t IN ARRAY tables LOOP
-        IF (SELECT relkind FROM pg_class WHERE oid = t) = 'p' THEN
-            RAISE EXCEPTION '% is a partitioned table', t USING ERRCODE = 'wrong_object_type',
-                HINT = 'Add its partitions to the group instead: together they are checked as one.';
-        END IF;
-        IF (SELECT relkind FROM pg_class WHERE oid = t) <> 'r' THEN
+        -- a partitioned table: PostgreSQL clones the row trigger to every
+        -- partition, present and future
+        IF (SELECT relkind FROM pg_class WHERE oid = t) NOT IN ('r', 'p') THEN
             RAISE EXCEPTION '% is not a table', t USING ERRCODE = 'wrong_object_type';
         END IF;
-        EXECUTE format('CREATE OR REPLACE TRIGGER %I AFTER INSERT OR UPDATE OF %I, %I, %I ON %s '
+        -- every UPDATE: a BEFORE trigger may change the times in an UPDATE of
+        -- another column (the C function returns at once when they are unchanged)
+        EXECUTE format('CREATE OR REPLACE TRIGGER %I AFTER INSERT OR UPDATE ON %s '
                        'FOR EACH ROW EXECUTE FUNCTION iact.no_overlap_trigger(%L, %L, %L, %L, %L)',
-                       'iact_no_overlap ' || group_name, person_column, start_column, end_column,
+                       'iact_no_overlap ' || group_name,
                        t, group_name, person_column, start_column, end_column,
                        coalesce(max_length::text, ''));
     END LOOP;
@@ -232,10 +235,17 @@ CREATE FUNCTION iact.release_no_overlap(group_name text, tables regclass[] DEFAU
 AS $$
 DECLARE
     t regclass;
+    targets regclass[];
 BEGIN
     PERFORM iact.no_overlap_touch(group_name);
-    FOR t IN SELECT mm.table_name FROM iact.no_overlap_members(group_name) mm
-              WHERE tables IS NULL OR mm.table_name = ANY (tables) LOOP
+    -- a trigger cloned to a partition goes with its partitioned table's
+    SELECT coalesce(array_agg(mm.table_name), '{}') INTO targets
+      FROM iact.no_overlap_members(group_name) mm
+     WHERE (tables IS NULL OR mm.table_name = ANY (tables))
+       AND NOT EXISTS (SELECT 1 FROM pg_trigger tg
+                        WHERE tg.tgrelid = mm.table_name AND tg.tgname = 'iact_no_overlap ' || release_no_overlap.group_name
+                          AND tg.tgparentid <> 0);
+    FOREACH t IN ARRAY targets LOOP
         EXECUTE format('DROP TRIGGER %I ON %s', 'iact_no_overlap ' || group_name, t);
     END LOOP;
 END
