@@ -99,6 +99,8 @@ SELECT iact.record_work_shift(2204, 2201, '2024-05-07 08:00', '2024-05-07 12:00'
 -- the invariant also sees rows the clerk cannot see (2203's shift in Lisbon)
 SELECT count(*) AS lia_visible FROM iact.work_shifts WHERE person_id = 2203;
 SELECT iact.record_work_shift(2203, 2203, '2024-05-02 15:00', '2024-05-02 17:00');
+-- and names the conflicting event only when the clerk may see it (his own office's)
+SELECT iact.record_work_shift(2204, 2203, '2024-05-06 11:00', '2024-05-06 13:00');
 -- the setting cannot be changed without the privilege
 SET iact.person_id = 2201;
 RESET ROLE;

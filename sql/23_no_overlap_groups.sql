@@ -179,7 +179,26 @@ UPDATE regress_moved SET note = 'postponed' WHERE s = 0;
 UPDATE regress_moved SET note = 'postponed' WHERE s = 10;
 UPDATE regress_moved SET note = 'kept' WHERE s = 0;
 SELECT room, s, e, note FROM regress_moved ORDER BY s;
+-- the conflicting event is named only to a caller who may read it: not
+-- without SELECT on its table, not when row-level security hides it
+CREATE ROLE regress_moved_writer NOLOGIN;
+GRANT INSERT ON regress_moved TO regress_moved_writer;
+SET ROLE regress_moved_writer;
+INSERT INTO regress_moved VALUES ('a', 3, 4, NULL);
+RESET ROLE;
+GRANT SELECT ON regress_moved TO regress_moved_writer;
+ALTER TABLE regress_moved ENABLE ROW LEVEL SECURITY;
+CREATE POLICY regress_early ON regress_moved FOR SELECT USING (s < 10);
+CREATE POLICY regress_write ON regress_moved FOR INSERT WITH CHECK (true);
+SET ROLE regress_moved_writer;
+SELECT room, s, e FROM regress_moved;
+INSERT INTO regress_moved VALUES ('a', 3, 4, NULL);
+INSERT INTO regress_moved VALUES ('a', 21, 22, NULL);
+RESET ROLE;
+-- the owner is not subject to the policies: it is told
+INSERT INTO regress_moved VALUES ('a', 21, 22, NULL);
 DROP TABLE regress_moved;
+DROP ROLE regress_moved_writer;
 DROP FUNCTION regress_postpone();
 
 -- one statement writing 20,000 persons: the per-person locks are spread

@@ -46,18 +46,23 @@
 #include "access/xact.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_index.h"
+#include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "common/hashfn.h"
 #include "common/int.h"
 #include "executor/executor.h"
+#include "executor/spi.h"
 #include "executor/tuptable.h"
 #include "fmgr.h"
 #include "storage/lmgr.h"
 #include "storage/lock.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/rls.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
@@ -67,6 +72,7 @@
 typedef struct NoOverlapConflict
 {
 	Oid			relid;
+	ItemPointerData tid;		/* of the visible row version */
 	char	   *id;				/* primary key value or ctid, as text */
 	Datum		start;
 	Datum		end;
@@ -176,6 +182,7 @@ probe_member(NoOverlapGroup *g, NoOverlapMember *m, Datum p, Datum s, Datum e,
 
 			conflict = true;
 			c->relid = m->relid;
+			c->tid = slot->tts_tid;
 			c->id = row_identity(heap, slot);
 			c->start = datumCopy(slot_getattr(slot, m->start_att, &isnull), tt->typbyval, tt->typlen);
 			c->end = datumCopy(cand_end, tt->typbyval, tt->typlen);
@@ -239,6 +246,36 @@ qualified_relname(Oid relid)
 {
 	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
 									  get_rel_name(relid));
+}
+
+/*
+ * May the current user read the conflicting row?  It needs SELECT on its
+ * table, and when row-level security applies to it, the row must pass the
+ * user's policies: asked by a query of the user, with the snapshot the
+ * probe used.
+ */
+static bool
+caller_sees(NoOverlapConflict *c, Snapshot snap)
+{
+	Oid			argtype = TIDOID;
+	Datum		arg = PointerGetDatum(&c->tid);
+	SPIPlanPtr	plan;
+	bool		seen;
+
+	if (pg_class_aclcheck(c->relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+		return false;
+	if (check_enable_rls(c->relid, InvalidOid, true) != RLS_ENABLED)
+		return true;
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	plan = SPI_prepare(psprintf("SELECT 1 FROM %s WHERE ctid = $1", qualified_relname(c->relid)),
+					   1, &argtype);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	seen = SPI_execute_snapshot(plan, &arg, NULL, snap, InvalidSnapshot, true, false, 1) == SPI_OK_SELECT &&
+		SPI_processed > 0;
+	SPI_finish();
+	return seen;
 }
 
 /*
@@ -382,9 +419,9 @@ no_overlap_trigger(PG_FUNCTION_ARGS)
 			if (!g->members[i].partitioned)
 				conflict = probe_member(g, &g->members[i], p, s, e, lower, RelationGetRelid(rel),
 										&slot->tts_tid, snap, &c);
-		UnregisterSnapshot(snap);
 		if (!conflict || !c.retry)
 			break;
+		UnregisterSnapshot(snap);
 		/* the conflicting row is being deleted: wait for the outcome, look again */
 		if (TransactionIdIsValid(c.wait_xid))
 			XactLockTableWait(c.wait_xid, NULL, NULL, XLTW_None);
@@ -399,6 +436,11 @@ no_overlap_trigger(PG_FUNCTION_ARGS)
 	{
 		bool		concurrent = !c.seen_by_xact_snapshot;
 		char	   *person = datum_text(g->person_type, p);
+		char	   *attempted = psprintf("Attempted [%s, %s) in %s",
+										 datum_text(g->time_type, s), datum_text(g->time_type, e),
+										 qualified_relname(RelationGetRelid(rel)));
+		/* the other event is named only to a caller who may read it */
+		bool		visible = caller_sees(&c, snap);
 
 		ereport(ERROR,
 				(errcode(concurrent ? ERRCODE_T_R_SERIALIZATION_FAILURE : ERRCODE_EXCLUSION_VIOLATION),
@@ -406,15 +448,17 @@ no_overlap_trigger(PG_FUNCTION_ARGS)
 				 errmsg("could not serialize access due to a concurrently committed overlapping event of person %s",
 						person) :
 				 errmsg("person %s already has an overlapping event", person),
-				 errdetail("Attempted [%s, %s) in %s overlaps %s id %s [%s, %s)%s.",
-						   datum_text(g->time_type, s), datum_text(g->time_type, e),
-						   qualified_relname(RelationGetRelid(rel)),
+				 visible ?
+				 errdetail("%s overlaps %s id %s [%s, %s)%s.", attempted,
 						   qualified_relname(c.relid), c.id,
 						   datum_text(g->time_type, c.start), datum_text(g->time_type, c.end),
+						   concurrent ? ", committed after this transaction's snapshot" : "") :
+				 errdetail("%s overlaps an event you cannot see%s.", attempted,
 						   concurrent ? ", committed after this transaction's snapshot" : ""),
 				 concurrent ? errhint("Retry the transaction: it will see the other event.") : 0,
 				 errtableconstraint(rel, td->tg_trigger->tgname)));
 	}
+	UnregisterSnapshot(snap);
 
 	return PointerGetDatum(NULL);
 }

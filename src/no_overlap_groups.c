@@ -22,7 +22,9 @@
 #include "catalog/pg_am.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_index.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_opclass.h"
+#include "catalog/pg_proc.h"
 #include "catalog/pg_trigger.h"
 #include "commands/defrem.h"
 #include "common/hashfn.h"
@@ -92,12 +94,22 @@ no_overlap_relcache_cb(Datum arg, Oid relid)
 	}
 }
 
+/*
+ * iact.no_overlap_trigger(), looked up without the caller's USAGE on schema
+ * iact: a writer of a guarded table of its own needs no privilege there
+ */
 static Oid
 trigger_function_oid(void)
 {
-	List	   *name = list_make2(makeString("iact"), makeString("no_overlap_trigger"));
+	Oid			nsp = get_namespace_oid("iact", false);
+	Oid			fn = GetSysCacheOid3(PROCNAMEARGSNSP, Anum_pg_proc_oid,
+									 CStringGetDatum("no_overlap_trigger"),
+									 PointerGetDatum(buildoidvector(NULL, 0)),
+									 ObjectIdGetDatum(nsp));
 
-	return LookupFuncName(name, 0, NULL, false);
+	if (!OidIsValid(fn))
+		elog(ERROR, "function iact.no_overlap_trigger() does not exist");
+	return fn;
 }
 
 /* split pg_trigger.tgargs into its NUL-terminated strings */
