@@ -70,6 +70,9 @@ INSERT INTO regress_parted_hi VALUES ('x', 11, 13);
 -- in the old partition, overlapping a row of the new one: refused
 INSERT INTO regress_parted VALUES ('z', 12, 14);
 INSERT INTO regress_parted VALUES ('z', 9, 13);
+-- calling again (e.g. to replace an older trigger) keeps the partitions guarded
+SELECT iact.enforce_no_overlap('parted', ARRAY['regress_parted']::regclass[], 'room', 's', 'e');
+INSERT INTO regress_parted_hi VALUES ('x', 11, 13);
 -- touching events in both partitions are fine
 INSERT INTO regress_parted VALUES ('x', 12, 13), ('z', 8, 12);
 -- a table attached with overlapping rows: find_overlaps reports them
