@@ -11,8 +11,10 @@
  *
  * The check of one new row, with the person p and the range [s, e):
  *
- *	1. take a transaction-scoped advisory lock keyed on (group, p): racers for
- *	   the same person queue here, different people (almost) never do;
+ *	0. an UPDATE leaving person, start and end unchanged returns at once;
+ *	1. take a transaction-scoped advisory lock keyed on (group, p) modulo
+ *	   NO_OVERLAP_LOCK_KEYS: racers for the same person queue here, different
+ *	   people rarely do, and a transaction never holds more than that many;
  *	2. CommandCounterIncrement and take the LATEST snapshot, as the foreign-key
  *	   triggers do (ri_triggers.c): rows committed by a racer we waited for are
  *	   seen even at REPEATABLE READ / SERIALIZABLE;
@@ -25,8 +27,12 @@
  *	   of their probes still finds any overlap among them.)  When the group
  *	   has a maximum event length, the scan also stops at s - max_length: an
  *	   event starting earlier cannot reach s, and nbtree then reads a handful
- *	   of index entries instead of the rest of a leaf page.
- *	4. a row found -> 23P01; but under a transaction snapshot, a row the
+ *	   of index entries instead of the rest of a leaf page.  A partitioned
+ *	   member is probed through its partitions (members themselves, by the
+ *	   trigger PostgreSQL clones onto them).  A row found whose DELETE or
+ *	   UPDATE is still in progress is waited for, then the probe is redone.
+ *	4. a row found -> 23P01 (its table, id and range in the DETAIL only when
+ *	   the caller may read it); but under a transaction snapshot, a row the
  *	   transaction snapshot does not see was committed concurrently, and the
  *	   error is 40001 (retry), as ri_PerformCheck does.
  *
@@ -409,7 +415,7 @@ no_overlap_trigger(PG_FUNCTION_ARGS)
 
 	/* 2. look with the latest snapshot, our own statement's rows included */
 	CommandCounterIncrement();
-	for (;;)
+	for (int retries = 0;; retries++)
 	{
 		snap = RegisterSnapshot(GetLatestSnapshot());
 
@@ -419,7 +425,8 @@ no_overlap_trigger(PG_FUNCTION_ARGS)
 			if (!g->members[i].partitioned)
 				conflict = probe_member(g, &g->members[i], p, s, e, lower, RelationGetRelid(rel),
 										&slot->tts_tid, snap, &c);
-		if (!conflict || !c.retry)
+		/* (a retry without a transaction to wait for makes progress: bounded anyway) */
+		if (!conflict || !c.retry || (!TransactionIdIsValid(c.wait_xid) && retries >= 100))
 			break;
 		UnregisterSnapshot(snap);
 		/* the conflicting row is being deleted: wait for the outcome, look again */
