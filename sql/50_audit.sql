@@ -30,7 +30,6 @@ SELECT iact.enable_audit('regress_audit.no_such_table');
 CREATE TABLE regress_audit.parted (id integer, k text) PARTITION BY LIST (k);
 CREATE TABLE regress_audit.parted_a PARTITION OF regress_audit.parted FOR VALUES IN ('a');
 CREATE TABLE regress_audit.parted_b PARTITION OF regress_audit.parted FOR VALUES IN ('b');
-SELECT iact.enable_audit('regress_audit.parted_a');
 -- nothing was attached by the refused calls
 SELECT count(*) FROM pg_trigger WHERE tgfoid = 'iact.audit_trigger()'::regprocedure;
 
@@ -315,12 +314,12 @@ SELECT count(*) FROM regress_audit.indexed WHERE id >= 2000;
 \echo == privileges: PUBLIC gets nothing
 SELECT p.oid::regprocedure AS function, has_function_privilege('public', p.oid, 'EXECUTE') AS public_execute
   FROM pg_proc p WHERE p.pronamespace = 'iact'::regnamespace
-   AND p.proname IN ('enable_audit', 'disable_audit', 'audit_trigger', 'audit_log_guard',
+   AND p.proname IN ('enable_audit', 'disable_audit', 'audit_trigger', 'audit_log_guard', 'audit_tree',
                      'purge_audit_log', 'purge_audit_log_batched')
  ORDER BY p.oid::regprocedure::text;
 SELECT c.relname, has_table_privilege('public', c.oid, 'SELECT') AS public_select
   FROM pg_class c WHERE c.relnamespace = 'iact'::regnamespace
-   AND c.relname IN ('audit_log', 'audit_row', 'audit_statement', 'audited_tables')
+   AND c.relname IN ('audit_log', 'audit_row', 'audit_statement', 'audited_tables', 'audit_uncovered')
  ORDER BY 1;
 SELECT prosecdef, proconfig FROM pg_proc WHERE oid = 'iact.purge_audit_log(interval, integer, integer)'::regprocedure;
 -- the log is part of a dump

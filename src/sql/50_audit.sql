@@ -126,6 +126,28 @@ SELECT c.oid::regclass AS table_name,
    AND t.tgname = 'iact_audit_insert';
 REVOKE ALL ON iact.audited_tables FROM PUBLIC;
 
+-- A table and all its partitions / inheritance children, sub-partitions and
+-- grandchildren included (depth 0 is the table itself).
+CREATE FUNCTION iact.audit_tree(target regclass)
+RETURNS TABLE(relid regclass, relkind "char", depth integer)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH RECURSIVE tree(relid, depth) AS (
+        SELECT target::oid, 0
+        UNION
+        SELECT i.inhrelid, tree.depth + 1
+          FROM pg_inherits i JOIN tree ON i.inhparent = tree.relid
+    )
+    SELECT t.relid::regclass, c.relkind, min(t.depth)::integer
+      FROM tree t JOIN pg_class c ON c.oid = t.relid
+     GROUP BY t.relid, c.relkind
+$$;
+-- (executable by PUBLIC: it reads only the catalogs, which every role can read,
+-- and enable_audit / disable_audit, granted per role, call it)
+COMMENT ON FUNCTION iact.audit_tree(regclass) IS
+    'a table with all its partitions and inheritance children (depth 0: the table)';
+
 CREATE FUNCTION iact.enable_audit(target regclass,
                                   ignored_columns text[] DEFAULT '{}',
                                   skip_unchanged boolean DEFAULT true)
@@ -135,6 +157,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     kind  "char";
+    rel   oid;
     args  text;
     col   text;
     ev    text;
@@ -164,13 +187,6 @@ BEGIN
             USING ERRCODE = 'wrong_object_type',
                   DETAIL = 'iact.audit_statement and iact.audit_row are written by the audit trigger.';
     END IF;
-    IF EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = target AND c.relispartition) THEN
-        RAISE EXCEPTION 'cannot audit partition "%"', target
-            USING ERRCODE = 'wrong_object_type',
-                  DETAIL = 'Statement triggers with transition tables are not allowed on partitions.',
-                  HINT = 'Audit the partitioned table: it covers every partition.';
-    END IF;
-
     -- trigger arguments: skip_unchanged, then the ignored columns
     args := quote_literal(CASE WHEN skip_unchanged THEN 't' ELSE 'f' END);
     FOREACH col IN ARRAY coalesce(ignored_columns, '{}') LOOP
@@ -188,19 +204,34 @@ BEGIN
         args := args || ', ' || quote_literal(col);
     END LOOP;
 
-    -- checks ownership, locks the table (one enable/disable at a time), drops the old triggers
+    -- checks ownership, locks the tables (one enable/disable at a time), drops the old triggers
+    -- of the table and of all its partitions / inheritance children
     PERFORM iact.disable_audit(target, true);
-    FOREACH ev IN ARRAY ARRAY['insert', 'update', 'delete'] LOOP
-        EXECUTE format('CREATE TRIGGER %I AFTER %s ON %s REFERENCING %s FOR EACH STATEMENT'
-                       ' EXECUTE FUNCTION iact.audit_trigger(%s)',
-                       'iact_audit_' || ev, upper(ev), target,
-                       CASE ev WHEN 'insert' THEN 'NEW TABLE AS iact_new'
-                               WHEN 'update' THEN 'OLD TABLE AS iact_old NEW TABLE AS iact_new'
-                               ELSE 'OLD TABLE AS iact_old' END,
-                       args);
+    -- A statement trigger fires only for the table the statement names, so every
+    -- partition and inheritance child (sub-partitions too) gets its own triggers:
+    -- a statement naming the parent is recorded once, under the parent (its
+    -- transition tables hold the rows of every partition); a statement naming a
+    -- partition, under the partition.  TRUNCATE of a parent fires the TRUNCATE
+    -- triggers of every table it empties, so only tables with storage get one
+    -- (not a partitioned table itself): one entry per emptied table.  Foreign
+    -- tables cannot have transition tables: foreign partitions are left out.
+    FOR rel, kind IN SELECT t.relid, t.relkind FROM iact.audit_tree(target) t
+                      WHERE t.relkind IN ('r', 'p') ORDER BY t.depth, t.relid LOOP
+        FOREACH ev IN ARRAY ARRAY['insert', 'update', 'delete'] LOOP
+            EXECUTE format('CREATE TRIGGER %I AFTER %s ON %s REFERENCING %s FOR EACH STATEMENT'
+                           ' EXECUTE FUNCTION iact.audit_trigger(%s)',
+                           'iact_audit_' || ev, upper(ev), rel::regclass,
+                           CASE ev WHEN 'insert' THEN 'NEW TABLE AS iact_new'
+                                   WHEN 'update' THEN 'OLD TABLE AS iact_old NEW TABLE AS iact_new'
+                                   ELSE 'OLD TABLE AS iact_old' END,
+                           args);
+        END LOOP;
+        IF kind = 'r' THEN
+            EXECUTE format('CREATE TRIGGER iact_audit_truncate AFTER TRUNCATE ON %s'
+                           ' FOR EACH STATEMENT EXECUTE FUNCTION iact.audit_trigger(%s)',
+                           rel::regclass, args);
+        END IF;
     END LOOP;
-    EXECUTE format('CREATE TRIGGER iact_audit_truncate AFTER TRUNCATE ON %s'
-                   ' FOR EACH STATEMENT EXECUTE FUNCTION iact.audit_trigger(%s)', target, args);
 END
 $$;
 REVOKE ALL ON FUNCTION iact.enable_audit(regclass, text[], boolean) FROM PUBLIC;
@@ -213,6 +244,7 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
+    rel   oid;
     trg   name;
     found boolean := false;
 BEGIN
@@ -224,18 +256,30 @@ BEGIN
         RAISE EXCEPTION 'relation with OID % does not exist', target::oid
             USING ERRCODE = 'undefined_table';
     END IF;
-    IF NOT pg_has_role((SELECT c.relowner FROM pg_class c WHERE c.oid = target), 'USAGE') THEN
-        RAISE EXCEPTION 'must be owner of table %', target
-            USING ERRCODE = 'insufficient_privilege',
-                  HINT = 'Only the owner of a table (or a member of its owning role, or a superuser) can turn its audit on or off.';
-    END IF;
-    -- one enable_audit / disable_audit at a time per table
-    EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', target);
-    FOR trg IN SELECT t.tgname FROM pg_trigger t
-                WHERE t.tgrelid = target
-                  AND t.tgfoid = 'iact.audit_trigger()'::regprocedure
-                ORDER BY t.tgname LOOP
-        EXECUTE format('DROP TRIGGER %I ON %s', trg, target);
+    -- the table and all its partitions / inheritance children: owner of each
+    FOR rel IN SELECT t.relid FROM iact.audit_tree(target) t ORDER BY t.depth, t.relid LOOP
+        IF NOT pg_has_role((SELECT c.relowner FROM pg_class c WHERE c.oid = rel), 'USAGE') THEN
+            IF rel = target::oid THEN
+                RAISE EXCEPTION 'must be owner of table %', target
+                    USING ERRCODE = 'insufficient_privilege',
+                          HINT = 'Only the owner of a table (or a member of its owning role, or a superuser) can turn its audit on or off.';
+            END IF;
+            RAISE EXCEPTION 'must be owner of table %', rel::regclass
+                USING ERRCODE = 'insufficient_privilege',
+                      DETAIL = format('"%s" is a partition or inheritance child of "%s": the audit of a table covers them all.',
+                                      rel::regclass, target),
+                      HINT = 'Give the partitions and inheritance children the owner of the parent, or turn the audit on or off as a superuser.';
+        END IF;
+    END LOOP;
+    -- one enable_audit / disable_audit at a time per table (parent first, as DML locks)
+    FOR rel IN SELECT t.relid FROM iact.audit_tree(target) t ORDER BY t.depth, t.relid LOOP
+        EXECUTE format('LOCK TABLE ONLY %s IN SHARE ROW EXCLUSIVE MODE', rel::regclass);
+    END LOOP;
+    FOR rel, trg IN SELECT t.tgrelid, t.tgname
+                      FROM pg_trigger t JOIN iact.audit_tree(target) r ON r.relid = t.tgrelid
+                     WHERE t.tgfoid = 'iact.audit_trigger()'::regprocedure
+                     ORDER BY r.depth, t.tgrelid, t.tgname LOOP
+        EXECUTE format('DROP TRIGGER %I ON %s', trg, rel::regclass);
         found := true;
     END LOOP;
     IF NOT found AND NOT coalesce(quiet, false) THEN
@@ -246,7 +290,28 @@ END
 $$;
 REVOKE ALL ON FUNCTION iact.disable_audit(regclass, boolean) FROM PUBLIC;
 COMMENT ON FUNCTION iact.disable_audit(regclass, boolean) IS
-    'stop auditing a table; the rows already in iact.audit_log stay';
+    'stop auditing a table and its partitions / inheritance children; the rows already in iact.audit_log stay';
+
+-- Partitions and inheritance children of an audited table that are not
+-- audited themselves: created, attached or inherited after enable_audit (or
+-- their audit was disabled on its own).  Statements naming them directly are
+-- not recorded; iact.enable_audit(audited_parent) covers them again.
+CREATE VIEW iact.audit_uncovered AS
+SELECT DISTINCT ON (d.relid)
+       d.relid AS table_name,
+       a.table_name AS audited_parent
+  FROM iact.audited_tables a
+ CROSS JOIN LATERAL iact.audit_tree(a.table_name) d
+ WHERE d.depth > 0
+   AND d.relkind IN ('r', 'p')
+   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t
+                    WHERE t.tgrelid = d.relid
+                      AND t.tgfoid = 'iact.audit_trigger()'::regprocedure
+                      AND t.tgname = 'iact_audit_insert')
+ ORDER BY d.relid, d.depth;
+REVOKE ALL ON iact.audit_uncovered FROM PUBLIC;
+COMMENT ON VIEW iact.audit_uncovered IS
+    'partitions / inheritance children of audited tables whose own statements are not audited';
 
 -- Retention: remove what was recorded by statements older than older_than
 -- ("timestamp" < now() - older_than).  One batch deletes at most batch_size
