@@ -151,3 +151,21 @@ SELECT target_schema, target_table FROM iact.sync_tables ORDER BY id;
 SELECT count(*) > 0 AS history_kept FROM iact.sync_runs WHERE target_table = 'public.cdr' AND table_id IS NULL;
 DROP SCHEMA regress_raw;
 DROP TABLE sites, cdr, dirty, no_key;
+
+-- retention by a column that may be NULL or a zero date: such rows are kept
+-- (read, counted, never purged); rows older than the cutoff are not read
+SELECT iact.sync_add_table('regress_ivr', 'agents', 'agents_ret', retention_days => 365,
+	retention_column => 'left_on') > 0 AS registered;
+SELECT status, rows_read, rows_rejected, rows_purged, source_count, target_count, error
+  FROM iact.sync_now('agents_ret');
+SELECT agent_id, left_on FROM agents_ret ORDER BY 1;
+-- a second run: an old row is purged, a vanished NULL-retention row deleted,
+-- the NULL-retention rows that exist in the source stay
+INSERT INTO agents_ret (agent_id, login, full_name, hired_on, is_supervisor, level, updated_at, left_on)
+VALUES (90, 'old', 'Old', '2000-01-01', false, false, '2024-01-01', '2001-01-01'),
+       (91, 'gone', 'Gone', '2000-01-01', false, false, '2024-01-01', NULL);
+SELECT status, rows_read, rows_deleted, rows_purged, source_count, target_count, error
+  FROM iact.sync_now('agents_ret');
+SELECT agent_id, left_on FROM agents_ret ORDER BY 1;
+SELECT iact.sync_remove_table('agents_ret');
+DROP TABLE agents_ret;

@@ -419,7 +419,9 @@ iact_sync_delete_range(SyncRun *r, Datum *keys, int nkeys)
 	{
 		argtypes[nargs] = r->cols[r->ret_idx].typid;
 		args[nargs] = iact_sync_range_param(r, r->ret_idx, r->cutoff, &isnull);
-		appendStringInfo(&sql, " AND %s >= $%d", quote_identifier(r->ret_col), ++nargs);
+		appendStringInfo(&sql, " AND (%s >= $%d OR %s IS NULL)", quote_identifier(r->ret_col), nargs + 1,
+						 quote_identifier(r->ret_col));
+		nargs++;
 	}
 	if (SPI_execute_with_args(sql.data, nargs, argtypes, args, NULL, false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "the delete of vanished rows of %s failed", r->tgt_qual);

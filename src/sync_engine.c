@@ -289,7 +289,10 @@ iact_sync_step_begin(SyncRun *r, void *arg)
 								  "'YYYY-MM-DD HH24:MI:SS')", 1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
 			elog(ERROR, "could not compute the retention cutoff");
 		r->cutoff = iact_sync_spi_text(SPI_tuptable->vals[0], 1);
-		conds = lappend(conds, psprintf("%s >= %s", my_ident(r->ret_col), my_literal(r, r->cutoff)));
+		/* rows without a date (NULL, or a zero date that arrives as NULL) are kept */
+		conds = lappend(conds, psprintf("(%s >= %s OR %s IS NULL OR %s = 0)", my_ident(r->ret_col),
+										my_literal(r, r->cutoff), my_ident(r->ret_col),
+										my_ident(r->ret_col)));
 	}
 	initStringInfo(&sql);
 	foreach(lc, conds)
@@ -516,7 +519,8 @@ iact_sync_step_finish(SyncRun *r, void *arg)
 			}
 		appendStringInfoChar(&sql, ')');
 		if (r->ret_idx >= 0 && r->cutoff)
-			appendStringInfo(&sql, " AND t.%s >= $1", quote_identifier(r->ret_col));
+			appendStringInfo(&sql, " AND (t.%s >= $1 OR t.%s IS NULL)", quote_identifier(r->ret_col),
+							 quote_identifier(r->ret_col));
 		if (r->ret_idx >= 0 && r->cutoff)
 		{
 			Oid			t[1] = {r->cols[r->ret_idx].typid};
@@ -558,7 +562,9 @@ iact_sync_step_finish(SyncRun *r, void *arg)
 	{
 		argtypes[nargs] = r->cols[r->ret_idx].typid;
 		args[nargs] = iact_sync_range_param(r, r->ret_idx, r->cutoff, &isnull);
-		appendStringInfo(&tgt, " AND %s >= $%d", quote_identifier(r->ret_col), ++nargs);
+		appendStringInfo(&tgt, " AND (%s >= $%d OR %s IS NULL)", quote_identifier(r->ret_col), nargs + 1,
+						 quote_identifier(r->ret_col));
+		nargs++;
 	}
 	v = my_scalar(r, src.data);
 	r->source_count = v ? strtoll(v, NULL, 10) : -1;
