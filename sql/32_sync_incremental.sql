@@ -86,6 +86,28 @@ SELECT status, mode, rows_read, rows_inserted, rows_deleted, rows_purged, source
   FROM iact.sync_now('ticks_full');
 SELECT id, val FROM ticks_full ORDER BY id;
 
+-- a zero-date watermark is like a NULL one: not synced incrementally, not
+-- counted, and the following runs agree
+SELECT iact.sync_add_table('regress_ivr', 'wm_zero', 'wm_zero', watermark_column => 'upd',
+	retention_days => 0) > 0 AS registered;
+SELECT status, rows_read, rows_rejected, watermark_to, source_count, target_count, error
+  FROM iact.sync_now('wm_zero');
+SELECT status, rows_read, rows_rejected, watermark_from, watermark_to, source_count, target_count, error
+  FROM iact.sync_now('wm_zero');
+SELECT id, upd FROM wm_zero ORDER BY id;
+
+-- a date watermark: the look-back bound is a date on both sides (rounded down)
+SELECT iact.sync_add_table('regress_ivr', 'wm_date', 'wm_date', watermark_column => 'd',
+	retention_days => 0) > 0 AS registered;
+SELECT status, rows_read, watermark_to, source_count, target_count, error FROM iact.sync_now('wm_date');
+SELECT status, rows_read, watermark_from, watermark_to, source_count, target_count, error
+  FROM iact.sync_now('wm_date');
+CALL iact.sync_run('wm_date');
+SELECT status, rows_read, watermark_from, watermark_to, source_count, target_count, error
+  FROM iact.sync_runs WHERE target_table = 'public.wm_date' ORDER BY id DESC LIMIT 1;
+SELECT iact.sync_remove_table('wm_zero'), iact.sync_remove_table('wm_date');
+DROP TABLE wm_zero, wm_date;
+
 -- history retention: finished runs older than iact.sync_history_days go
 INSERT INTO iact.sync_runs (target_table, started_at, finished_at, status)
 VALUES ('public.regress_old', now() - interval '400 days', now() - interval '400 days', 'success'),

@@ -260,13 +260,24 @@ iact_sync_step_begin(SyncRun *r, void *arg)
 	resolve_columns(r);
 
 	/* the range of this run */
-	if (r->wm_col)
+	/*
+	 * Rows without a watermark are not synced incrementally: NULL, and a zero
+	 * date, which is NOT NULL in MariaDB but arrives as NULL.
+	 */
+	if (r->wm_col && r->wm_temporal)
+		conds = lappend(conds, psprintf("%s IS NOT NULL AND %s <> 0", my_ident(r->wm_col),
+										my_ident(r->wm_col)));
+	else if (r->wm_col)
 		conds = lappend(conds, psprintf("%s IS NOT NULL", my_ident(r->wm_col)));
 	if (r->wm_col && r->last_wm)
 	{
 		char	   *q;
 
-		if (r->wm_temporal)
+		/* the bound has the column's own type: a date stays a date (rounded down) */
+		if (r->wm_temporal && strcmp(r->cols[r->wm_idx].src_data_type, "date") == 0)
+			q = psprintf("SELECT CAST(CAST(%s AS DATETIME(6)) - INTERVAL " INT64_FORMAT " SECOND AS DATE)",
+						 my_literal(r, r->last_wm), r->lookback);
+		else if (r->wm_temporal)
 			q = psprintf("SELECT CAST(%s AS DATETIME(6)) - INTERVAL " INT64_FORMAT " SECOND",
 						 my_literal(r, r->last_wm), r->lookback);
 		else
