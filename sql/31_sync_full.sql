@@ -169,3 +169,14 @@ SELECT status, rows_read, rows_deleted, rows_purged, source_count, target_count,
 SELECT agent_id, left_on FROM agents_ret ORDER BY 1;
 SELECT iact.sync_remove_table('agents_ret');
 DROP TABLE agents_ret;
+
+-- a NULL (a zero date) in a key column or a NOT NULL target column rejects
+-- the row, naming the column; the rest of the table is synced
+CREATE TABLE zkey (d date PRIMARY KEY, v integer, w date NOT NULL);
+SELECT iact.sync_add_table('regress_ivr', 'zkey', 'zkey', retention_days => 0) > 0 AS registered;
+SELECT status, rows_read, rows_inserted, rows_rejected, source_count, target_count, error
+  FROM iact.sync_now('zkey');
+SELECT key, column_name, raw_value, reason FROM iact.sync_rejects WHERE target_table = 'public.zkey' ORDER BY id;
+SELECT * FROM zkey;
+SELECT iact.sync_remove_table('zkey');
+DROP TABLE zkey;

@@ -192,6 +192,9 @@ convert_row(SyncRun *r, char **vals, unsigned long *lens, Datum *result, Datum *
 
 		reason = iact_sync_convert(col, vals[i], lens[i], &values[col->attnum - 1],
 								   &nulls[col->attnum - 1]);
+		if (reason == NULL && nulls[col->attnum - 1] && col->not_null)
+			reason = col->is_key ? "NULL (e.g. a zero date) in a key column" :
+				"NULL (e.g. a zero date) in a NOT NULL column of the target";
 		if (reason != NULL)
 		{
 			*badcol = i;
@@ -203,6 +206,47 @@ convert_row(SyncRun *r, char **vals, unsigned long *lens, Datum *result, Datum *
 	tup = heap_form_tuple(r->tupdesc, values, nulls);
 	*result = heap_copy_tuple_as_datum(tup, r->tupdesc);
 	return NULL;
+}
+
+/*
+ * Incremental runs: a row that became bad must not leave its old version in
+ * the target (inside the counted range), so the target row with the rejected
+ * key goes, as a full sync's delete of the keys it did not write does.
+ */
+typedef struct RejectDelete
+{
+	char	  **vals;
+	unsigned long *lens;
+} RejectDelete;
+
+static void
+delete_rejected(SyncRun *r, void *arg)
+{
+	RejectDelete *rd = arg;
+	StringInfoData sql;
+	Oid		   *argtypes = palloc(sizeof(Oid) * r->ncols);
+	Datum	   *args = palloc(sizeof(Datum) * r->ncols);
+	int			nargs = 0;
+	int			i;
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "DELETE FROM %s WHERE true", r->tgt_qual);
+	for (i = 0; i < r->ncols; i++)
+	{
+		bool		isnull;
+
+		if (!r->cols[i].is_key)
+			continue;
+		if (iact_sync_convert(&r->cols[i], rd->vals[i], rd->lens[i], &args[nargs], &isnull) != NULL ||
+			isnull)
+			return;				/* a key that does not convert was never written */
+		argtypes[nargs] = r->cols[i].typid;
+		appendStringInfo(&sql, " AND %s = $%d", quote_identifier(r->cols[i].name), nargs + 1);
+		nargs++;
+	}
+	if (SPI_execute_with_args(sql.data, nargs, argtypes, args, NULL, false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "the delete of a rejected row of %s failed", r->tgt_qual);
+	r->n_deleted += SPI_processed;
 }
 
 /*
@@ -345,8 +389,18 @@ iact_sync_apply_batch(SyncRun *r, SyncBatch *b)
 		}
 	}
 	for (i = 0; i < cs.nrej; i++)
+	{
 		record_reject(r, b->vals[cs.rej_row[i]], b->lens[cs.rej_row[i]], cs.rej_col[i],
 					  cs.rej_reason[i]);
+		if (r->wm_col && !r->bulk)
+		{
+			RejectDelete rd = {b->vals[cs.rej_row[i]], b->lens[cs.rej_row[i]]};
+
+			err = iact_sync_in_subxact(r, delete_rejected, &rd);
+			if (err != NULL && ERRCODE_TO_CATEGORY(err->sqlerrcode) != ERRCODE_DATA_EXCEPTION)
+				ReThrowError(err);
+		}
+	}
 
 	if (cs.nrows > 0)
 	{

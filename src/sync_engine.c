@@ -198,6 +198,7 @@ resolve_columns(SyncRun *r)
 		for (k = 0; k < r->nkeys; k++)
 			if (strcmp(r->keys[k], col->name) == 0)
 				col->is_key = true;
+		col->not_null = col->is_key || att->attnotnull;
 		if (r->wm_col && strcmp(r->wm_col, col->name) == 0)
 			r->wm_idx = r->ncols;
 		if (r->ret_col && strcmp(r->ret_col, col->name) == 0)
