@@ -180,3 +180,27 @@ SELECT key, column_name, raw_value, reason FROM iact.sync_rejects WHERE target_t
 SELECT * FROM zkey;
 SELECT iact.sync_remove_table('zkey');
 DROP TABLE zkey;
+
+-- a point column (binary WKB) into a hand-made text target: "point" is not an
+-- integer type, so the text checks run and the row is rejected, not truncated
+CREATE TABLE sites_text (site_id integer PRIMARY KEY, location text);
+SELECT iact.sync_add_table('regress_ivr', 'sites', 'sites_text') > 0 AS registered;
+SELECT status, rows_read, rows_inserted, rows_rejected, error FROM iact.sync_now('sites_text');
+SELECT column_name, reason FROM iact.sync_rejects WHERE target_table = 'public.sites_text';
+SELECT count(*) FROM sites_text;
+SELECT iact.sync_remove_table('sites_text');
+-- nor is it a watermark
+SELECT iact.sync_add_table('regress_ivr', 'sites', 'sites_text', watermark_column => 'location');
+DROP TABLE sites_text;
+
+-- target columns without an = operator (json, xml) are compared as text: the
+-- second run (an upsert) works and rewrites nothing
+CREATE TABLE calls_j (call_id numeric(20,0) PRIMARY KEY, meta json, notes xml);
+SELECT iact.sync_add_table('regress_ivr', 'calls', 'calls_j') > 0 AS registered;
+SELECT status, rows_read, rows_inserted, rows_updated, rows_rejected, error FROM iact.sync_now('calls_j');
+SELECT status, rows_read, rows_inserted, rows_updated, rows_rejected, error FROM iact.sync_now('calls_j');
+UPDATE calls_j SET meta = '{"changed": 1}' WHERE call_id = 1;
+SELECT status, rows_read, rows_inserted, rows_updated, rows_rejected, error FROM iact.sync_now('calls_j');
+SELECT call_id, meta FROM calls_j WHERE call_id = 1;
+SELECT iact.sync_remove_table('calls_j');
+DROP TABLE calls_j;

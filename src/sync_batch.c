@@ -22,6 +22,7 @@
 #include "utils/datum.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/typcache.h"
 
 #include "mariadb_client.h"
 
@@ -37,6 +38,10 @@ iact_sync_column_list(SyncRun *r, const char *prefix, bool keys_only, bool non_k
 		if ((keys_only && !r->cols[i].is_key) || (non_keys_only && r->cols[i].is_key))
 			continue;
 		appendStringInfo(&s, "%s%s%s", s.len ? ", " : "", prefix, quote_identifier(r->cols[i].name));
+		/* the non-key list is compared: a type without = (json, point, xml) as text */
+		if (non_keys_only &&
+			!OidIsValid(lookup_type_cache(r->cols[i].typid, TYPECACHE_EQ_OPR)->eq_opr))
+			appendStringInfoString(&s, "::text");
 	}
 	return s.data;
 }
