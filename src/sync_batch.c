@@ -273,13 +273,19 @@ sync_step(void *arg)
 	step->fn(step->r, step->arg);
 }
 
-ErrorData *
-iact_sync_in_subxact(SyncRun *r, void (*fn) (SyncRun *, void *), void *arg)
+static ErrorData *
+subxact_in(SyncRun *r, MemoryContext errcxt, void (*fn) (SyncRun *, void *), void *arg)
 {
 	SyncStep	step = {r, fn, arg};
 
 	/* a cancel or a shutdown ends the whole call, it is not a failed run */
-	return iact_try_subxact(sync_step, &step, r->cxt, true);
+	return iact_try_subxact(sync_step, &step, errcxt, true);
+}
+
+ErrorData *
+iact_sync_in_subxact(SyncRun *r, void (*fn) (SyncRun *, void *), void *arg)
+{
+	return subxact_in(r, r->cxt, fn, arg);
 }
 
 typedef struct ConvertState
@@ -352,6 +358,17 @@ convert_one_value(SyncRun *r, void *arg)
 							 cs->batch->lens[cs->row][cs->col], &v, &isnull);
 }
 
+/*
+ * The same inside one batch: the error is copied into the batch's context,
+ * reset for the next batch, so the copies of the rejected rows' errors do not
+ * pile up in the run's context.
+ */
+static ErrorData *
+batch_subxact(SyncRun *r, void (*fn) (SyncRun *, void *), void *arg)
+{
+	return subxact_in(r, r->batch_cxt, fn, arg);
+}
+
 /* convert, upsert and account one batch of raw rows */
 void
 iact_sync_apply_batch(SyncRun *r, SyncBatch *b)
@@ -369,7 +386,7 @@ iact_sync_apply_batch(SyncRun *r, SyncBatch *b)
 	cs.rej_reason = palloc(sizeof(char *) * b->n);
 
 	/* the whole batch at once; on an error, row by row to find the culprits */
-	err = iact_sync_in_subxact(r, convert_all, &cs);
+	err = batch_subxact(r, convert_all, &cs);
 	if (err != NULL && ERRCODE_TO_CATEGORY(err->sqlerrcode) != ERRCODE_DATA_EXCEPTION)
 		ReThrowError(err);		/* not a bad value: out of memory, a bug... */
 	if (err != NULL)
@@ -378,13 +395,13 @@ iact_sync_apply_batch(SyncRun *r, SyncBatch *b)
 		for (cs.row = 0; cs.row < b->n; cs.row++)
 		{
 			CHECK_FOR_INTERRUPTS();
-			err = iact_sync_in_subxact(r, convert_one_row, &cs);
+			err = batch_subxact(r, convert_one_row, &cs);
 			if (err == NULL)
 				continue;
 			if (ERRCODE_TO_CATEGORY(err->sqlerrcode) != ERRCODE_DATA_EXCEPTION)
 				ReThrowError(err);
 			for (cs.col = 0; cs.col < r->ncols; cs.col++)
-				if ((err = iact_sync_in_subxact(r, convert_one_value, &cs)) != NULL)
+				if ((err = batch_subxact(r, convert_one_value, &cs)) != NULL)
 					break;
 			if (err != NULL && ERRCODE_TO_CATEGORY(err->sqlerrcode) != ERRCODE_DATA_EXCEPTION)
 				ReThrowError(err);
@@ -401,7 +418,7 @@ iact_sync_apply_batch(SyncRun *r, SyncBatch *b)
 		{
 			RejectDelete rd = {b->vals[cs.rej_row[i]], b->lens[cs.rej_row[i]]};
 
-			err = iact_sync_in_subxact(r, delete_rejected, &rd);
+			err = batch_subxact(r, delete_rejected, &rd);
 			if (err != NULL && ERRCODE_TO_CATEGORY(err->sqlerrcode) != ERRCODE_DATA_EXCEPTION)
 				ReThrowError(err);
 		}
