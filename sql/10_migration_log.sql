@@ -98,6 +98,28 @@ CALL iact.run_migration('2026.14', 'fails at run time', $$CREATE TABLE t14 (a in
 SELECT version, status, error_message, error_sqlstate FROM log WHERE version = '2026.14';
 SELECT to_regclass('t14') AS t14;
 
+-- the original error reaches the caller whole: message, detail and hint
+CALL iact.run_migration('2026.16', 'raises with detail and hint',
+  $m$DO $x$ BEGIN RAISE EXCEPTION 'custom failure %', repeat('x', 3000)
+     USING DETAIL = 'the detail', HINT = 'the hint', ERRCODE = 'P0042'; END $x$$m$);
+SELECT version, status, left(error_message, 20) AS error_message, length(error_message), error_sqlstate
+  FROM log WHERE version = '2026.16';
+-- a deferred constraint fails inside the migration, so it is recorded FAILED (not left RUNNING)
+CALL iact.run_migration('2026.17', 'deferred foreign key',
+  $$CREATE TABLE dp (id int PRIMARY KEY);
+    CREATE TABLE dc (pid int REFERENCES dp DEFERRABLE INITIALLY DEFERRED);
+    INSERT INTO dc VALUES (1);$$);
+SELECT version, status, error_sqlstate, to_regclass('dc') AS dc FROM log WHERE version = '2026.17';
+
+-- an entry of run_migration is not closed by the external API while a run_migration is alive;
+-- an abandoned one (crafted here: its session is gone, the lock is free) can be marked failed
+INSERT INTO iact.migration_log (version, description, status, runner, installed_by, session_role)
+  VALUES ('2026.18', 'left by a dead session', 'RUNNING', 'run_migration', 'postgres', 'postgres')
+  RETURNING id AS id18 \gset
+SELECT iact.log_migration_complete(:id18);
+SELECT iact.log_migration_failed(:id18, 'its session died');
+SELECT version, status, error_message FROM log WHERE version = '2026.18';
+
 -- inside an explicit transaction block the call is atomic with the caller
 BEGIN;
 CALL iact.run_migration('2026.15', 'in a transaction', $$CREATE TABLE t15 (a int)$$, $$DROP TABLE t15$$);

@@ -53,6 +53,35 @@ SELECT status, rows_done, batches, last_key, error_message FROM iact.backfill_ru
 SELECT count(*) AS rows, min(n) AS min_n, max(n) AS max_n,
        count(*) FILTER (WHERE minutes = seconds / 60.0) AS converted FROM bf_calls;
 
+-- keys are stored in one style: a resume under another DateStyle continues at the right key
+CREATE TABLE bf_days (d date PRIMARY KEY, n int NOT NULL DEFAULT 0);
+INSERT INTO bf_days SELECT '2024-01-01'::date + g FROM generate_series(0, 11) g;
+SET DateStyle = 'SQL, DMY';
+SET regress.fail_at_day = '2024-01-03';
+SET client_min_messages = warning;
+CALL iact.backfill('bf_days', 'bf_days',
+  $$n = n + 1 + CASE WHEN d = current_setting('regress.fail_at_day')::date THEN 1 / (n - n) ELSE 0 END$$, NULL, 2);
+RESET client_min_messages;
+SELECT status, rows_done, last_key, upper_key FROM iact.backfill_runs WHERE name = 'bf_days';
+SET DateStyle = 'ISO, MDY';
+SET regress.fail_at_day = '1999-01-01';
+SET client_min_messages = warning;
+CALL iact.backfill('bf_days', 'bf_days',
+  $$n = n + 1 + CASE WHEN d = current_setting('regress.fail_at_day')::date THEN 1 / (n - n) ELSE 0 END$$, NULL, 2);
+RESET client_min_messages;
+SELECT status, rows_done, batches FROM iact.backfill_runs WHERE name = 'bf_days';
+SELECT count(*) FILTER (WHERE n = 1) AS once, count(*) FILTER (WHERE n <> 1) AS not_once FROM bf_days;
+RESET DateStyle;
+
+-- a deferred constraint broken by a batch fails that batch, which is recorded; earlier batches stay
+CREATE TABLE bf_parent (id int PRIMARY KEY);
+INSERT INTO bf_parent SELECT generate_series(1, 10);
+CREATE TABLE bf_child (id int PRIMARY KEY, parent int REFERENCES bf_parent DEFERRABLE INITIALLY DEFERRED);
+INSERT INTO bf_child SELECT g, g FROM generate_series(1, 10) g;
+CALL iact.backfill('bf_child', 'bf_child', 'parent = CASE WHEN id = 7 THEN 99 ELSE parent + 0 END', NULL, 5);
+SELECT status, rows_done, batches, last_key, error_message FROM iact.backfill_runs WHERE name = 'bf_child';
+SELECT count(*) AS dangling FROM bf_child WHERE parent NOT IN (SELECT id FROM bf_parent);
+
 -- an empty table is done at once
 CREATE TABLE bf_empty (id int PRIMARY KEY, v int);
 SET client_min_messages = warning;
@@ -97,4 +126,4 @@ SELECT max(n) AS max_n_unchanged FROM bf_people;
 DROP OWNED BY regress_backfiller;
 DROP ROLE regress_backfiller;
 DROP VIEW bf_view;
-DROP TABLE bf_people, bf_calls, bf_empty, bf_nokey;
+DROP TABLE bf_people, bf_calls, bf_empty, bf_nokey, bf_days, bf_child, bf_parent;

@@ -35,6 +35,7 @@
 #include "storage/lock.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
@@ -65,6 +66,8 @@ typedef struct Backfill
 	char	   *next_sql;		/* batch query after last */
 	MemoryContext cxt;			/* lives for the whole CALL, across commits */
 } Backfill;
+
+static void backfill_key_style(void);
 
 static void
 backfill_lock(const char *name)
@@ -304,6 +307,7 @@ backfill_create(Backfill *b)
 	char		n[13] = "            ";
 	bool		isnull;
 	int			i;
+	int			save_nestlevel;
 
 	initStringInfo(&q);
 	appendStringInfoString(&q, "SELECT ");
@@ -314,8 +318,11 @@ backfill_create(Backfill *b)
 	for (i = 0; i < b->nkeys; i++)
 		appendStringInfo(&q, "%s%s DESC", i ? ", " : "", b->keycols[i]);
 	appendStringInfoString(&q, " LIMIT 1");
+	save_nestlevel = NewGUCNestLevel();
+	backfill_key_style();
 	if (SPI_execute(q.data, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the highest key of %s", b->relname);
+	AtEOXact_GUC(true, save_nestlevel);
 	b->upper = NULL;
 	if (SPI_processed == 1)
 	{
@@ -382,9 +389,13 @@ backfill_save(Backfill *b, const char *status, const char *error)
 					   9, types, v, n, false);
 }
 
-/* One batch; returns false when there was nothing left. */
+/*
+ * One batch; returns false when there was nothing left.  The rows it
+ * updated and its last key are returned (in CurrentMemoryContext), not
+ * applied to b: the caller applies them once the batch has succeeded.
+ */
 static bool
-backfill_batch(Backfill *b)
+backfill_batch(Backfill *b, int64 *rows, char ***last)
 {
 	Oid		   *types = palloc(sizeof(Oid) * 2 * b->nkeys);
 	Datum	   *vals = palloc(sizeof(Datum) * 2 * b->nkeys);
@@ -412,13 +423,10 @@ backfill_batch(Backfill *b)
 		elog(ERROR, "backfill batch failed: %s", SPI_result_code_string(ret));
 	if (SPI_processed == 0)
 		return false;
-	b->rows_done += DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	b->batches++;
-	if (b->last == NULL)
-		b->last = MemoryContextAlloc(b->cxt, sizeof(char *) * b->nkeys);
+	*rows = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	*last = palloc(sizeof(char *) * b->nkeys);
 	for (i = 0; i < b->nkeys; i++)
-		b->last[i] = MemoryContextStrdup(b->cxt, SPI_getvalue(SPI_tuptable->vals[0],
-															   SPI_tuptable->tupdesc, i + 2));
+		(*last)[i] = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i + 2);
 	return true;
 }
 
@@ -455,14 +463,37 @@ typedef struct BackfillStep
 {
 	Backfill   *b;
 	bool		more;			/* out: a batch was done, look for the next */
+	int64		rows;			/* out: rows it updated */
+	char	  **last;			/* out: its last key */
 } BackfillStep;
+
+/*
+ * Keys travel as text between batches and sessions: render and parse them
+ * in one fixed style, whatever the session's DateStyle or IntervalStyle.
+ * The caller brackets this with NewGUCNestLevel / AtEOXact_GUC.
+ */
+static void
+backfill_key_style(void)
+{
+	(void) set_config_option("DateStyle", "ISO, YMD", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("IntervalStyle", "postgres", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("extra_float_digits", "3", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+}
 
 static void
 backfill_step(void *arg)
 {
 	BackfillStep *step = (BackfillStep *) arg;
+	int			save_nestlevel = NewGUCNestLevel();
 
-	step->more = backfill_batch(step->b);
+	backfill_key_style();
+	step->more = backfill_batch(step->b, &step->rows, &step->last);
+	AtEOXact_GUC(true, save_nestlevel);
+	/* deferred constraints fail here, as this batch's error, not at its commit */
+	(void) SPI_execute("SET CONSTRAINTS ALL IMMEDIATE", false, 0);
 }
 
 /* run batches until the range is done; errors are recorded, then raised */
@@ -470,19 +501,38 @@ static void
 backfill_run(Backfill *b)
 {
 	MemoryContext cxt = CurrentMemoryContext;
+	MemoryContext batch_cxt = AllocSetContextCreate(b->cxt, "iact backfill batch",
+													ALLOCSET_DEFAULT_SIZES);
 	TimestampTz last_notice = GetCurrentTimestamp();
 
 	for (;;)
 	{
 		TimestampTz t0 = GetCurrentTimestamp();
-		BackfillStep step = {b, false};
+		BackfillStep step = {b, false, 0, NULL};
 		bool		more;
 		ErrorData  *edata;
 
 		CHECK_FOR_INTERRUPTS();
-		edata = iact_try_subxact(backfill_step, &step, cxt, false);
-		MemoryContextSwitchTo(cxt);
+		MemoryContextReset(batch_cxt);	/* what the last batch allocated */
+		MemoryContextSwitchTo(batch_cxt);
+		edata = iact_try_subxact(backfill_step, &step, b->cxt, false);
 		more = step.more;
+		if (edata == NULL && more)
+		{
+			int			i;
+
+			/* the batch succeeded: now it counts */
+			b->rows_done += step.rows;
+			b->batches++;
+			if (b->last == NULL)
+				b->last = MemoryContextAllocZero(b->cxt, sizeof(char *) * b->nkeys);
+			for (i = 0; i < b->nkeys; i++)
+			{
+				if (b->last[i])
+					pfree(b->last[i]);
+				b->last[i] = MemoryContextStrdup(b->cxt, step.last[i]);
+			}
+		}
 
 		b->run_seconds += (double) (GetCurrentTimestamp() - t0) / USECS_PER_SEC;
 		if (edata)
@@ -502,6 +552,8 @@ backfill_run(Backfill *b)
 		}
 		backfill_pause(b->pause_ms);
 	}
+	MemoryContextSwitchTo(cxt);
+	MemoryContextDelete(batch_cxt);
 	backfill_notice(b, true);
 }
 

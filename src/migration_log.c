@@ -267,6 +267,16 @@ migration_lock(int timeout_ms, bool session)
 	AtEOXact_GUC(true, save_nestlevel);
 }
 
+/* take the migration lock (transaction level) if it is free; false if held */
+bool
+migration_try_lock(void)
+{
+	LOCKTAG		tag;
+
+	migration_locktag(&tag);
+	return LockAcquire(&tag, ExclusiveLock, false, true) != LOCKACQUIRE_NOT_AVAIL;
+}
+
 void
 migration_unlock_session(void)
 {
@@ -533,15 +543,21 @@ iact_log_migration_start(PG_FUNCTION_ARGS)
 	PG_RETURN_INT64(id);
 }
 
-/* the RUNNING apply entry log_id, or an error saying why not */
+/*
+ * The RUNNING apply entry log_id, or an error saying why not.  An entry of
+ * run_migration belongs to the session running it: it may be closed here
+ * only as failed, and only when no run_migration holds the migration lock
+ * (its session is gone: the entry was abandoned).
+ */
 static void
-require_running_entry(int64 id)
+require_running_entry(int64 id, bool completing)
 {
 	Oid			types[1] = {INT8OID};
 	Datum		vals[1] = {Int64GetDatum(id)};
 	char	   *status;
+	char	   *runner;
 
-	migration_log_exec("SELECT status, action, version FROM iact.migration_log WHERE id = $1 FOR UPDATE",
+	migration_log_exec("SELECT status, action, version, runner FROM iact.migration_log WHERE id = $1 FOR UPDATE",
 					   1, types, vals, NULL, false);
 	if (SPI_processed == 0)
 		ereport(ERROR,
@@ -555,6 +571,16 @@ require_running_entry(int64 id)
 				 errmsg("migration log entry %lld (version %s) is %s, not RUNNING",
 						(long long) id, spi_text(0, 3), status),
 				 errdetail("Only a RUNNING entry can be completed or failed; history does not change.")));
+	runner = spi_text(0, 4);
+	if (strcmp(runner, "external") != 0 &&
+		(completing || !migration_try_lock()))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_IN_USE),
+				 errmsg("migration log entry %lld (version %s) belongs to %s",
+						(long long) id, spi_text(0, 3), runner),
+				 errdetail(completing ? "It records its own outcome." :
+						   "A migration is running now; it records its own outcome."),
+				 errhint("iact.log_migration_complete and iact.log_migration_failed are for entries of iact.log_migration_start.")));
 }
 
 Datum
@@ -579,7 +605,7 @@ iact_log_migration_complete(PG_FUNCTION_ARGS)
 					 errhint("Pass NULL when the count is unknown.")));
 	}
 	SPI_connect();
-	require_running_entry(id);
+	require_running_entry(id, true);
 	migration_finish_entry(id, "SUCCESS", rows, PG_ARGISNULL(1), NULL, NULL);
 	SPI_finish();
 	PG_RETURN_VOID();
@@ -598,7 +624,7 @@ iact_log_migration_failed(PG_FUNCTION_ARGS)
 	id = PG_GETARG_INT64(0);
 	message = migration_text_arg(fcinfo, 1, "error_message");
 	SPI_connect();
-	require_running_entry(id);
+	require_running_entry(id, false);
 	migration_finish_entry(id, "FAILED", 0, true, NULL, message);
 	SPI_finish();
 	PG_RETURN_VOID();

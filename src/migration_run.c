@@ -115,6 +115,7 @@ typedef struct MigrationStep
 	const char *sql;
 	const char *what;
 	int			timeout_ms;
+	bool		check_deferred; /* fire deferred constraints inside the step */
 	int64		rows;
 } MigrationStep;
 
@@ -126,22 +127,32 @@ migration_step(void *arg)
 
 	migration_set_lock_timeout(step->timeout_ms);
 	step->rows = run_statements(step->sql, step->what);
+
+	/*
+	 * A call that commits by itself checks deferred constraints here, where
+	 * a violation is still the migration's failure to record, rather than
+	 * at its commit, where it would abort the SUCCESS entry with the rest.
+	 */
+	if (step->check_deferred)
+		(void) SPI_execute("SET CONSTRAINTS ALL IMMEDIATE", false, 0);
 	AtEOXact_GUC(true, save_nestlevel);
 }
 
 /*
  * Run sql in a subtransaction with lock_timeout = timeout_ms.  On success
  * returns true and sets *rows; on failure rolls the subtransaction back
- * (the schema is as before) and returns false with *edata set.  Every error
- * is returned, a cancel too: the caller records it before raising it.
+ * (the schema is as before) and returns false with *edata set, copied into
+ * errcxt (which must outlive SPI_finish: the caller raises or prints it
+ * after).  Every error is returned, a cancel too: the caller records it
+ * before raising it.
  */
 static bool
-run_in_subxact(const char *sql, const char *what, int timeout_ms,
-			   int64 *rows, ErrorData **edata)
+run_in_subxact(const char *sql, const char *what, int timeout_ms, bool check_deferred,
+			   MemoryContext errcxt, int64 *rows, ErrorData **edata)
 {
-	MigrationStep step = {sql, what, timeout_ms, 0};
+	MigrationStep step = {sql, what, timeout_ms, check_deferred, 0};
 
-	*edata = iact_try_subxact(migration_step, &step, CurrentMemoryContext, false);
+	*edata = iact_try_subxact(migration_step, &step, errcxt, false);
 	*rows = step.rows;
 	return *edata == NULL;
 }
@@ -224,7 +235,7 @@ iact_run_migration(PG_FUNCTION_ARGS)
 		if (nonatomic)
 			SPI_commit();		/* other sessions now see it RUNNING */
 
-		ok = run_in_subxact(up_sql, "up_sql", timeout_ms, &rows, &edata);
+		ok = run_in_subxact(up_sql, "up_sql", timeout_ms, nonatomic, cxt, &rows, &edata);
 		migration_finish_entry(id, ok ? "SUCCESS" : "FAILED", rows, !ok, edata, NULL);
 		if (nonatomic)
 			SPI_commit();		/* the FAILED entry survives the error below */
@@ -282,6 +293,8 @@ iact_safe_rollback_migration(PG_FUNCTION_ARGS)
 	bool		ok;
 	int64		id;
 
+	MemoryContext callercxt = CurrentMemoryContext;
+
 	migration_actor(&actor);
 	SPI_connect();
 	migration_lock(timeout_ms, false);
@@ -316,7 +329,7 @@ iact_safe_rollback_migration(PG_FUNCTION_ARGS)
 				 errhint("Roll those back first, newest first.")));
 
 	e.started_at = GetCurrentTimestamp();
-	ok = run_in_subxact(state.down_sql, "down_sql", timeout_ms, &rows, &edata);
+	ok = run_in_subxact(state.down_sql, "down_sql", timeout_ms, false, callercxt, &rows, &edata);
 
 	e.version = version;
 	if (!ok && (edata->sqlerrcode == ERRCODE_QUERY_CANCELED ||

@@ -57,6 +57,7 @@ typedef struct WorkerShared
 	slock_t		mutex;
 	pid_t		pid;			/* 0 when no worker runs */
 	Latch	   *latch;
+	int			connect_failures;	/* start-ups that did not reach the database */
 	bool		request_all;
 	int			nrequests;
 	int32		requests[MAX_REQUESTS];
@@ -424,6 +425,9 @@ iact_worker_main(Datum arg)
 {
 	bool		warned_missing = false;
 	bool		first = true;
+	int			failures;
+	TimestampTz until;
+	long		left;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -435,7 +439,35 @@ iact_worker_main(Datum arg)
 	SpinLockRelease(&shared->mutex);
 	on_shmem_exit(worker_exit, (Datum) 0);
 
+	/*
+	 * A start-up that cannot connect (iact.database missing) ends in FATAL
+	 * and the postmaster starts the worker again: wait longer each time
+	 * (10 s, 20 s, ... at most 10 min) so that it never floods the log.
+	 */
+	SpinLockAcquire(&shared->mutex);
+	failures = shared->connect_failures++;
+	SpinLockRelease(&shared->mutex);
+	if (failures > 0)
+	{
+		long		delay_ms = Min(10000L << Min(failures - 1, 6), 600000L);
+
+		ereport(failures == 1 ? LOG : DEBUG1,
+				(errmsg("iact sync worker: could not connect to database \"%s\" at its last start; next try in %ld s",
+						iact_database, delay_ms / 1000),
+				 errhint("Create that database, or set iact.database and restart the server.")));
+		until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), delay_ms);
+		while ((left = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), until)) > 0)
+		{
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 left, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+			CHECK_FOR_INTERRUPTS();
+		}
+	}
 	BackgroundWorkerInitializeConnection(iact_database, NULL, 0);
+	SpinLockAcquire(&shared->mutex);
+	shared->connect_failures = 0;
+	SpinLockRelease(&shared->mutex);
 	pgstat_report_appname("iact sync worker");
 	ereport(LOG, (errmsg("iact sync worker started in database \"%s\"", iact_database)));
 

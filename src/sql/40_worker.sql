@@ -5,7 +5,8 @@
 
 -- When each registered table is due, by the same rules the worker applies:
 -- never run: now; last run success/partial: started_at + iact.sync_interval;
--- last run failed: finished_at + iact.sync_retry_delay * 2^(failures-1),
+-- last run failed: finished_at + iact.sync_retry_delay * 2^(failures-1), counting
+-- the failures since the last success or partial run,
 -- capped at half the interval; last attempt skipped or still running:
 -- started_at + iact.sync_retry_delay.
 CREATE VIEW iact.sync_schedule AS
@@ -18,10 +19,11 @@ WITH settings AS (
            format('%I.%I', t.target_schema, t.target_table) AS target_table,
            t.enabled AS table_enabled,
            r.status AS last_status, r.started_at AS last_started_at, r.finished_at AS last_finished_at,
-           (SELECT count(*) FROM (SELECT f.status FROM iact.sync_runs f
-                                   WHERE f.table_id = t.id AND f.status <> 'skipped'
-                                   ORDER BY f.id DESC LIMIT 20) z
-             WHERE z.status = 'failed') AS recent_failures
+           (SELECT count(*) FROM iact.sync_runs f
+             WHERE f.table_id = t.id AND f.status = 'failed'
+               AND f.id > coalesce((SELECT max(ok.id) FROM iact.sync_runs ok
+                                     WHERE ok.table_id = t.id
+                                       AND ok.status IN ('success', 'partial')), 0)) AS recent_failures
       FROM iact.sync_tables t
       LEFT JOIN LATERAL (SELECT status, started_at, finished_at FROM iact.sync_runs r
                           WHERE r.table_id = t.id ORDER BY r.id DESC LIMIT 1) r ON true
