@@ -113,6 +113,42 @@ REVOKE ALL ON FUNCTION iact.sync_source_columns(name, text, boolean) FROM regres
 REVOKE ALL ON SCHEMA iact FROM regress_sync_user;
 DROP ROLE regress_sync_user;
 
+-- a non-superuser never connects on the PostgreSQL server's OS identity:
+-- MariaDB trusts the OS user on its unix socket (unix_socket authentication)
+\set osuser `id -un`
+\! $IACT_MARIADB_CLI -e "CREATE USER IF NOT EXISTS '$(id -un)'@'localhost' IDENTIFIED VIA unix_socket; GRANT SELECT ON ivr.* TO '$(id -un)'@'localhost'"
+CREATE SERVER regress_ivr_os FOREIGN DATA WRAPPER iact_mariadb OPTIONS (socket :'sock', dbname 'ivr');
+-- a superuser may (like postgres_fdw) ...
+CREATE USER MAPPING FOR CURRENT_USER SERVER regress_ivr_os OPTIONS (user :'osuser');
+SELECT count(*) > 0 AS superuser_reads FROM iact.sync_source_columns('regress_ivr_os', 'calls');
+CREATE ROLE regress_sync_low;
+GRANT USAGE ON SCHEMA iact TO regress_sync_low;
+GRANT EXECUTE ON FUNCTION iact.sync_source_columns(name, text, boolean) TO regress_sync_low;
+GRANT USAGE ON FOREIGN SERVER regress_ivr_os TO regress_sync_low;
+GRANT USAGE ON FOREIGN SERVER regress_ivr TO regress_sync_low;
+SET ROLE regress_sync_low;
+-- ... a non-superuser without a password is refused before connecting
+CREATE USER MAPPING FOR CURRENT_USER SERVER regress_ivr_os OPTIONS (user :'osuser');
+SELECT count(*) FROM iact.sync_source_columns('regress_ivr_os', 'calls');
+ALTER USER MAPPING FOR CURRENT_USER SERVER regress_ivr_os OPTIONS (ADD password '');
+SELECT count(*) FROM iact.sync_source_columns('regress_ivr_os', 'calls');
+-- a password does not help on the socket (unix_socket authentication ignores it)
+ALTER USER MAPPING FOR CURRENT_USER SERVER regress_ivr_os OPTIONS (SET password 'anything');
+SELECT count(*) FROM iact.sync_source_columns('regress_ivr_os', 'calls');
+-- over TCP with the account's own password a non-superuser reads
+CREATE USER MAPPING FOR CURRENT_USER SERVER regress_ivr OPTIONS (user 'iact_reader', password :'mypw');
+SELECT count(*) > 0 AS low_reads FROM iact.sync_source_columns('regress_ivr', 'calls');
+ALTER USER MAPPING FOR CURRENT_USER SERVER regress_ivr OPTIONS (DROP password);
+SELECT count(*) FROM iact.sync_source_columns('regress_ivr', 'calls');
+DROP USER MAPPING FOR CURRENT_USER SERVER regress_ivr;
+DROP USER MAPPING FOR CURRENT_USER SERVER regress_ivr_os;
+RESET ROLE;
+REVOKE ALL ON FOREIGN SERVER regress_ivr FROM regress_sync_low;
+DROP SERVER regress_ivr_os CASCADE;
+REVOKE ALL ON FUNCTION iact.sync_source_columns(name, text, boolean) FROM regress_sync_low;
+REVOKE ALL ON SCHEMA iact FROM regress_sync_low;
+DROP ROLE regress_sync_low;
+\! $IACT_MARIADB_CLI -e "DROP USER '$(id -un)'@'localhost'"
 
 DROP SERVER regress_ivr_pw CASCADE;
 DROP SERVER regress_ivr_down CASCADE;

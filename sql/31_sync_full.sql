@@ -151,3 +151,56 @@ SELECT target_schema, target_table FROM iact.sync_tables ORDER BY id;
 SELECT count(*) > 0 AS history_kept FROM iact.sync_runs WHERE target_table = 'public.cdr' AND table_id IS NULL;
 DROP SCHEMA regress_raw;
 DROP TABLE sites, cdr, dirty, no_key;
+
+-- retention by a column that may be NULL or a zero date: such rows are kept
+-- (read, counted, never purged); rows older than the cutoff are not read
+SELECT iact.sync_add_table('regress_ivr', 'agents', 'agents_ret', retention_days => 365,
+	retention_column => 'left_on') > 0 AS registered;
+SELECT status, rows_read, rows_rejected, rows_purged, source_count, target_count, error
+  FROM iact.sync_now('agents_ret');
+SELECT agent_id, left_on FROM agents_ret ORDER BY 1;
+-- a second run: an old row is purged, a vanished NULL-retention row deleted,
+-- the NULL-retention rows that exist in the source stay
+INSERT INTO agents_ret (agent_id, login, full_name, hired_on, is_supervisor, level, updated_at, left_on)
+VALUES (90, 'old', 'Old', '2000-01-01', false, false, '2024-01-01', '2001-01-01'),
+       (91, 'gone', 'Gone', '2000-01-01', false, false, '2024-01-01', NULL);
+SELECT status, rows_read, rows_deleted, rows_purged, source_count, target_count, error
+  FROM iact.sync_now('agents_ret');
+SELECT agent_id, left_on FROM agents_ret ORDER BY 1;
+SELECT iact.sync_remove_table('agents_ret');
+DROP TABLE agents_ret;
+
+-- a NULL (a zero date) in a key column or a NOT NULL target column rejects
+-- the row, naming the column; the rest of the table is synced
+CREATE TABLE zkey (d date PRIMARY KEY, v integer, w date NOT NULL);
+SELECT iact.sync_add_table('regress_ivr', 'zkey', 'zkey', retention_days => 0) > 0 AS registered;
+SELECT status, rows_read, rows_inserted, rows_rejected, source_count, target_count, error
+  FROM iact.sync_now('zkey');
+SELECT key, column_name, raw_value, reason FROM iact.sync_rejects WHERE target_table = 'public.zkey' ORDER BY id;
+SELECT * FROM zkey;
+SELECT iact.sync_remove_table('zkey');
+DROP TABLE zkey;
+
+-- a point column (binary WKB) into a hand-made text target: "point" is not an
+-- integer type, so the text checks run and the row is rejected, not truncated
+CREATE TABLE sites_text (site_id integer PRIMARY KEY, location text);
+SELECT iact.sync_add_table('regress_ivr', 'sites', 'sites_text') > 0 AS registered;
+SELECT status, rows_read, rows_inserted, rows_rejected, error FROM iact.sync_now('sites_text');
+SELECT column_name, reason FROM iact.sync_rejects WHERE target_table = 'public.sites_text';
+SELECT count(*) FROM sites_text;
+SELECT iact.sync_remove_table('sites_text');
+-- nor is it a watermark
+SELECT iact.sync_add_table('regress_ivr', 'sites', 'sites_text', watermark_column => 'location');
+DROP TABLE sites_text;
+
+-- target columns without an = operator (json, xml) are compared as text: the
+-- second run (an upsert) works and rewrites nothing
+CREATE TABLE calls_j (call_id numeric(20,0) PRIMARY KEY, meta json, notes xml);
+SELECT iact.sync_add_table('regress_ivr', 'calls', 'calls_j') > 0 AS registered;
+SELECT status, rows_read, rows_inserted, rows_updated, rows_rejected, error FROM iact.sync_now('calls_j');
+SELECT status, rows_read, rows_inserted, rows_updated, rows_rejected, error FROM iact.sync_now('calls_j');
+UPDATE calls_j SET meta = '{"changed": 1}' WHERE call_id = 1;
+SELECT status, rows_read, rows_inserted, rows_updated, rows_rejected, error FROM iact.sync_now('calls_j');
+SELECT call_id, meta FROM calls_j WHERE call_id = 1;
+SELECT iact.sync_remove_table('calls_j');
+DROP TABLE calls_j;

@@ -86,6 +86,47 @@ SELECT status, mode, rows_read, rows_inserted, rows_deleted, rows_purged, source
   FROM iact.sync_now('ticks_full');
 SELECT id, val FROM ticks_full ORDER BY id;
 
+-- a zero-date watermark is like a NULL one: not synced incrementally, not
+-- counted, and the following runs agree
+SELECT iact.sync_add_table('regress_ivr', 'wm_zero', 'wm_zero', watermark_column => 'upd',
+	retention_days => 0) > 0 AS registered;
+SELECT status, rows_read, rows_rejected, watermark_to, source_count, target_count, error
+  FROM iact.sync_now('wm_zero');
+SELECT status, rows_read, rows_rejected, watermark_from, watermark_to, source_count, target_count, error
+  FROM iact.sync_now('wm_zero');
+SELECT id, upd FROM wm_zero ORDER BY id;
+
+-- a date watermark: the look-back bound is a date on both sides (rounded down)
+SELECT iact.sync_add_table('regress_ivr', 'wm_date', 'wm_date', watermark_column => 'd',
+	retention_days => 0) > 0 AS registered;
+SELECT status, rows_read, watermark_to, source_count, target_count, error FROM iact.sync_now('wm_date');
+SELECT status, rows_read, watermark_from, watermark_to, source_count, target_count, error
+  FROM iact.sync_now('wm_date');
+CALL iact.sync_run('wm_date');
+SELECT status, rows_read, watermark_from, watermark_to, source_count, target_count, error
+  FROM iact.sync_runs WHERE target_table = 'public.wm_date' ORDER BY id DESC LIMIT 1;
+SELECT iact.sync_remove_table('wm_zero'), iact.sync_remove_table('wm_date');
+DROP TABLE wm_zero, wm_date;
+
+-- a row that becomes bad in an incremental run: rejected, and its old version
+-- leaves the target, so the run is partial and the table moves on
+CREATE TABLE inc_bad (id integer PRIMARY KEY, val varchar(3), changed_at timestamp);
+SELECT iact.sync_add_table('regress_ivr', 'inc_bad', 'inc_bad', watermark_column => 'changed_at',
+	lookback => 600, retention_days => 0) > 0 AS registered;
+SELECT status, rows_read, rows_rejected, source_count, target_count, error FROM iact.sync_now('inc_bad');
+\! $IACT_MARIADB_CLI -e "UPDATE inc_bad SET val = 'toolong', changed_at = '2024-05-01 00:10:00' WHERE id = 5"
+SELECT status, rows_read, rows_rejected, rows_deleted, source_count, target_count, error
+  FROM iact.sync_now('inc_bad');
+SELECT key, column_name, reason FROM iact.sync_rejects WHERE target_table = 'public.inc_bad' ORDER BY id;
+CALL iact.sync_run('inc_bad');
+\! $IACT_MARIADB_CLI -e "INSERT INTO inc_bad VALUES (6, 'new', '2024-05-01 00:20:00')"
+CALL iact.sync_run('inc_bad');
+SELECT status, rows_read, rows_rejected, rows_deleted, watermark_from, watermark_to, source_count, target_count, error
+  FROM iact.sync_runs WHERE target_table = 'public.inc_bad' ORDER BY id;
+SELECT id, val, changed_at FROM inc_bad ORDER BY id;
+SELECT iact.sync_remove_table('inc_bad');
+DROP TABLE inc_bad;
+
 -- history retention: finished runs older than iact.sync_history_days go
 INSERT INTO iact.sync_runs (target_table, started_at, finished_at, status)
 VALUES ('public.regress_old', now() - interval '400 days', now() - interval '400 days', 'success'),

@@ -91,6 +91,15 @@ iact_my_connect(const IactMyParams *p, char *errbuf, unsigned long errlen,
 		mysql_optionsv(my, MYSQL_OPT_LOCAL_INFILE, &no);
 		mysql_optionsv(my, MYSQL_OPT_RECONNECT, &no);
 	}
+	if (p->restricted_auth != NULL &&
+		mysql_optionsv(my, MARIADB_OPT_RESTRICTED_AUTH, p->restricted_auth) != 0)
+	{
+		snprintf(errbuf, errlen, "could not restrict the authentication plugins");
+		*errnum = CR_UNKNOWN_ERROR;
+		mysql_close(my);
+		free(conn);
+		return NULL;
+	}
 	if (p->socket != NULL && p->host == NULL)
 	{
 		proto = MYSQL_PROTOCOL_SOCKET;

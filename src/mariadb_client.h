@@ -37,6 +37,7 @@ typedef struct IactMyParams
 	const char *ssl_cert;
 	const char *ssl_key;
 	const char *ssl_cipher;
+	const char *restricted_auth;	/* allowed client auth plugins, or NULL */
 } IactMyParams;
 
 /* connect; on failure returns NULL and writes the message to errbuf */

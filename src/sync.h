@@ -42,6 +42,7 @@ typedef struct SyncColumn
 	char	   *src_data_type;	/* information_schema DATA_TYPE */
 	char	   *src_column_type;	/* information_schema COLUMN_TYPE */
 	bool		is_key;
+	bool		not_null;		/* a key or NOT NULL in the target */
 	SyncKind	kind;
 	FmgrInfo	inflinfo;
 	Oid			ioparam;

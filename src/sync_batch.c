@@ -22,6 +22,7 @@
 #include "utils/datum.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/typcache.h"
 
 #include "mariadb_client.h"
 
@@ -37,6 +38,10 @@ iact_sync_column_list(SyncRun *r, const char *prefix, bool keys_only, bool non_k
 		if ((keys_only && !r->cols[i].is_key) || (non_keys_only && r->cols[i].is_key))
 			continue;
 		appendStringInfo(&s, "%s%s%s", s.len ? ", " : "", prefix, quote_identifier(r->cols[i].name));
+		/* the non-key list is compared: a type without = (json, point, xml) as text */
+		if (non_keys_only &&
+			!OidIsValid(lookup_type_cache(r->cols[i].typid, TYPECACHE_EQ_OPR)->eq_opr))
+			appendStringInfoString(&s, "::text");
 	}
 	return s.data;
 }
@@ -192,6 +197,9 @@ convert_row(SyncRun *r, char **vals, unsigned long *lens, Datum *result, Datum *
 
 		reason = iact_sync_convert(col, vals[i], lens[i], &values[col->attnum - 1],
 								   &nulls[col->attnum - 1]);
+		if (reason == NULL && nulls[col->attnum - 1] && col->not_null)
+			reason = col->is_key ? "NULL (e.g. a zero date) in a key column" :
+				"NULL (e.g. a zero date) in a NOT NULL column of the target";
 		if (reason != NULL)
 		{
 			*badcol = i;
@@ -203,6 +211,47 @@ convert_row(SyncRun *r, char **vals, unsigned long *lens, Datum *result, Datum *
 	tup = heap_form_tuple(r->tupdesc, values, nulls);
 	*result = heap_copy_tuple_as_datum(tup, r->tupdesc);
 	return NULL;
+}
+
+/*
+ * Incremental runs: a row that became bad must not leave its old version in
+ * the target (inside the counted range), so the target row with the rejected
+ * key goes, as a full sync's delete of the keys it did not write does.
+ */
+typedef struct RejectDelete
+{
+	char	  **vals;
+	unsigned long *lens;
+} RejectDelete;
+
+static void
+delete_rejected(SyncRun *r, void *arg)
+{
+	RejectDelete *rd = arg;
+	StringInfoData sql;
+	Oid		   *argtypes = palloc(sizeof(Oid) * r->ncols);
+	Datum	   *args = palloc(sizeof(Datum) * r->ncols);
+	int			nargs = 0;
+	int			i;
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "DELETE FROM %s WHERE true", r->tgt_qual);
+	for (i = 0; i < r->ncols; i++)
+	{
+		bool		isnull;
+
+		if (!r->cols[i].is_key)
+			continue;
+		if (iact_sync_convert(&r->cols[i], rd->vals[i], rd->lens[i], &args[nargs], &isnull) != NULL ||
+			isnull)
+			return;				/* a key that does not convert was never written */
+		argtypes[nargs] = r->cols[i].typid;
+		appendStringInfo(&sql, " AND %s = $%d", quote_identifier(r->cols[i].name), nargs + 1);
+		nargs++;
+	}
+	if (SPI_execute_with_args(sql.data, nargs, argtypes, args, NULL, false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "the delete of a rejected row of %s failed", r->tgt_qual);
+	r->n_deleted += SPI_processed;
 }
 
 /*
@@ -224,13 +273,19 @@ sync_step(void *arg)
 	step->fn(step->r, step->arg);
 }
 
-ErrorData *
-iact_sync_in_subxact(SyncRun *r, void (*fn) (SyncRun *, void *), void *arg)
+static ErrorData *
+subxact_in(SyncRun *r, MemoryContext errcxt, void (*fn) (SyncRun *, void *), void *arg)
 {
 	SyncStep	step = {r, fn, arg};
 
 	/* a cancel or a shutdown ends the whole call, it is not a failed run */
-	return iact_try_subxact(sync_step, &step, r->cxt, true);
+	return iact_try_subxact(sync_step, &step, errcxt, true);
+}
+
+ErrorData *
+iact_sync_in_subxact(SyncRun *r, void (*fn) (SyncRun *, void *), void *arg)
+{
+	return subxact_in(r, r->cxt, fn, arg);
 }
 
 typedef struct ConvertState
@@ -303,6 +358,17 @@ convert_one_value(SyncRun *r, void *arg)
 							 cs->batch->lens[cs->row][cs->col], &v, &isnull);
 }
 
+/*
+ * The same inside one batch: the error is copied into the batch's context,
+ * reset for the next batch, so the copies of the rejected rows' errors do not
+ * pile up in the run's context.
+ */
+static ErrorData *
+batch_subxact(SyncRun *r, void (*fn) (SyncRun *, void *), void *arg)
+{
+	return subxact_in(r, r->batch_cxt, fn, arg);
+}
+
 /* convert, upsert and account one batch of raw rows */
 void
 iact_sync_apply_batch(SyncRun *r, SyncBatch *b)
@@ -320,7 +386,7 @@ iact_sync_apply_batch(SyncRun *r, SyncBatch *b)
 	cs.rej_reason = palloc(sizeof(char *) * b->n);
 
 	/* the whole batch at once; on an error, row by row to find the culprits */
-	err = iact_sync_in_subxact(r, convert_all, &cs);
+	err = batch_subxact(r, convert_all, &cs);
 	if (err != NULL && ERRCODE_TO_CATEGORY(err->sqlerrcode) != ERRCODE_DATA_EXCEPTION)
 		ReThrowError(err);		/* not a bad value: out of memory, a bug... */
 	if (err != NULL)
@@ -329,13 +395,13 @@ iact_sync_apply_batch(SyncRun *r, SyncBatch *b)
 		for (cs.row = 0; cs.row < b->n; cs.row++)
 		{
 			CHECK_FOR_INTERRUPTS();
-			err = iact_sync_in_subxact(r, convert_one_row, &cs);
+			err = batch_subxact(r, convert_one_row, &cs);
 			if (err == NULL)
 				continue;
 			if (ERRCODE_TO_CATEGORY(err->sqlerrcode) != ERRCODE_DATA_EXCEPTION)
 				ReThrowError(err);
 			for (cs.col = 0; cs.col < r->ncols; cs.col++)
-				if ((err = iact_sync_in_subxact(r, convert_one_value, &cs)) != NULL)
+				if ((err = batch_subxact(r, convert_one_value, &cs)) != NULL)
 					break;
 			if (err != NULL && ERRCODE_TO_CATEGORY(err->sqlerrcode) != ERRCODE_DATA_EXCEPTION)
 				ReThrowError(err);
@@ -345,8 +411,18 @@ iact_sync_apply_batch(SyncRun *r, SyncBatch *b)
 		}
 	}
 	for (i = 0; i < cs.nrej; i++)
+	{
 		record_reject(r, b->vals[cs.rej_row[i]], b->lens[cs.rej_row[i]], cs.rej_col[i],
 					  cs.rej_reason[i]);
+		if (r->wm_col && !r->bulk)
+		{
+			RejectDelete rd = {b->vals[cs.rej_row[i]], b->lens[cs.rej_row[i]]};
+
+			err = batch_subxact(r, delete_rejected, &rd);
+			if (err != NULL && ERRCODE_TO_CATEGORY(err->sqlerrcode) != ERRCODE_DATA_EXCEPTION)
+				ReThrowError(err);
+		}
+	}
 
 	if (cs.nrows > 0)
 	{
@@ -419,7 +495,9 @@ iact_sync_delete_range(SyncRun *r, Datum *keys, int nkeys)
 	{
 		argtypes[nargs] = r->cols[r->ret_idx].typid;
 		args[nargs] = iact_sync_range_param(r, r->ret_idx, r->cutoff, &isnull);
-		appendStringInfo(&sql, " AND %s >= $%d", quote_identifier(r->ret_col), ++nargs);
+		appendStringInfo(&sql, " AND (%s >= $%d OR %s IS NULL)", quote_identifier(r->ret_col), nargs + 1,
+						 quote_identifier(r->ret_col));
+		nargs++;
 	}
 	if (SPI_execute_with_args(sql.data, nargs, argtypes, args, NULL, false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "the delete of vanished rows of %s failed", r->tgt_qual);

@@ -198,6 +198,7 @@ resolve_columns(SyncRun *r)
 		for (k = 0; k < r->nkeys; k++)
 			if (strcmp(r->keys[k], col->name) == 0)
 				col->is_key = true;
+		col->not_null = col->is_key || att->attnotnull;
 		if (r->wm_col && strcmp(r->wm_col, col->name) == 0)
 			r->wm_idx = r->ncols;
 		if (r->ret_col && strcmp(r->ret_col, col->name) == 0)
@@ -260,13 +261,24 @@ iact_sync_step_begin(SyncRun *r, void *arg)
 	resolve_columns(r);
 
 	/* the range of this run */
-	if (r->wm_col)
+	/*
+	 * Rows without a watermark are not synced incrementally: NULL, and a zero
+	 * date, which is NOT NULL in MariaDB but arrives as NULL.
+	 */
+	if (r->wm_col && r->wm_temporal)
+		conds = lappend(conds, psprintf("%s IS NOT NULL AND %s <> 0", my_ident(r->wm_col),
+										my_ident(r->wm_col)));
+	else if (r->wm_col)
 		conds = lappend(conds, psprintf("%s IS NOT NULL", my_ident(r->wm_col)));
 	if (r->wm_col && r->last_wm)
 	{
 		char	   *q;
 
-		if (r->wm_temporal)
+		/* the bound has the column's own type: a date stays a date (rounded down) */
+		if (r->wm_temporal && strcmp(r->cols[r->wm_idx].src_data_type, "date") == 0)
+			q = psprintf("SELECT CAST(CAST(%s AS DATETIME(6)) - INTERVAL " INT64_FORMAT " SECOND AS DATE)",
+						 my_literal(r, r->last_wm), r->lookback);
+		else if (r->wm_temporal)
 			q = psprintf("SELECT CAST(%s AS DATETIME(6)) - INTERVAL " INT64_FORMAT " SECOND",
 						 my_literal(r, r->last_wm), r->lookback);
 		else
@@ -289,7 +301,10 @@ iact_sync_step_begin(SyncRun *r, void *arg)
 								  "'YYYY-MM-DD HH24:MI:SS')", 1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
 			elog(ERROR, "could not compute the retention cutoff");
 		r->cutoff = iact_sync_spi_text(SPI_tuptable->vals[0], 1);
-		conds = lappend(conds, psprintf("%s >= %s", my_ident(r->ret_col), my_literal(r, r->cutoff)));
+		/* rows without a date (NULL, or a zero date that arrives as NULL) are kept */
+		conds = lappend(conds, psprintf("(%s >= %s OR %s IS NULL OR %s = 0)", my_ident(r->ret_col),
+										my_literal(r, r->cutoff), my_ident(r->ret_col),
+										my_ident(r->ret_col)));
 	}
 	initStringInfo(&sql);
 	foreach(lc, conds)
@@ -516,7 +531,8 @@ iact_sync_step_finish(SyncRun *r, void *arg)
 			}
 		appendStringInfoChar(&sql, ')');
 		if (r->ret_idx >= 0 && r->cutoff)
-			appendStringInfo(&sql, " AND t.%s >= $1", quote_identifier(r->ret_col));
+			appendStringInfo(&sql, " AND (t.%s >= $1 OR t.%s IS NULL)", quote_identifier(r->ret_col),
+							 quote_identifier(r->ret_col));
 		if (r->ret_idx >= 0 && r->cutoff)
 		{
 			Oid			t[1] = {r->cols[r->ret_idx].typid};
@@ -558,7 +574,9 @@ iact_sync_step_finish(SyncRun *r, void *arg)
 	{
 		argtypes[nargs] = r->cols[r->ret_idx].typid;
 		args[nargs] = iact_sync_range_param(r, r->ret_idx, r->cutoff, &isnull);
-		appendStringInfo(&tgt, " AND %s >= $%d", quote_identifier(r->ret_col), ++nargs);
+		appendStringInfo(&tgt, " AND (%s >= $%d OR %s IS NULL)", quote_identifier(r->ret_col), nargs + 1,
+						 quote_identifier(r->ret_col));
+		nargs++;
 	}
 	v = my_scalar(r, src.data);
 	r->source_count = v ? strtoll(v, NULL, 10) : -1;

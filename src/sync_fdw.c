@@ -21,6 +21,7 @@
 #include "foreign/foreign.h"
 #include "lib/stringinfo.h"
 #include "utils/builtins.h"
+#include "miscadmin.h"
 #include "utils/guc.h"
 
 #include "mariadb_client.h"
@@ -310,6 +311,29 @@ iact_sync_connect(Oid serverid, char **dbname)
 						server->servername),
 				 errhint("ALTER USER MAPPING FOR ... SERVER %s OPTIONS (ADD user '...', ADD password '...').",
 						 quote_identifier(server->servername))));
+	if (!superuser())
+	{
+		/*
+		 * Like postgres_fdw: a non-superuser must authenticate with a
+		 * password of its own, never with the server's OS identity (unix_socket
+		 * or GSSAPI authentication trust the postgres OS user), so the unix
+		 * socket is refused and only password plugins are allowed.
+		 */
+		if (p.password == NULL || p.password[0] == '\0')
+			ereport(ERROR,
+					(errcode(ERRCODE_S_R_E_PROHIBITED_SQL_STATEMENT_ATTEMPTED),
+					 errmsg("password is required"),
+					 errdetail("Non-superusers must provide a password in the user mapping for server \"%s\".",
+							   server->servername)));
+		if (p.socket != NULL && p.host == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_S_R_E_PROHIBITED_SQL_STATEMENT_ATTEMPTED),
+					 errmsg("non-superusers cannot connect to MariaDB server \"%s\" through a unix socket",
+							server->servername),
+					 errdetail("MariaDB may authenticate a unix socket connection by the operating system user of the PostgreSQL server."),
+					 errhint("Give the server a \"host\" option (TCP), or run the sync as a superuser.")));
+		p.restricted_auth = "mysql_native_password,client_ed25519";
+	}
 	*dbname = p.dbname ? pstrdup(p.dbname) : NULL;
 
 	conn = iact_my_connect(&p, errbuf, sizeof(errbuf), &errnum);

@@ -19,6 +19,7 @@
 
 #include "catalog/pg_type.h"
 #include "mb/pg_wchar.h"
+#include "parser/parse_coerce.h"
 #include "utils/array.h"
 #include "utils/datetime.h"
 #include "utils/date.h"
@@ -111,6 +112,20 @@ iact_sync_map_type(const char *data_type, const char *column_type,
 }
 
 /* how a value of this source type goes into this target type */
+/* a MariaDB numeric DATA_TYPE (exactly: "point" is not an int) */
+static bool
+is_numeric_source(const char *dt)
+{
+	static const char *const numeric[] = {"tinyint", "smallint", "mediumint", "int", "integer",
+	"bigint", "decimal", "float", "double", NULL};
+	int			i;
+
+	for (i = 0; numeric[i] != NULL; i++)
+		if (strcmp(dt, numeric[i]) == 0)
+			return true;
+	return false;
+}
+
 void
 iact_sync_column_prepare(SyncColumn *col)
 {
@@ -130,9 +145,9 @@ iact_sync_column_prepare(SyncColumn *col)
 		col->kind = SYNC_KIND_SET;
 	else if (col->typid == BYTEAOID)
 		col->kind = SYNC_KIND_BYTEA;
-	else if (strstr(dt, "int") != NULL || strcmp(dt, "decimal") == 0 ||
-			 strcmp(dt, "float") == 0 || strcmp(dt, "double") == 0)
-		col->kind = SYNC_KIND_NUMBER;
+	else if (is_numeric_source(dt) &&
+			 TypeCategory(getBaseType(col->typid)) == TYPCATEGORY_NUMERIC)
+		col->kind = SYNC_KIND_NUMBER;	/* no text checks needed */
 	else
 		col->kind = SYNC_KIND_TEXT;
 

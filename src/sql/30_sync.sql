@@ -232,7 +232,8 @@ BEGIN
 	END IF;
 	IF watermark_column IS NOT NULL AND NOT EXISTS (SELECT 1 FROM iact_sync_add_cols
 		 WHERE column_name = watermark_column AND (split_part(source_type, '(', 1)
-		   IN ('date', 'datetime', 'timestamp') OR source_type ~ 'int')) THEN
+		   IN ('date', 'datetime', 'timestamp') OR split_part(split_part(source_type, '(', 1), ' ', 1)
+		   IN ('tinyint', 'smallint', 'mediumint', 'int', 'integer', 'bigint'))) THEN
 		RAISE EXCEPTION 'watermark column "%" is neither temporal nor an integer', watermark_column
 			USING ERRCODE = '42804', HINT = 'Use an updated-at timestamp or an ever-growing id.';
 	END IF;
