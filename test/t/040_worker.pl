@@ -126,11 +126,13 @@ sub wait_mid_run
 change_all();
 ok(wait_mid_run(), 'a run is in progress');
 $pid = worker_pid();
+# (read pg_stat_activity before freezing the worker: a reader waits for a
+# backend that is stopped in the middle of updating its own entry)
+ok($node->poll_query_until('postgres',
+		"SELECT query ~ '^iact sync of public\\.bulk: \\d+ rows read, \\d+ inserted, \\d+ updated\$' FROM pg_stat_activity WHERE pid = $pid"),
+	'pg_stat_activity shows the table and the progress of the run');
 kill 'STOP', $pid;    # freeze it, so the run we look at is the run we kill
 my $cut = q1(q{SELECT id FROM iact.sync_runs WHERE status = 'running'});
-like(q1("SELECT query FROM pg_stat_activity WHERE pid = $pid"),
-	qr/^iact sync of public\.bulk: \d+ rows read, \d+ inserted, \d+ updated$/,
-	'pg_stat_activity shows the table and the progress of the run');
 kill 'KILL', $pid;
 ok($node->poll_query_until('postgres',
 		"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'iact sync worker' AND pid <> $pid"),
