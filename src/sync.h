@@ -102,9 +102,16 @@ typedef struct SyncRun
 	char	   *where_sql;		/* " WHERE ..." or "" */
 	struct _SPI_plan *apply_plan;
 	struct _SPI_plan *reject_plan;
+	/* full sync by one ordered key (src/sync_merge.c) */
+	struct _SPI_plan *read_first_plan;
+	struct _SPI_plan *read_next_plan;
+	struct _SPI_plan *insert_plan;
+	struct _SPI_plan *update_plan;
+	struct _SPI_plan *delete_plan;
+	FmgrInfo	key_cmp;
 	bool		eof;
 	bool		bulk;			/* the target was empty: plain INSERT, nothing to delete */
-	bool		merge_delete;	/* full sync by one ordered key: range deletes per batch */
+	bool		merge_delete;	/* full sync by one ordered key: merged batches (sync_merge.c) */
 	int			key_idx;		/* that key's column */
 	Datum		prev_key;		/* the highest key of the previous batches */
 	bool		have_prev_key;
@@ -142,8 +149,13 @@ extern char *iact_sync_column_list(SyncRun *r, const char *prefix, bool keys_onl
 extern void iact_sync_prepare_plans(SyncRun *r);
 extern void iact_sync_apply_batch(SyncRun *r, SyncBatch *b);
 extern ErrorData *iact_sync_in_subxact(SyncRun *r, void (*fn) (SyncRun *, void *), void *arg);
-extern void iact_sync_delete_range(SyncRun *r, Datum *keys, int nkeys);
+extern void iact_sync_delete_tail(SyncRun *r);
 extern Datum iact_sync_range_param(SyncRun *r, int idx, const char *text, bool *isnull);
+
+/* sync_merge.c: a batch of a full sync by one ordered key */
+extern void iact_sync_merge_prepare(SyncRun *r);
+extern void iact_sync_merge_batch(SyncRun *r, Datum *rows, Datum *keys, int n);
+extern void iact_sync_merge_free(SyncRun *r);
 
 /* sync_run.c: the run record and the watermark */
 extern void iact_sync_save_run(SyncRun *r, const char *status, const char *error);

@@ -59,6 +59,11 @@ iact_sync_prepare_plans(SyncRun *r)
 	bool		has_non_keys = false;
 
 	initStringInfo(&sql);
+	if (r->merge_delete)
+	{
+		iact_sync_merge_prepare(r);
+		goto rejects;
+	}
 	if (r->bulk)
 	{
 		/* the target was empty when the run began: nothing to compare */
@@ -100,6 +105,7 @@ prepare:
 			 SPI_result_code_string(SPI_result));
 	SPI_keepplan(r->apply_plan);
 
+rejects:
 	r->reject_plan = SPI_prepare("INSERT INTO iact.sync_rejects "
 								 "(run_id, target_table, key, column_name, raw_value, reason) "
 								 "VALUES ($1, $2, $3, $4, $5, $6)", 6, rejtypes);
@@ -431,7 +437,9 @@ iact_sync_apply_batch(SyncRun *r, SyncBatch *b)
 		Datum		args[1] = {PointerGetDatum(arr)};
 		bool		isnull;
 
-		if (r->bulk)
+		if (r->merge_delete)
+			iact_sync_merge_batch(r, cs.rows, cs.keys, cs.nrows);
+		else if (r->bulk)
 		{
 			if (SPI_execute_plan(r->apply_plan, args, NULL, false, 0) != SPI_OK_INSERT)
 				elog(ERROR, "the insert into %s failed", r->tgt_qual);
@@ -448,32 +456,24 @@ iact_sync_apply_batch(SyncRun *r, SyncBatch *b)
 														SPI_tuptable->tupdesc, 2, &isnull));
 			SPI_freetuptable(SPI_tuptable);
 		}
-		if (r->merge_delete)
-			iact_sync_delete_range(r, cs.keys, cs.nrows);
 	}
 }
 
 /*
- * Full sync by one ordered key (the source is read ORDER BY it): the target
- * rows whose key lies between the previous batch's highest key and this
- * batch's highest one, and that this batch does not have, are gone from the
- * source.  With nkeys = 0, everything above the last key (the end of a run).
+ * The end of a full sync by one ordered key: the target rows above the
+ * highest key read (all of them when nothing was read) are gone from the
+ * source, except those older than the retention cutoff (not read).
  */
 void
-iact_sync_delete_range(SyncRun *r, Datum *keys, int nkeys)
+iact_sync_delete_tail(SyncRun *r)
 {
 	SyncColumn *kc = &r->cols[r->key_idx];
 	StringInfoData sql;
-	Oid			argtypes[4];
-	Datum		args[4];
+	Oid			argtypes[2];
+	Datum		args[2];
 	int			nargs = 0;
-	int16		typlen;
-	bool		typbyval;
-	char		typalign;
 	bool		isnull;
-	MemoryContext old;
 
-	get_typlenbyvalalign(kc->typid, &typlen, &typbyval, &typalign);
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "DELETE FROM %s WHERE true", r->tgt_qual);
 	if (r->have_prev_key)
@@ -481,15 +481,6 @@ iact_sync_delete_range(SyncRun *r, Datum *keys, int nkeys)
 		argtypes[nargs] = kc->typid;
 		args[nargs] = r->prev_key;
 		appendStringInfo(&sql, " AND %s > $%d", quote_identifier(kc->name), ++nargs);
-	}
-	if (nkeys > 0)
-	{
-		argtypes[nargs] = kc->typid;
-		args[nargs] = keys[nkeys - 1];
-		appendStringInfo(&sql, " AND %s <= $%d", quote_identifier(kc->name), ++nargs);
-		argtypes[nargs] = get_array_type(kc->typid);
-		args[nargs] = PointerGetDatum(construct_array(keys, nkeys, kc->typid, typlen, typbyval, typalign));
-		appendStringInfo(&sql, " AND NOT (%s = ANY ($%d))", quote_identifier(kc->name), ++nargs);
 	}
 	if (r->ret_idx >= 0 && r->cutoff)
 	{
@@ -502,11 +493,4 @@ iact_sync_delete_range(SyncRun *r, Datum *keys, int nkeys)
 	if (SPI_execute_with_args(sql.data, nargs, argtypes, args, NULL, false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "the delete of vanished rows of %s failed", r->tgt_qual);
 	r->n_deleted += SPI_processed;
-	if (nkeys > 0)
-	{
-		old = MemoryContextSwitchTo(r->cxt);
-		r->prev_key = datumCopy(keys[nkeys - 1], typbyval, typlen);
-		r->have_prev_key = true;
-		MemoryContextSwitchTo(old);
-	}
 }

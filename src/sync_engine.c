@@ -512,7 +512,7 @@ iact_sync_step_finish(SyncRun *r, void *arg)
 
 	/* full comparison: what the source no longer has goes */
 	if (r->merge_delete)
-		iact_sync_delete_range(r, NULL, 0);
+		iact_sync_delete_tail(r);
 	else if (!r->wm_col && !r->bulk)
 	{
 		StringInfoData sql;

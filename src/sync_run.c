@@ -298,6 +298,7 @@ iact_sync_table(int32 table_id, bool commit_batches)
 			SPI_freeplan(r->apply_plan);
 		if (r->reject_plan)
 			SPI_freeplan(r->reject_plan);
+		iact_sync_merge_free(r);
 		if (locked && commit_batches)
 			DirectFunctionCall2(pg_advisory_unlock_int4, Int32GetDatum(IACT_LOCK_SYNC_CLASS),
 								Int32GetDatum(table_id));

@@ -1,0 +1,298 @@
+/*-------------------------------------------------------------------------
+ *
+ * sync_merge.c
+ *	  Full sync by one ordered key: each batch of source rows (read ORDER BY
+ *	  the key) is merged with the target's rows of the same key range, read
+ *	  with one index range scan.  The merge decides, row by row in C, what
+ *	  to insert, what to update (only rows whose stored values differ) and
+ *	  what to delete (target rows the source no longer has); the writes are
+ *	  three set-based statements addressing the target rows by ctid, so no
+ *	  row costs an index probe, a speculative insertion or a tuple lock.
+ *
+ *	  The statements go through the executor (constraints, triggers, RLS
+ *	  and index maintenance are PostgreSQL's own).  If something else
+ *	  changes a target row between the read and the write, the write misses
+ *	  it and the batch fails with a serialization failure: never silently.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "sync.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/typcache.h"
+#include "storage/itemptr.h"
+
+static SPIPlanPtr
+prepare_kept(const char *sql, int nargs, Oid *argtypes)
+{
+	SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
+
+	if (plan == NULL)
+		elog(ERROR, "could not prepare \"%s\": %s", sql, SPI_result_code_string(SPI_result));
+	SPI_keepplan(plan);
+	return plan;
+}
+
+/* the statements of a merged batch, prepared once per run */
+void
+iact_sync_merge_prepare(SyncRun *r)
+{
+	SyncColumn *kc = &r->cols[r->key_idx];
+	const char *key = quote_identifier(kc->name);
+	char	   *cols = iact_sync_column_list(r, "", false, false);
+	Oid			keytypes[2] = {kc->typid, kc->typid};
+	Oid			rowarray[1] = {r->arraytype};
+	Oid			updtypes[2] = {TIDARRAYOID, r->arraytype};
+	Oid			deltypes[2] = {TIDARRAYOID, InvalidOid};
+	StringInfoData sql;
+	int			i;
+	bool		first = true;
+
+	/* the target's rows of a key range, in key order: ctid, then the columns */
+	r->read_first_plan = prepare_kept(psprintf("SELECT ctid, %s FROM %s WHERE %s <= $1 ORDER BY %s",
+											   cols, r->tgt_qual, key, key), 1, keytypes);
+	r->read_next_plan = prepare_kept(psprintf("SELECT ctid, %s FROM %s WHERE %s <= $1 AND %s > $2 "
+											  "ORDER BY %s", cols, r->tgt_qual, key, key, key),
+									 2, keytypes);
+	r->insert_plan = prepare_kept(psprintf("INSERT INTO %s (%s) SELECT %s FROM unnest($1) u",
+										   r->tgt_qual, cols, cols), 1, rowarray);
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "UPDATE %s AS t SET ", r->tgt_qual);
+	for (i = 0; i < r->ncols; i++)
+		if (!r->cols[i].is_key)
+		{
+			appendStringInfo(&sql, "%s%s = u.%s", first ? "" : ", ",
+							 quote_identifier(r->cols[i].name), quote_identifier(r->cols[i].name));
+			first = false;
+		}
+	/* unnest of two arrays: the tids, then the row type's columns */
+	appendStringInfoString(&sql, " FROM unnest($1, $2) AS u(iact_sync_tid) WHERE t.ctid = u.iact_sync_tid");
+	r->update_plan = first ? NULL : prepare_kept(sql.data, 2, updtypes);
+
+	/* rows older than the retention cutoff were not read from the source: they stay */
+	resetStringInfo(&sql);
+	appendStringInfo(&sql, "DELETE FROM %s WHERE ctid = ANY ($1)", r->tgt_qual);
+	if (r->ret_idx >= 0 && r->cutoff)
+	{
+		deltypes[1] = r->cols[r->ret_idx].typid;
+		appendStringInfo(&sql, " AND (%s >= $2 OR %s IS NULL)", quote_identifier(r->ret_col),
+						 quote_identifier(r->ret_col));
+	}
+	r->delete_plan = prepare_kept(sql.data, OidIsValid(deltypes[1]) ? 2 : 1, deltypes);
+
+	r->key_cmp = lookup_type_cache(kc->typid, TYPECACHE_CMP_PROC_FINFO)->cmp_proc_finfo;
+	if (!OidIsValid(r->key_cmp.fn_oid))
+		elog(ERROR, "no comparison function for the key type of %s", r->tgt_qual);
+}
+
+void
+iact_sync_merge_free(SyncRun *r)
+{
+	SPIPlanPtr *plans[5] = {&r->read_first_plan, &r->read_next_plan, &r->insert_plan,
+	&r->update_plan, &r->delete_plan};
+	int			i;
+
+	for (i = 0; i < 5; i++)
+		if (*plans[i])
+		{
+			SPI_freeplan(*plans[i]);
+			*plans[i] = NULL;
+		}
+}
+
+/* the same stored value: NULLs alike, else the same bytes (varlenas detoasted) */
+static bool
+same_value(Datum a, bool anull, Datum b, bool bnull, Form_pg_attribute att)
+{
+	if (anull || bnull)
+		return anull && bnull;
+	if (att->attlen == -1)
+	{
+		struct varlena *va = pg_detoast_datum_packed((struct varlena *) DatumGetPointer(a));
+		struct varlena *vb = pg_detoast_datum_packed((struct varlena *) DatumGetPointer(b));
+
+		return VARSIZE_ANY_EXHDR(va) == VARSIZE_ANY_EXHDR(vb) &&
+			memcmp(VARDATA_ANY(va), VARDATA_ANY(vb), VARSIZE_ANY_EXHDR(va)) == 0;
+	}
+	return datumIsEqual(a, b, att->attbyval, att->attlen);
+}
+
+/* the key types merged are numbers, dates and timestamps: no collation */
+static int
+key_compare(SyncRun *r, Datum a, Datum b)
+{
+	return DatumGetInt32(FunctionCall2Coll(&r->key_cmp, InvalidOid, a, b));
+}
+
+static ArrayType *
+tid_array(ItemPointerData *tids, int n)
+{
+	Datum	   *d = palloc(sizeof(Datum) * n);
+	int			i;
+
+	for (i = 0; i < n; i++)
+		d[i] = PointerGetDatum(&tids[i]);
+	return construct_array(d, n, TIDOID, sizeof(ItemPointerData), false, TYPALIGN_SHORT);
+}
+
+/*
+ * Merge the batch's converted rows (composite Datums of the target's row
+ * type, their keys strictly ascending) with the target's rows between the
+ * previous batch's highest key and this batch's highest, and write the
+ * difference.
+ */
+void
+iact_sync_merge_batch(SyncRun *r, Datum *rows, Datum *keys, int n)
+{
+	SyncColumn *kc = &r->cols[r->key_idx];
+	TupleDesc	rowdesc = r->tupdesc;
+	Datum		args[2];
+	Datum	   *svals = palloc(sizeof(Datum) * rowdesc->natts);
+	bool	   *snulls = palloc(sizeof(bool) * rowdesc->natts);
+	Datum	   *tvals = palloc(sizeof(Datum) * (r->ncols + 1));
+	bool	   *tnulls = palloc(sizeof(bool) * (r->ncols + 1));
+	Datum	   *ins = palloc(sizeof(Datum) * n);
+	Datum	   *upd = palloc(sizeof(Datum) * n);
+	ItemPointerData *updtid = palloc(sizeof(ItemPointerData) * n);
+	ItemPointerData *deltid;
+	int			nins = 0,
+				nupd = 0,
+				ndel = 0;
+	int			i,
+				j,
+				ntgt;
+	SPITupleTable *tt;
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	MemoryContext old;
+
+	/* the source must come in strictly ascending key order */
+	for (i = 0; i < n; i++)
+		if ((i > 0 && key_compare(r, keys[i - 1], keys[i]) >= 0) ||
+			(i == 0 && r->have_prev_key && key_compare(r, r->prev_key, keys[0]) >= 0))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNIQUE_VIOLATION),
+					 errmsg("the source of %s has the key column \"%s\" twice or out of order",
+							r->tgt_qual, kc->name),
+					 errdetail("A full sync reads the source ordered by its key, which must be unique."),
+					 errhint("Register the table with key columns that are unique in the source.")));
+
+	/* the target's rows of the range, in key order */
+	args[0] = keys[n - 1];
+	args[1] = r->prev_key;
+	if (SPI_execute_plan(r->have_prev_key ? r->read_next_plan : r->read_first_plan,
+						 args, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the target rows of %s", r->tgt_qual);
+	tt = SPI_tuptable;
+	ntgt = (int) SPI_processed;
+	deltid = palloc(sizeof(ItemPointerData) * Max(ntgt, 1));
+
+	for (i = 0, j = 0; i < n || j < ntgt;)
+	{
+		int			cmp;
+
+		CHECK_FOR_INTERRUPTS();
+		if (j < ntgt)
+			heap_deform_tuple(tt->vals[j], tt->tupdesc, tvals, tnulls);
+		if (i >= n)
+			cmp = 1;
+		else if (j >= ntgt)
+			cmp = -1;
+		else
+			cmp = key_compare(r, keys[i], tvals[1 + r->key_idx]);
+		if (cmp < 0)
+			ins[nins++] = rows[i++];
+		else if (cmp > 0)
+		{
+			deltid[ndel++] = *(ItemPointer) DatumGetPointer(tvals[0]);
+			j++;
+		}
+		else
+		{
+			HeapTupleHeader th = DatumGetHeapTupleHeader(rows[i]);
+			HeapTupleData tmp;
+			int			c;
+
+			tmp.t_len = HeapTupleHeaderGetDatumLength(th);
+			ItemPointerSetInvalid(&tmp.t_self);
+			tmp.t_tableOid = InvalidOid;
+			tmp.t_data = th;
+			heap_deform_tuple(&tmp, rowdesc, svals, snulls);
+			for (c = 0; c < r->ncols; c++)
+			{
+				AttrNumber	a = r->cols[c].attnum - 1;
+
+				if (!same_value(svals[a], snulls[a], tvals[1 + c], tnulls[1 + c],
+								TupleDescAttr(rowdesc, a)))
+					break;
+			}
+			if (c < r->ncols)
+			{
+				updtid[nupd] = *(ItemPointer) DatumGetPointer(tvals[0]);
+				upd[nupd++] = rows[i];
+			}
+			i++;
+			j++;
+		}
+	}
+
+	SPI_freetuptable(tt);
+
+	if (ndel > 0)
+	{
+		args[0] = PointerGetDatum(tid_array(deltid, ndel));
+		if (r->ret_idx >= 0 && r->cutoff)
+		{
+			bool		isnull;
+
+			args[1] = iact_sync_range_param(r, r->ret_idx, r->cutoff, &isnull);
+		}
+		if (SPI_execute_plan(r->delete_plan, args, NULL, false, 0) != SPI_OK_DELETE)
+			elog(ERROR, "the delete of vanished rows of %s failed", r->tgt_qual);
+		r->n_deleted += SPI_processed;
+	}
+	if (nupd > 0)
+	{
+		args[0] = PointerGetDatum(tid_array(updtid, nupd));
+		args[1] = PointerGetDatum(construct_array(upd, nupd, r->rowtype, r->rowlen,
+												  r->rowbyval, r->rowalign));
+		if (SPI_execute_plan(r->update_plan, args, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "the update of %s failed", r->tgt_qual);
+		if (SPI_processed != (uint64) nupd)
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("rows of %s changed while the sync was updating them", r->tgt_qual),
+					 errdetail("%d rows were to be updated, " UINT64_FORMAT " were found unchanged.",
+							   nupd, SPI_processed),
+					 errhint("Something else writes to the sync's target table; run the sync again.")));
+		r->n_updated += nupd;
+	}
+	if (nins > 0)
+	{
+		args[0] = PointerGetDatum(construct_array(ins, nins, r->rowtype, r->rowlen,
+												  r->rowbyval, r->rowalign));
+		if (SPI_execute_plan(r->insert_plan, args, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "the insert into %s failed", r->tgt_qual);
+		r->n_inserted += SPI_processed;
+	}
+
+	/* the next batch starts above this one's highest key */
+	get_typlenbyvalalign(kc->typid, &typlen, &typbyval, &typalign);
+	old = MemoryContextSwitchTo(r->cxt);
+	if (r->have_prev_key && !typbyval)
+		pfree(DatumGetPointer(r->prev_key));
+	r->prev_key = datumCopy(keys[n - 1], typbyval, typlen);
+	r->have_prev_key = true;
+	MemoryContextSwitchTo(old);
+}
