@@ -340,7 +340,13 @@ iact_sync_step_begin(SyncRun *r, void *arg)
 					 errhint("The sync upserts by key: add a primary key or unique index on the key columns.")));
 	}
 
-	/* an empty target is loaded with plain INSERTs; one ordered key allows range deletes */
+	/*
+	 * An empty target is loaded with plain INSERTs; one ordered key allows
+	 * range deletes.  An incremental table past its first run is not checked
+	 * (an upsert is right either way, and the check can cost a scan over the
+	 * dead rows of the previous runs).
+	 */
+	if (!(r->wm_col && r->last_wm))
 	{
 		bool		isnull;
 
