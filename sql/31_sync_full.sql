@@ -170,6 +170,16 @@ SELECT agent_id, left_on FROM agents_ret ORDER BY 1;
 SELECT iact.sync_remove_table('agents_ret');
 DROP TABLE agents_ret;
 
+-- the same with a datetime: a zero date with a time ('0000-00-00 12:00:00',
+-- row 1) is kept like a zero date (row 4) and a NULL (row 5); row 2 is too old
+SELECT iact.sync_add_table('regress_ivr', 'ret_zero', 'ret_zero', retention_days => 365,
+	retention_column => 'at') > 0 AS registered;
+SELECT status, rows_read, rows_rejected, rows_purged, source_count, target_count, error
+  FROM iact.sync_now('ret_zero');
+SELECT id, at FROM ret_zero ORDER BY 1;
+SELECT iact.sync_remove_table('ret_zero');
+DROP TABLE ret_zero;
+
 -- a NULL (a zero date) in a key column or a NOT NULL target column rejects
 -- the row, naming the column; the rest of the table is synced
 CREATE TABLE zkey (d date PRIMARY KEY, v integer, w date NOT NULL);

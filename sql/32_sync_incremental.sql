@@ -86,8 +86,8 @@ SELECT status, mode, rows_read, rows_inserted, rows_deleted, rows_purged, source
   FROM iact.sync_now('ticks_full');
 SELECT id, val FROM ticks_full ORDER BY id;
 
--- a zero-date watermark is like a NULL one: not synced incrementally, not
--- counted, and the following runs agree
+-- a zero-date watermark (row 1, and row 4: a zero date with a time) is like
+-- a NULL one: not synced incrementally, not counted, and the following runs agree
 SELECT iact.sync_add_table('regress_ivr', 'wm_zero', 'wm_zero', watermark_column => 'upd',
 	retention_days => 0) > 0 AS registered;
 SELECT status, rows_read, rows_rejected, watermark_to, source_count, target_count, error

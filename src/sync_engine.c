@@ -263,11 +263,12 @@ iact_sync_step_begin(SyncRun *r, void *arg)
 	/* the range of this run */
 	/*
 	 * Rows without a watermark are not synced incrementally: NULL, and a zero
-	 * date, which is NOT NULL in MariaDB but arrives as NULL.
+	 * date, which is NOT NULL in MariaDB but arrives as NULL -- also one with
+	 * a time ('0000-00-00 12:00:00', not equal to 0 in MariaDB): everything
+	 * below '0000-01-01' (the test keeps the column's index usable).
 	 */
 	if (r->wm_col && r->wm_temporal)
-		conds = lappend(conds, psprintf("%s IS NOT NULL AND %s <> 0", my_ident(r->wm_col),
-										my_ident(r->wm_col)));
+		conds = lappend(conds, psprintf("%s >= '0000-01-01'", my_ident(r->wm_col)));
 	else if (r->wm_col)
 		conds = lappend(conds, psprintf("%s IS NOT NULL", my_ident(r->wm_col)));
 	if (r->wm_col && r->last_wm)
@@ -301,8 +302,11 @@ iact_sync_step_begin(SyncRun *r, void *arg)
 								  "'YYYY-MM-DD HH24:MI:SS')", 1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
 			elog(ERROR, "could not compute the retention cutoff");
 		r->cutoff = iact_sync_spi_text(SPI_tuptable->vals[0], 1);
-		/* rows without a date (NULL, or a zero date that arrives as NULL) are kept */
-		conds = lappend(conds, psprintf("(%s >= %s OR %s IS NULL OR %s = 0)", my_ident(r->ret_col),
+		/*
+		 * rows without a date (NULL, or a zero date, with or without a time,
+		 * that arrives as NULL) are kept
+		 */
+		conds = lappend(conds, psprintf("(%s >= %s OR %s IS NULL OR %s < '0000-01-01')", my_ident(r->ret_col),
 										my_literal(r, r->cutoff), my_ident(r->ret_col),
 										my_ident(r->ret_col)));
 	}

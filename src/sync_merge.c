@@ -170,7 +170,8 @@ iact_sync_merge_batch(SyncRun *r, Datum *rows, Datum *keys, int n)
 				ndel = 0;
 	int			i,
 				j,
-				ntgt;
+				ntgt,
+				deformed = -1;
 	SPITupleTable *tt;
 	int16		typlen;
 	bool		typbyval;
@@ -203,8 +204,11 @@ iact_sync_merge_batch(SyncRun *r, Datum *rows, Datum *keys, int n)
 		int			cmp;
 
 		CHECK_FOR_INTERRUPTS();
-		if (j < ntgt)
+		if (j < ntgt && deformed != j)
+		{
 			heap_deform_tuple(tt->vals[j], tt->tupdesc, tvals, tnulls);
+			deformed = j;
+		}
 		if (i >= n)
 			cmp = 1;
 		else if (j >= ntgt)

@@ -47,9 +47,10 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 mariadb_start "$RUN/mariadb" || die "MariaDB did not start"
-# autovacuum off and a CHECKPOINT before each timed step: one step's clean-up
+# the scheduled worker off (it would sync the tables registered below on its
+# own); autovacuum off and a CHECKPOINT before each timed step: one step's clean-up
 # must not land in the next one's time (2 shared cores)
-start_pg "$RUN/pgdata" "$SOCK" "$PORT" "shared_buffers = 512MB" "max_wal_size = 8GB" \
+start_pg "$RUN/pgdata" "$SOCK" "$PORT" "iact.sync_enabled = off" "shared_buffers = 512MB" "max_wal_size = 8GB" \
 	"checkpoint_timeout = 30min" "synchronous_commit = off" "autovacuum = off"
 export PGHOST=$SOCK PGPORT=$PORT PGUSER=postgres PGDATABASE=postgres
 MY="mariadb --no-defaults --protocol=socket --socket=$IACT_MARIADB_SOCKET -uroot --default-character-set=utf8mb4 ivr"
