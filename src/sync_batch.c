@@ -152,6 +152,7 @@ record_reject(SyncRun *r, char **vals, unsigned long *lens, int col, const char 
 {
 	Datum		args[6];
 	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+	MemoryContext cxt = CurrentMemoryContext;
 
 	args[0] = Int64GetDatum(r->run_id);
 	args[1] = CStringGetTextDatum(r->tgt_qual);
@@ -178,6 +179,8 @@ record_reject(SyncRun *r, char **vals, unsigned long *lens, int col, const char 
 	args[5] = CStringGetTextDatum(reason);
 	if (SPI_execute_plan(r->reject_plan, args, nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not insert into iact.sync_rejects");
+	/* SPI returns in its own procedure context, which lives as long as the run */
+	MemoryContextSwitchTo(cxt);
 	r->n_rejected++;
 }
 
@@ -382,6 +385,7 @@ iact_sync_apply_batch(SyncRun *r, SyncBatch *b)
 	ConvertState cs;
 	ErrorData  *err;
 	int			i;
+	MemoryContext cxt = CurrentMemoryContext;
 
 	memset(&cs, 0, sizeof(cs));
 	cs.batch = b;
@@ -456,6 +460,7 @@ iact_sync_apply_batch(SyncRun *r, SyncBatch *b)
 														SPI_tuptable->tupdesc, 2, &isnull));
 			SPI_freetuptable(SPI_tuptable);
 		}
+		MemoryContextSwitchTo(cxt);
 	}
 }
 

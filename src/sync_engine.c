@@ -463,12 +463,14 @@ iact_sync_step_batch(SyncRun *r, void *arg)
 			r->wm_to = pstrdup(b.vals[b.n - 1][r->wm_idx]);
 		}
 	}
-	MemoryContextSwitchTo(old);
+	/* in the batch's context: what the run record's update allocates goes with it */
+	MemoryContextSwitchTo(r->batch_cxt);
 	if (r->commit_batches)
 	{
 		iact_sync_save_watermark(r);
 		iact_sync_save_run(r, NULL, NULL);
 	}
+	MemoryContextSwitchTo(old);
 }
 
 Datum

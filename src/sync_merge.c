@@ -177,6 +177,7 @@ iact_sync_merge_batch(SyncRun *r, Datum *rows, Datum *keys, int n)
 	bool		typbyval;
 	char		typalign;
 	MemoryContext old;
+	MemoryContext cxt = CurrentMemoryContext;	/* SPI returns in its own */
 
 	/* the source must come in strictly ascending key order */
 	for (i = 0; i < n; i++)
@@ -195,6 +196,7 @@ iact_sync_merge_batch(SyncRun *r, Datum *rows, Datum *keys, int n)
 	if (SPI_execute_plan(r->have_prev_key ? r->read_next_plan : r->read_first_plan,
 						 args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the target rows of %s", r->tgt_qual);
+	MemoryContextSwitchTo(cxt);
 	tt = SPI_tuptable;
 	ntgt = (int) SPI_processed;
 	deltid = palloc(sizeof(ItemPointerData) * Max(ntgt, 1));
@@ -264,6 +266,7 @@ iact_sync_merge_batch(SyncRun *r, Datum *rows, Datum *keys, int n)
 		}
 		if (SPI_execute_plan(r->delete_plan, args, NULL, false, 0) != SPI_OK_DELETE)
 			elog(ERROR, "the delete of vanished rows of %s failed", r->tgt_qual);
+		MemoryContextSwitchTo(cxt);
 		r->n_deleted += SPI_processed;
 	}
 	if (nupd > 0)
@@ -273,6 +276,7 @@ iact_sync_merge_batch(SyncRun *r, Datum *rows, Datum *keys, int n)
 												  r->rowbyval, r->rowalign));
 		if (SPI_execute_plan(r->update_plan, args, NULL, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "the update of %s failed", r->tgt_qual);
+		MemoryContextSwitchTo(cxt);
 		if (SPI_processed != (uint64) nupd)
 			ereport(ERROR,
 					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
@@ -288,6 +292,7 @@ iact_sync_merge_batch(SyncRun *r, Datum *rows, Datum *keys, int n)
 												  r->rowbyval, r->rowalign));
 		if (SPI_execute_plan(r->insert_plan, args, NULL, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "the insert into %s failed", r->tgt_qual);
+		MemoryContextSwitchTo(cxt);
 		r->n_inserted += SPI_processed;
 	}
 

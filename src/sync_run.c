@@ -83,6 +83,7 @@ iact_sync_save_run(SyncRun *r, const char *status, const char *error)
 	Datum		args[14];
 	char		nulls[14];
 	int			i;
+	MemoryContext cxt = CurrentMemoryContext;
 
 	memset(nulls, ' ', sizeof(nulls));
 	args[0] = Int64GetDatum(r->run_id);
@@ -115,6 +116,7 @@ iact_sync_save_run(SyncRun *r, const char *status, const char *error)
 							  "transaction_mode = $14 WHERE id = $1",
 							  14, argtypes, args, nulls, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "could not update iact.sync_runs");
+	MemoryContextSwitchTo(cxt);	/* SPI returns in its procedure context */
 }
 
 void
@@ -122,6 +124,7 @@ iact_sync_save_watermark(SyncRun *r)
 {
 	Oid			argtypes[2] = {INT4OID, TEXTOID};
 	Datum		args[2] = {Int32GetDatum(r->table_id), (Datum) 0};
+	MemoryContext cxt = CurrentMemoryContext;
 
 	if (r->wm_col == NULL || r->wm_to == NULL)
 		return;
@@ -129,6 +132,7 @@ iact_sync_save_watermark(SyncRun *r)
 	if (SPI_execute_with_args("UPDATE iact.sync_tables SET last_watermark = $2 WHERE id = $1",
 							  2, argtypes, args, NULL, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "could not update iact.sync_tables");
+	MemoryContextSwitchTo(cxt);
 }
 /* ---- the entry point ---- */
 

@@ -14,7 +14,8 @@
 #   (f) iact: re-sync after every source row changed  target <= 2 x (a)
 #   (g) iact: incremental run after 1% changed      target <= 0.05 x (a)
 # plus the backend's peak private memory (RssAnon) during (e) at ROWS and 4 x ROWS rows
-# (set BENCH_RSS=0 to skip the 4x part).  Prints one line per figure.
+# (set BENCH_RSS=0 to skip the 4x part), and during syncs rejecting 9/100 and
+# 36/100 of ROWS rows.  Prints one line per figure.
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -205,6 +206,25 @@ say "(h) reference: UPDATE of every row in PostgreSQL alone: ${H} s"
 say ""
 say "ratios to the mean of (a) and (a') = ${A} s: e $(echo "scale=2; $E / $A" | bc)x (target <= 1.1), f $(echo "scale=2; $F / $A" | bc)x (target <= 2)," \
 	"g $(echo "scale=3; $G / $A" | bc)x (target <= 0.05); b $(echo "scale=2; $B / $A" | bc)x, c $(echo "scale=2; $C / $A" | bc)x, d $(echo "scale=2; $D / $A" | bc)x, h $(echo "scale=2; $H / $A" | bc)x"
+
+# rejected rows: the backend's memory must not grow with their number (each
+# bad row goes to iact.sync_rejects).  A varbinary column read into a text
+# target: 0xFF is not UTF-8, so 9 rows in 10 are rejected.
+rejects() {	# rejects N: sync a table of N rows, print "seconds status read rejected peak_kB"
+	$MY -e "DROP TABLE IF EXISTS bench_bad; CREATE TABLE bench_bad (id int PRIMARY KEY, v varbinary(10));
+		INSERT INTO bench_bad SELECT seq, IF(seq % 10 = 0, 'ok', 0xFF) FROM seq_1_to_$1;" || die "filling bench_bad failed"
+	psqlq -c "DROP TABLE IF EXISTS bad_iact" -c "CREATE TABLE bad_iact (id integer PRIMARY KEY, v text)" \
+		-c "SELECT iact.sync_remove_table('bad_iact') FROM iact.sync_tables WHERE target_table = 'bad_iact'" \
+		-c "SELECT iact.sync_add_table('ivr', 'bench_bad', 'bad_iact')" > /dev/null || die "bad_iact set-up failed"
+	local out
+	out=$(run_iact bad_iact)
+	read -r t st rd ins upd rss <<< "$out"
+	echo "$t $st $rd $(psqlq -c "SELECT rows_rejected FROM iact.sync_runs WHERE target_table = 'public.bad_iact' ORDER BY id DESC LIMIT 1") $rss"
+}
+R1=$((ROWS / 10)); R4=$((ROWS * 4 / 10))
+read -r t st rd rj rss <<< "$(rejects "$R1")"
+read -r t4 st4 rd4 rj4 rss4 <<< "$(rejects "$R4")"
+say "peak private memory (RssAnon) of the backend during a sync with rejected rows: ${rss} kB with $rj rejects ($t s, $st), ${rss4} kB with $rj4 rejects ($t4 s, $st4)"
 
 if [ "${BENCH_RSS:-1}" = 1 ]; then
 	R4=$((ROWS * 4))
