@@ -210,6 +210,31 @@ INSERT INTO bench.bare_xh SELECT * FROM a.extra_hours;
 VACUUM ANALYZE bench.bare_ws, bench.bare_xh;
 INSERT INTO bench.results SELECT 'a_bare', 'size_mb',
     round((pg_total_relation_size('bench.bare_ws') + pg_total_relation_size('bench.bare_xh')) / 1048576.0, 1);
+-- (a_rls): the tables as the issue specifies them without the invariant: the
+-- columns the row-level security policies filter on indexed (person_id for a
+-- person's own events, office_id / city_id for the visible offices and
+-- cities), each on its own.  iact's (person_id, started_at) btree stands in
+-- for the person_id index (the policies use it as well).
+CREATE TABLE bench.rls_ws (LIKE a.work_shifts INCLUDING DEFAULTS INCLUDING CONSTRAINTS, PRIMARY KEY (id));
+CREATE TABLE bench.rls_xh (LIKE a.extra_hours INCLUDING DEFAULTS INCLUDING CONSTRAINTS, PRIMARY KEY (id));
+CREATE INDEX ON bench.rls_ws (person_id);
+CREATE INDEX ON bench.rls_ws (office_id);
+CREATE INDEX ON bench.rls_xh (person_id);
+CREATE INDEX ON bench.rls_xh (city_id);
+\set ws :dir '/ws.tsv'
+\set xh :dir '/xh.tsv'
+COPY bench.rls_ws (person_id, office_id, started_at, ended_at) FROM :'ws';
+COPY bench.rls_xh (person_id, city_id, started_at, ended_at) FROM :'xh';
+VACUUM ANALYZE bench.rls_ws, bench.rls_xh;
+INSERT INTO bench.results SELECT 'a_rls', 'size_mb',
+    round((pg_total_relation_size('bench.rls_ws') + pg_total_relation_size('bench.rls_xh')) / 1048576.0, 1);
+-- where the bytes are: every relation of (a), (a_rls) and (d), in MB
+INSERT INTO bench.results
+SELECT split_part(c.oid::regclass::text, '.', 1) || ':' || c.relname, 'rel_mb',
+       round(pg_relation_size(c.oid) / 1048576.0, 1)
+  FROM pg_class c
+ WHERE c.relnamespace IN ('a'::regnamespace, 'd'::regnamespace)
+    OR c.relname LIKE 'rls\_%';
 SQL
 
 # single-row inserts: 3 rounds, variants interleaved, each rolled back; best kept
@@ -271,6 +296,7 @@ SELECT * FROM (VALUES
   ('bulk load, CPU:  d (iact) / a (no check)     [target <= 3]', round(pg_temp.r('d.bulk_cpu_ms') / pg_temp.r('a.bulk_cpu_ms'), 2)),
   ('size: d (iact) / a (no check), same indexes  [target <= 1.3]', round(pg_temp.r('d.size_mb') / pg_temp.r('a.size_mb'), 2)),
   ('size: d (iact) / a without secondary indexes', round(pg_temp.r('d.size_mb') / pg_temp.r('a_bare.size_mb'), 2)),
+  ('size: d (iact) / a_rls (the RLS columns indexed, no probe index)', round(pg_temp.r('d.size_mb') / pg_temp.r('a_rls.size_mb'), 2)),
   ('pg_dump -Fc of iact.work_shifts + extra_hours, MB [target <= 6.2]', pg_temp.r('iact.dump_mb')),
   ('single insert, wall: c (EXCLUDE) / a', round(pg_temp.r('c.single_us') / pg_temp.r('a.single_us'), 2)),
   ('single insert, wall: b (PL/pgSQL) / d (iact)', round(pg_temp.r('b.single_us') / pg_temp.r('d.single_us'), 2)),
