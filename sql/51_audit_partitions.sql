@@ -75,12 +75,15 @@ ALTER TABLE regress_auditp.pt ATTACH PARTITION regress_auditp.pt_d FOR VALUES IN
 CREATE TABLE regress_auditp.pt_b2 PARTITION OF regress_auditp.pt_b FOR VALUES FROM (1000) TO (2000);
 SELECT table_name, audited_parent FROM iact.audit_uncovered
  WHERE table_name::text LIKE 'regress_auditp.%' ORDER BY table_name::text;
+-- and by iact.health()
+SELECT status, value, detail FROM iact.health() WHERE check_name = 'audit_uncovered';
 -- through the parent they are audited already; aimed at them, not yet
 INSERT INTO regress_auditp.pt VALUES (10, 'c', 10, 's');
 INSERT INTO regress_auditp.pt_c VALUES (11, 'c', 11, 's');
 SELECT table_name, operation, new_data FROM regress_auditp.log WHERE new_data->>'id' IN ('10', '11');
 SELECT iact.enable_audit('regress_auditp.pt', '{secret}');
 SELECT count(*) AS uncovered FROM iact.audit_uncovered WHERE table_name::text LIKE 'regress_auditp.%';
+SELECT status, value, detail FROM iact.health() WHERE check_name = 'audit_uncovered';
 INSERT INTO regress_auditp.pt_c VALUES (12, 'c', 12, 's');
 INSERT INTO regress_auditp.pt_d VALUES (13, 'd', 13, 's');
 INSERT INTO regress_auditp.pt_b2 VALUES (1500, 'b', 14, 's');

@@ -229,6 +229,27 @@ check_audit_growth(HealthReport *r)
 }
 
 /*
+ * Partitions and inheritance children of audited tables whose own statements
+ * are not audited (added after enable_audit): iact.audit_uncovered.
+ */
+static void
+check_audit_uncovered(HealthReport *r)
+{
+	double		n = 0;
+
+	if (!health_installed(r, "audit_uncovered", "audit_uncovered", true))
+		return;
+	health_query("SELECT count(*)::float8, string_agg(u.table_name::text || ' (of '"
+				 " || u.audited_parent::text || ')', ', ' ORDER BY u.table_name::text)"
+				 " FROM \"iact\".\"audit_uncovered\" u");
+	(void) health_float(0, 1, &n);
+	health_add(r, "audit_uncovered", NULL, n > 0 ? "warn" : "ok", true, n,
+			   n > 0 ? psprintf("%.0f partition(s) or child table(s) of audited tables not audited: %s;"
+								" run iact.enable_audit(parent) again", n, health_text(0, 2))
+			   : "every partition and child table of the audited tables is audited");
+}
+
+/*
  * Age of the last successful (or partial) sync per table against
  * iact.sync_interval (6 hours when unset): warn beyond 2 intervals, fail
  * beyond 4 or when a table has runs but never a successful one.
@@ -371,6 +392,7 @@ static const struct
 	{"migrations_running", check_migrations},
 	{"overlaps", check_overlaps},
 	{"audit_log_growth", check_audit_growth},
+	{"audit_uncovered", check_audit_uncovered},
 };
 
 /*

@@ -154,7 +154,8 @@ extern Datum iact_sync_range_param(SyncRun *r, int idx, const char *text, bool *
 
 /* sync_merge.c: a batch of a full sync by one ordered key */
 extern void iact_sync_merge_prepare(SyncRun *r);
-extern void iact_sync_merge_batch(SyncRun *r, Datum *rows, Datum *keys, int n);
+extern void iact_sync_merge_batch(SyncRun *r, Datum **values, bool **nulls, Datum *keys, int n);
+extern bool iact_sync_merge_possible(SyncRun *r);
 extern void iact_sync_merge_free(SyncRun *r);
 
 /* sync_run.c: the run record and the watermark */

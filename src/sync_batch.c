@@ -185,11 +185,14 @@ record_reject(SyncRun *r, char **vals, unsigned long *lens, int col, const char 
 }
 
 /*
- * Convert one row into a composite Datum of the target's row type.  Returns
- * NULL on success, else the reason, with *badcol set.  May throw.
+ * Convert one row into a composite Datum of the target's row type, or, for
+ * a merged batch (src/sync_merge.c), into its values and nulls by attribute
+ * number.  Returns NULL on success, else the reason, with *badcol set.  May
+ * throw.
  */
 static const char *
-convert_row(SyncRun *r, char **vals, unsigned long *lens, Datum *result, Datum *key, int *badcol)
+convert_row(SyncRun *r, char **vals, unsigned long *lens, Datum *result, Datum *key,
+			Datum **values_out, bool **nulls_out, int *badcol)
 {
 	int			natts = r->tupdesc->natts;
 	Datum	   *values = palloc(sizeof(Datum) * natts);
@@ -216,7 +219,13 @@ convert_row(SyncRun *r, char **vals, unsigned long *lens, Datum *result, Datum *
 		}
 	}
 	if (r->merge_delete)
+	{
 		*key = values[r->cols[r->key_idx].attnum - 1];
+		*values_out = values;
+		*nulls_out = nulls;
+		*result = (Datum) 0;
+		return NULL;
+	}
 	tup = heap_form_tuple(r->tupdesc, values, nulls);
 	*result = heap_copy_tuple_as_datum(tup, r->tupdesc);
 	return NULL;
@@ -302,6 +311,8 @@ typedef struct ConvertState
 	SyncBatch  *batch;
 	Datum	   *rows;			/* converted rows */
 	Datum	   *keys;			/* their keys (merge_delete) */
+	Datum	  **values;			/* or their values and nulls (merge_delete) */
+	bool	  **nulls;
 	int			nrows;
 	int			row;			/* for the one-row and one-column cases */
 	int			col;
@@ -325,7 +336,8 @@ convert_all(SyncRun *r, void *arg)
 
 		CHECK_FOR_INTERRUPTS();
 		reason = convert_row(r, cs->batch->vals[i], cs->batch->lens[i], &cs->rows[cs->nrows],
-							 &cs->keys[cs->nrows], &badcol);
+							 &cs->keys[cs->nrows], &cs->values[cs->nrows], &cs->nulls[cs->nrows],
+							 &badcol);
 		if (reason == NULL)
 			cs->nrows++;
 		else
@@ -345,7 +357,8 @@ convert_one_row(SyncRun *r, void *arg)
 	const char *reason;
 
 	reason = convert_row(r, cs->batch->vals[cs->row], cs->batch->lens[cs->row],
-						 &cs->rows[cs->nrows], &cs->keys[cs->nrows], &badcol);
+						 &cs->rows[cs->nrows], &cs->keys[cs->nrows], &cs->values[cs->nrows],
+						 &cs->nulls[cs->nrows], &badcol);
 	if (reason == NULL)
 		cs->nrows++;
 	else
@@ -390,6 +403,8 @@ iact_sync_apply_batch(SyncRun *r, SyncBatch *b)
 	memset(&cs, 0, sizeof(cs));
 	cs.batch = b;
 	cs.rows = palloc(sizeof(Datum) * b->n);
+	cs.values = palloc(sizeof(Datum *) * b->n);
+	cs.nulls = palloc(sizeof(bool *) * b->n);
 	cs.keys = palloc(sizeof(Datum) * b->n);
 	cs.rej_row = palloc(sizeof(int) * b->n);
 	cs.rej_col = palloc(sizeof(int) * b->n);
@@ -434,16 +449,16 @@ iact_sync_apply_batch(SyncRun *r, SyncBatch *b)
 		}
 	}
 
-	if (cs.nrows > 0)
+	if (cs.nrows > 0 && r->merge_delete)
+		iact_sync_merge_batch(r, cs.values, cs.nulls, cs.keys, cs.nrows);
+	else if (cs.nrows > 0)
 	{
 		ArrayType  *arr = construct_array(cs.rows, cs.nrows, r->rowtype, r->rowlen,
 										  r->rowbyval, r->rowalign);
 		Datum		args[1] = {PointerGetDatum(arr)};
 		bool		isnull;
 
-		if (r->merge_delete)
-			iact_sync_merge_batch(r, cs.rows, cs.keys, cs.nrows);
-		else if (r->bulk)
+		if (r->bulk)
 		{
 			if (SPI_execute_plan(r->apply_plan, args, NULL, false, 0) != SPI_OK_INSERT)
 				elog(ERROR, "the insert into %s failed", r->tgt_qual);

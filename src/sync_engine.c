@@ -357,7 +357,7 @@ iact_sync_step_begin(SyncRun *r, void *arg)
 		iact_sync_spi_exec(psprintf("SELECT NOT EXISTS (SELECT 1 FROM %s)", r->tgt_qual), SPI_OK_SELECT);
 		r->bulk = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	}
-	if (!r->wm_col && !r->bulk && r->nkeys == 1)
+	if (!r->wm_col && !r->bulk && r->nkeys == 1 && iact_sync_merge_possible(r))
 	{
 		int			i;
 

@@ -8,6 +8,8 @@
  *	  what to delete (target rows the source no longer has); the writes are
  *	  three set-based statements addressing the target rows by ctid, so no
  *	  row costs an index probe, a speculative insertion or a tuple lock.
+ *	  The rows travel as one array per column (no composite row to form,
+ *	  flatten and take apart again).
  *
  *	  The statements go through the executor (constraints, triggers, RLS
  *	  and index maintenance are PostgreSQL's own).  If something else
@@ -42,6 +44,44 @@ prepare_kept(const char *sql, int nargs, Oid *argtypes)
 	return plan;
 }
 
+/* every column's type has an array type: the merge can pass the rows by column */
+bool
+iact_sync_merge_possible(SyncRun *r)
+{
+	int			i;
+
+	for (i = 0; i < r->ncols; i++)
+		if (!OidIsValid(get_array_type(r->cols[i].typid)))
+			return false;
+	return true;
+}
+
+/*
+ * "unnest($1, $2, ...) AS u(v0, v1, ...)": for an update the tids (v0),
+ * then the non-key columns; for an insert every column.  The parameters'
+ * types (arrays) go to types[].
+ */
+static int
+append_unnest(StringInfo sql, SyncRun *r, bool update, Oid *types)
+{
+	int			i,
+				n = 0;
+
+	appendStringInfoString(sql, "unnest(");
+	if (update)
+		types[n++] = TIDARRAYOID;
+	for (i = 0; i < r->ncols; i++)
+		if (!update || !r->cols[i].is_key)
+			types[n++] = get_array_type(r->cols[i].typid);
+	for (i = 0; i < n; i++)
+		appendStringInfo(sql, "%s$%d", i ? ", " : "", i + 1);
+	appendStringInfoString(sql, ") AS u(");
+	for (i = 0; i < n; i++)
+		appendStringInfo(sql, "%sv%d", i ? ", " : "", i);
+	appendStringInfoChar(sql, ')');
+	return n;
+}
+
 /* the statements of a merged batch, prepared once per run */
 void
 iact_sync_merge_prepare(SyncRun *r)
@@ -50,12 +90,11 @@ iact_sync_merge_prepare(SyncRun *r)
 	const char *key = quote_identifier(kc->name);
 	char	   *cols = iact_sync_column_list(r, "", false, false);
 	Oid			keytypes[2] = {kc->typid, kc->typid};
-	Oid			rowarray[1] = {r->arraytype};
-	Oid			updtypes[2] = {TIDARRAYOID, r->arraytype};
-	Oid			deltypes[2] = {TIDARRAYOID, InvalidOid};
+	Oid		   *types = palloc(sizeof(Oid) * (r->ncols + 2));
+	int			ntypes;
 	StringInfoData sql;
-	int			i;
-	bool		first = true;
+	int			i,
+				v;
 
 	/* the target's rows of a key range, in key order: ctid, then the columns */
 	r->read_first_plan = prepare_kept(psprintf("SELECT ctid, %s FROM %s WHERE %s <= $1 ORDER BY %s",
@@ -63,32 +102,39 @@ iact_sync_merge_prepare(SyncRun *r)
 	r->read_next_plan = prepare_kept(psprintf("SELECT ctid, %s FROM %s WHERE %s <= $1 AND %s > $2 "
 											  "ORDER BY %s", cols, r->tgt_qual, key, key, key),
 									 2, keytypes);
-	r->insert_plan = prepare_kept(psprintf("INSERT INTO %s (%s) SELECT %s FROM unnest($1) u",
-										   r->tgt_qual, cols, cols), 1, rowarray);
 
+	/* new rows: every column */
 	initStringInfo(&sql);
+	appendStringInfo(&sql, "INSERT INTO %s (%s) SELECT * FROM ", r->tgt_qual, cols);
+	ntypes = append_unnest(&sql, r, false, types);
+	r->insert_plan = prepare_kept(sql.data, ntypes, types);
+
+	/* changed rows: their tids, then the non-key columns */
+	resetStringInfo(&sql);
 	appendStringInfo(&sql, "UPDATE %s AS t SET ", r->tgt_qual);
-	for (i = 0; i < r->ncols; i++)
+	for (i = 0, v = 1; i < r->ncols; i++)
 		if (!r->cols[i].is_key)
 		{
-			appendStringInfo(&sql, "%s%s = u.%s", first ? "" : ", ",
-							 quote_identifier(r->cols[i].name), quote_identifier(r->cols[i].name));
-			first = false;
+			appendStringInfo(&sql, "%s%s = u.v%d", v > 1 ? ", " : "",
+							 quote_identifier(r->cols[i].name), v);
+			v++;
 		}
-	/* unnest of two arrays: the tids, then the row type's columns */
-	appendStringInfoString(&sql, " FROM unnest($1, $2) AS u(iact_sync_tid) WHERE t.ctid = u.iact_sync_tid");
-	r->update_plan = first ? NULL : prepare_kept(sql.data, 2, updtypes);
+	appendStringInfoString(&sql, " FROM ");
+	ntypes = append_unnest(&sql, r, true, types);
+	appendStringInfoString(&sql, " WHERE t.ctid = u.v0");
+	r->update_plan = v > 1 ? prepare_kept(sql.data, ntypes, types) : NULL;
 
 	/* rows older than the retention cutoff were not read from the source: they stay */
 	resetStringInfo(&sql);
+	types[0] = TIDARRAYOID;
 	appendStringInfo(&sql, "DELETE FROM %s WHERE ctid = ANY ($1)", r->tgt_qual);
 	if (r->ret_idx >= 0 && r->cutoff)
 	{
-		deltypes[1] = r->cols[r->ret_idx].typid;
+		types[1] = r->cols[r->ret_idx].typid;
 		appendStringInfo(&sql, " AND (%s >= $2 OR %s IS NULL)", quote_identifier(r->ret_col),
 						 quote_identifier(r->ret_col));
 	}
-	r->delete_plan = prepare_kept(sql.data, OidIsValid(deltypes[1]) ? 2 : 1, deltypes);
+	r->delete_plan = prepare_kept(sql.data, (r->ret_idx >= 0 && r->cutoff) ? 2 : 1, types);
 
 	r->key_cmp = lookup_type_cache(kc->typid, TYPECACHE_CMP_PROC_FINFO)->cmp_proc_finfo;
 	if (!OidIsValid(r->key_cmp.fn_oid))
@@ -146,23 +192,53 @@ tid_array(ItemPointerData *tids, int n)
 }
 
 /*
- * Merge the batch's converted rows (composite Datums of the target's row
- * type, their keys strictly ascending) with the target's rows between the
+ * The selected rows' values of the selected columns, as one array per
+ * column, into args[first...]; for an update (no keys) tids first.
+ */
+static int
+column_arrays(SyncRun *r, Datum **values, bool **nulls, int *sel, int nsel, bool update,
+			  Datum *args)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * Max(nsel, 1));
+	bool	   *enulls = palloc(sizeof(bool) * Max(nsel, 1));
+	int			dims[1] = {nsel};
+	int			lbs[1] = {1};
+	int			i,
+				k,
+				n = update ? 1 : 0;
+
+	for (i = 0; i < r->ncols; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(r->tupdesc, r->cols[i].attnum - 1);
+
+		if (update && r->cols[i].is_key)
+			continue;
+		for (k = 0; k < nsel; k++)
+		{
+			elems[k] = values[sel[k]][att->attnum - 1];
+			enulls[k] = nulls[sel[k]][att->attnum - 1];
+		}
+		args[n++] = PointerGetDatum(construct_md_array(elems, enulls, 1, dims, lbs, att->atttypid,
+													   att->attlen, att->attbyval, att->attalign));
+	}
+	return n;
+}
+
+/*
+ * Merge the batch's converted rows (values and nulls by attribute number,
+ * their keys strictly ascending) with the target's rows between the
  * previous batch's highest key and this batch's highest, and write the
  * difference.
  */
 void
-iact_sync_merge_batch(SyncRun *r, Datum *rows, Datum *keys, int n)
+iact_sync_merge_batch(SyncRun *r, Datum **values, bool **nulls, Datum *keys, int n)
 {
 	SyncColumn *kc = &r->cols[r->key_idx];
-	TupleDesc	rowdesc = r->tupdesc;
-	Datum		args[2];
-	Datum	   *svals = palloc(sizeof(Datum) * rowdesc->natts);
-	bool	   *snulls = palloc(sizeof(bool) * rowdesc->natts);
+	Datum	   *args = palloc(sizeof(Datum) * (r->ncols + 2));
 	Datum	   *tvals = palloc(sizeof(Datum) * (r->ncols + 1));
 	bool	   *tnulls = palloc(sizeof(bool) * (r->ncols + 1));
-	Datum	   *ins = palloc(sizeof(Datum) * n);
-	Datum	   *upd = palloc(sizeof(Datum) * n);
+	int		   *ins = palloc(sizeof(int) * n);
+	int		   *upd = palloc(sizeof(int) * n);
 	ItemPointerData *updtid = palloc(sizeof(ItemPointerData) * n);
 	ItemPointerData *deltid;
 	int			nins = 0,
@@ -218,7 +294,7 @@ iact_sync_merge_batch(SyncRun *r, Datum *rows, Datum *keys, int n)
 		else
 			cmp = key_compare(r, keys[i], tvals[1 + r->key_idx]);
 		if (cmp < 0)
-			ins[nins++] = rows[i++];
+			ins[nins++] = i++;
 		else if (cmp > 0)
 		{
 			deltid[ndel++] = *(ItemPointer) DatumGetPointer(tvals[0]);
@@ -226,33 +302,25 @@ iact_sync_merge_batch(SyncRun *r, Datum *rows, Datum *keys, int n)
 		}
 		else
 		{
-			HeapTupleHeader th = DatumGetHeapTupleHeader(rows[i]);
-			HeapTupleData tmp;
 			int			c;
 
-			tmp.t_len = HeapTupleHeaderGetDatumLength(th);
-			ItemPointerSetInvalid(&tmp.t_self);
-			tmp.t_tableOid = InvalidOid;
-			tmp.t_data = th;
-			heap_deform_tuple(&tmp, rowdesc, svals, snulls);
 			for (c = 0; c < r->ncols; c++)
 			{
 				AttrNumber	a = r->cols[c].attnum - 1;
 
-				if (!same_value(svals[a], snulls[a], tvals[1 + c], tnulls[1 + c],
-								TupleDescAttr(rowdesc, a)))
+				if (!same_value(values[i][a], nulls[i][a], tvals[1 + c], tnulls[1 + c],
+								TupleDescAttr(r->tupdesc, a)))
 					break;
 			}
 			if (c < r->ncols)
 			{
 				updtid[nupd] = *(ItemPointer) DatumGetPointer(tvals[0]);
-				upd[nupd++] = rows[i];
+				upd[nupd++] = i;
 			}
 			i++;
 			j++;
 		}
 	}
-
 	SPI_freetuptable(tt);
 
 	if (ndel > 0)
@@ -272,8 +340,7 @@ iact_sync_merge_batch(SyncRun *r, Datum *rows, Datum *keys, int n)
 	if (nupd > 0)
 	{
 		args[0] = PointerGetDatum(tid_array(updtid, nupd));
-		args[1] = PointerGetDatum(construct_array(upd, nupd, r->rowtype, r->rowlen,
-												  r->rowbyval, r->rowalign));
+		(void) column_arrays(r, values, nulls, upd, nupd, true, args);
 		if (SPI_execute_plan(r->update_plan, args, NULL, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "the update of %s failed", r->tgt_qual);
 		MemoryContextSwitchTo(cxt);
@@ -281,15 +348,14 @@ iact_sync_merge_batch(SyncRun *r, Datum *rows, Datum *keys, int n)
 			ereport(ERROR,
 					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
 					 errmsg("rows of %s changed while the sync was updating them", r->tgt_qual),
-					 errdetail("%d rows were to be updated, " UINT64_FORMAT " were found unchanged.",
+					 errdetail("%d rows were to be updated; " UINT64_FORMAT " of them were still as read.",
 							   nupd, SPI_processed),
 					 errhint("Something else writes to the sync's target table; run the sync again.")));
 		r->n_updated += nupd;
 	}
 	if (nins > 0)
 	{
-		args[0] = PointerGetDatum(construct_array(ins, nins, r->rowtype, r->rowlen,
-												  r->rowbyval, r->rowalign));
+		(void) column_arrays(r, values, nulls, ins, nins, false, args);
 		if (SPI_execute_plan(r->insert_plan, args, NULL, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "the insert into %s failed", r->tgt_qual);
 		MemoryContextSwitchTo(cxt);
