@@ -25,13 +25,13 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
+#include "storage/itemptr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/typcache.h"
-#include "storage/itemptr.h"
 
 static SPIPlanPtr
 prepare_kept(const char *sql, int nargs, Oid *argtypes)
@@ -348,7 +348,8 @@ iact_sync_merge_batch(SyncRun *r, Datum **values, bool **nulls, Datum *keys, int
 			ereport(ERROR,
 					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
 					 errmsg("rows of %s changed while the sync was updating them", r->tgt_qual),
-					 errdetail("%d rows were to be updated; " UINT64_FORMAT " of them were still as read.",
+					 errdetail("%d rows were to be updated, " UINT64_FORMAT " were: the others changed after "
+							   "they were read (or a BEFORE UPDATE trigger skipped them).",
 							   nupd, SPI_processed),
 					 errhint("Something else writes to the sync's target table; run the sync again.")));
 		r->n_updated += nupd;
