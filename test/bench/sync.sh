@@ -149,25 +149,27 @@ say "(d) pgloader:                               ${D} s  ($(psqlq -c 'SELECT cou
 # the pipe again, right before iact's runs: the machine is shared, so the
 # ratios use the mean of the two pipe timings
 psqlq -c "TRUNCATE calls_pipe"
-settle; t0=$(now)
+settle; L0=$(psqlq -c "SELECT pg_current_wal_lsn()"); t0=$(now)
 mariadb --no-defaults -h127.0.0.1 -P"$MYPORT" -ubench -pbenchpw --batch --skip-column-names --quick ivr \
 	-e "SELECT * FROM bench_calls" | psql -qX -c "COPY calls_pipe FROM STDIN WITH (NULL 'NULL')" || die "pipe failed"
 t1=$(now); A2=$(secs "$t0" "$t1")
-say "(a') the pipe again:                        ${A2} s"
+say "(a') the pipe again:                        ${A2} s  (WAL written $(psqlq -c "SELECT round(pg_wal_lsn_diff(pg_current_wal_lsn(), '$L0') / 1048576.0)") MB)"
 A=$(echo "scale=3; ($A + $A2) / 2" | bc)
 
 # (e) iact first full sync.  run_iact TABLE prints "seconds status rows_read
-# inserted updated peak_private_kB": the backend's private memory (RssAnon,
-# sampled every 50 ms: VmHWM would count the shared buffers it touched).
+# inserted updated wal_MB peak_private_kB": the WAL the run wrote, and the
+# backend's private memory (RssAnon, sampled every 50 ms: VmHWM would count
+# the shared buffers it touched).
 run_iact() {
 	local pidf=$RUN/backend.pid out=$RUN/run.out peak=0 cur pid
 	rm -f "$pidf"
 	psqlq -F ' ' > "$out" <<SQL &
 SELECT pg_backend_pid() \g $pidf
 SELECT pg_sleep(0.2) \g /dev/null
-SELECT extract(epoch FROM clock_timestamp()) AS t0 \gset
+SELECT extract(epoch FROM clock_timestamp()) AS t0, pg_current_wal_lsn() AS l0 \gset
 SELECT status, rows_read, rows_inserted, rows_updated FROM iact.sync_now('$1') \gset
-SELECT round((extract(epoch FROM clock_timestamp()) - :t0)::numeric, 2), :'status', :rows_read, :rows_inserted, :rows_updated;
+SELECT round((extract(epoch FROM clock_timestamp()) - :t0)::numeric, 2), :'status', :rows_read, :rows_inserted, :rows_updated,
+	round(pg_wal_lsn_diff(pg_current_wal_lsn(), :'l0') / 1048576.0);
 SQL
 	local job=$!
 	while [ ! -s "$pidf" ]; do sleep 0.05; done
@@ -180,28 +182,28 @@ SQL
 	wait "$job"
 	echo "$(cat "$out") $peak"
 }
-settle; read -r E st rd ins upd rss <<< "$(run_iact calls_iact)"
+settle; read -r E st rd ins upd wal rss <<< "$(run_iact calls_iact)"
 RSS1=$rss
 say "(e) iact first full sync:                   ${E} s  ($st, read $rd, inserted $ins; backend peak private memory ${rss} kB)"
 run_iact calls_inc > /dev/null	# the incremental table's first load (not timed here)
 
 # (f) every source row changed, full re-sync
 $MY -e "UPDATE bench_calls SET duration_s = duration_s + 1, updated_at = updated_at + INTERVAL 1 DAY" || die "update failed"
-settle; read -r F st rd ins upd rss <<< "$(run_iact calls_iact)"
-say "(f) iact re-sync, every row changed:        ${F} s  ($st, read $rd, updated $upd)"
+settle; read -r F st rd ins upd wal rss <<< "$(run_iact calls_iact)"
+say "(f) iact re-sync, every row changed:        ${F} s  ($st, read $rd, updated $upd; WAL written $wal MB)"
 
 # (g) 1% changed, incremental run
 run_iact calls_inc > /dev/null	# catch up with (f)'s change first
 $MY -e "UPDATE bench_calls SET wait_s = wait_s + 1, updated_at = '2027-01-01' + INTERVAL call_id SECOND WHERE call_id % 100 = 0" || die "update failed"
-settle; read -r G st rd ins upd rss <<< "$(run_iact calls_inc)"
-say "(g) iact incremental, 1% changed:           ${G} s  ($st, read $rd, updated $upd)"
+settle; read -r G st rd ins upd wal rss <<< "$(run_iact calls_inc)"
+say "(g) iact incremental, 1% changed:           ${G} s  ($st, read $rd, updated $upd; WAL written $wal MB)"
 
 # (h) a reference, not a target: PostgreSQL alone updating every row of the
 # pipe's table in place (no MariaDB, no network, no conversion)
-settle; t0=$(now)
+settle; L0=$(psqlq -c "SELECT pg_current_wal_lsn()"); t0=$(now)
 psqlq -c "UPDATE calls_pipe SET duration_s = duration_s + 1, updated_at = updated_at + interval '1 day'" || die "update failed"
 t1=$(now); H=$(secs "$t0" "$t1")
-say "(h) reference: UPDATE of every row in PostgreSQL alone: ${H} s"
+say "(h) reference: UPDATE of every row in PostgreSQL alone: ${H} s  (WAL written $(psqlq -c "SELECT round(pg_wal_lsn_diff(pg_current_wal_lsn(), '$L0') / 1048576.0)") MB)"
 
 say ""
 say "ratios to the mean of (a) and (a') = ${A} s: e $(echo "scale=2; $E / $A" | bc)x (target <= 1.1), f $(echo "scale=2; $F / $A" | bc)x (target <= 2)," \
@@ -218,7 +220,7 @@ rejects() {	# rejects N: sync a table of N rows, print "seconds status read reje
 		-c "SELECT iact.sync_add_table('ivr', 'bench_bad', 'bad_iact')" > /dev/null || die "bad_iact set-up failed"
 	local out
 	out=$(run_iact bad_iact)
-	read -r t st rd ins upd rss <<< "$out"
+	read -r t st rd ins upd wal rss <<< "$out"
 	echo "$t $st $rd $(psqlq -c "SELECT rows_rejected FROM iact.sync_runs WHERE target_table = 'public.bad_iact' ORDER BY id DESC LIMIT 1") $rss"
 }
 R1=$((ROWS / 10)); R4=$((ROWS * 4 / 10))
@@ -230,6 +232,6 @@ if [ "${BENCH_RSS:-1}" = 1 ]; then
 	R4=$((ROWS * 4))
 	fill "$R4"
 	psqlq -c "TRUNCATE calls_iact" > /dev/null
-	settle; read -r E4 st rd ins upd rss4 <<< "$(run_iact calls_iact)"
+	settle; read -r E4 st rd ins upd wal rss4 <<< "$(run_iact calls_iact)"
 	say "peak private memory (RssAnon) of the backend during a first full sync: ${RSS1} kB at $ROWS rows, ${rss4} kB at $R4 rows ($E4 s, $st, read $rd)"
 fi
