@@ -93,6 +93,7 @@ iact_sync_merge_prepare(SyncRun *r)
 	Oid		   *types = palloc(sizeof(Oid) * (r->ncols + 2));
 	int			ntypes;
 	StringInfoData sql;
+	TypeCacheEntry *tc;
 	int			i,
 				v;
 
@@ -136,9 +137,10 @@ iact_sync_merge_prepare(SyncRun *r)
 	}
 	r->delete_plan = prepare_kept(sql.data, (r->ret_idx >= 0 && r->cutoff) ? 2 : 1, types);
 
-	r->key_cmp = lookup_type_cache(kc->typid, TYPECACHE_CMP_PROC_FINFO)->cmp_proc_finfo;
-	if (!OidIsValid(r->key_cmp.fn_oid))
+	tc = lookup_type_cache(kc->typid, TYPECACHE_CMP_PROC_FINFO);
+	if (!OidIsValid(tc->cmp_proc_finfo.fn_oid))
 		elog(ERROR, "no comparison function for the key type of %s", r->tgt_qual);
+	fmgr_info_copy(&r->key_cmp, &tc->cmp_proc_finfo, r->cxt);
 }
 
 void
