@@ -13,10 +13,13 @@
 
 #include "access/htup_details.h"
 #include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
+#include "nodes/makefuncs.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
@@ -96,8 +99,31 @@ iact_sync_prepare_plans(SyncRun *r)
 	}
 	else
 		appendStringInfoString(&sql, "DO NOTHING");
-	appendStringInfoString(&sql, " RETURNING (t.xmax = 0) AS ins) "
-						   "SELECT count(*) FILTER (WHERE ins), count(*) FILTER (WHERE NOT ins) FROM up");
+	if (get_rel_relkind(RangeVarGetRelid(makeRangeVar(r->tgt_schema, r->tgt_table, -1), NoLock,
+										 false)) != RELKIND_PARTITIONED_TABLE)
+		appendStringInfoString(&sql, " RETURNING (t.xmax = 0) AS ins) "
+							   "SELECT count(*) FILTER (WHERE ins), count(*) FILTER (WHERE NOT ins) FROM up");
+	else
+	{
+		/*
+		 * A partitioned table has no xmax to return: the rows inserted are
+		 * the batch's keys the target did not have (all CTEs see the same
+		 * snapshot, from before the upsert), the rest of those returned
+		 * were updated.
+		 */
+		bool		first = true;
+
+		appendStringInfo(&sql, " RETURNING 1), e AS (SELECT count(*) AS n FROM s WHERE NOT EXISTS "
+						 "(SELECT 1 FROM %s t WHERE ", r->tgt_qual);
+		for (i = 0; i < r->ncols; i++)
+			if (r->cols[i].is_key)
+			{
+				appendStringInfo(&sql, "%st.%s = s.%s", first ? "" : " AND ",
+								 quote_identifier(r->cols[i].name), quote_identifier(r->cols[i].name));
+				first = false;
+			}
+		appendStringInfoString(&sql, ")) SELECT (SELECT n FROM e), count(*) - (SELECT n FROM e) FROM up");
+	}
 prepare:
 	r->apply_plan = SPI_prepare(sql.data, 1, argtypes);
 	if (r->apply_plan == NULL)
@@ -481,8 +507,9 @@ iact_sync_apply_batch(SyncRun *r, SyncBatch *b)
 
 /*
  * The end of a full sync by one ordered key: the target rows above the
- * highest key read (all of them when nothing was read) are gone from the
- * source, except those older than the retention cutoff (not read).
+ * highest key read (all of them when nothing was read) and those with a NULL
+ * key are gone from the source, except those older than the retention
+ * cutoff (not read).
  */
 void
 iact_sync_delete_tail(SyncRun *r)
@@ -498,9 +525,11 @@ iact_sync_delete_tail(SyncRun *r)
 	appendStringInfo(&sql, "DELETE FROM %s WHERE true", r->tgt_qual);
 	if (r->have_prev_key)
 	{
+		/* a NULL key (a nullable unique column) matches no source row either */
 		argtypes[nargs] = kc->typid;
 		args[nargs] = r->prev_key;
-		appendStringInfo(&sql, " AND %s > $%d", quote_identifier(kc->name), ++nargs);
+		appendStringInfo(&sql, " AND (%s > $%d OR %s IS NULL)", quote_identifier(kc->name), ++nargs,
+						 quote_identifier(kc->name));
 	}
 	if (r->ret_idx >= 0 && r->cutoff)
 	{

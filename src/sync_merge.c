@@ -21,10 +21,14 @@
 #include "sync.h"
 
 #include "access/htup_details.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
+#include "nodes/makefuncs.h"
 #include "storage/itemptr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -44,12 +48,20 @@ prepare_kept(const char *sql, int nargs, Oid *argtypes)
 	return plan;
 }
 
-/* every column's type has an array type: the merge can pass the rows by column */
+/*
+ * The merge addresses target rows by ctid, which is unique only within one
+ * relation: the target must be a plain table without partitions or
+ * inheritance children.  And every column's type needs an array type (the
+ * rows are passed by column).  Other targets take the upsert path.
+ */
 bool
 iact_sync_merge_possible(SyncRun *r)
 {
+	Oid			relid = RangeVarGetRelid(makeRangeVar(r->tgt_schema, r->tgt_table, -1), NoLock, false);
 	int			i;
 
+	if (get_rel_relkind(relid) != RELKIND_RELATION || has_subclass(relid))
+		return false;
 	for (i = 0; i < r->ncols; i++)
 		if (!OidIsValid(get_array_type(r->cols[i].typid)))
 			return false;
@@ -226,11 +238,40 @@ column_arrays(SyncRun *r, Datum **values, bool **nulls, int *sel, int nsel, bool
 	return n;
 }
 
+/* delete target rows by ctid (those older than the retention cutoff stay) */
+static void
+delete_tids(SyncRun *r, ItemPointerData *tids, int n, MemoryContext cxt)
+{
+	Datum		args[2];
+
+	args[0] = PointerGetDatum(tid_array(tids, n));
+	if (r->ret_idx >= 0 && r->cutoff)
+	{
+		bool		isnull;
+
+		args[1] = iact_sync_range_param(r, r->ret_idx, r->cutoff, &isnull);
+	}
+	if (SPI_execute_plan(r->delete_plan, args, NULL, false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "the delete of vanished rows of %s failed", r->tgt_qual);
+	MemoryContextSwitchTo(cxt);
+	/* without a retention cutoff every row read must still be there */
+	if (!(r->ret_idx >= 0 && r->cutoff) && SPI_processed != (uint64) n)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("rows of %s changed while the sync was deleting them", r->tgt_qual),
+				 errdetail("%d rows were to be deleted, " UINT64_FORMAT " were: the others changed after "
+						   "they were read (or a BEFORE DELETE trigger skipped them).", n, SPI_processed),
+				 errhint("Something else writes to the sync's target table; run the sync again.")));
+	r->n_deleted += SPI_processed;
+}
+
 /*
  * Merge the batch's converted rows (values and nulls by attribute number,
  * their keys strictly ascending) with the target's rows between the
  * previous batch's highest key and this batch's highest, and write the
- * difference.
+ * difference.  The target's rows are read through a cursor, batch_size at a
+ * time, and the deletes written every batch_size rows: memory stays bounded
+ * by the batch size even when the source lost millions of rows in between.
  */
 void
 iact_sync_merge_batch(SyncRun *r, Datum **values, bool **nulls, Datum *keys, int n)
@@ -242,14 +283,14 @@ iact_sync_merge_batch(SyncRun *r, Datum **values, bool **nulls, Datum *keys, int
 	int		   *ins = palloc(sizeof(int) * n);
 	int		   *upd = palloc(sizeof(int) * n);
 	ItemPointerData *updtid = palloc(sizeof(ItemPointerData) * n);
-	ItemPointerData *deltid;
+	ItemPointerData *deltid = palloc(sizeof(ItemPointerData) * Max(r->batch_size, 1));
 	int			nins = 0,
 				nupd = 0,
 				ndel = 0;
 	int			i,
 				j,
-				ntgt,
-				deformed = -1;
+				ntgt;
+	Portal		portal;
 	SPITupleTable *tt;
 	int16		typlen;
 	bool		typbyval;
@@ -268,77 +309,73 @@ iact_sync_merge_batch(SyncRun *r, Datum **values, bool **nulls, Datum *keys, int
 					 errdetail("A full sync reads the source ordered by its key, which must be unique."),
 					 errhint("Register the table with key columns that are unique in the source.")));
 
-	/* the target's rows of the range, in key order */
+	/* the target's rows of the range, in key order, merged as they come */
 	args[0] = keys[n - 1];
 	args[1] = r->prev_key;
-	if (SPI_execute_plan(r->have_prev_key ? r->read_next_plan : r->read_first_plan,
-						 args, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read the target rows of %s", r->tgt_qual);
+	portal = SPI_cursor_open(NULL, r->have_prev_key ? r->read_next_plan : r->read_first_plan,
+							 args, NULL, false);
 	MemoryContextSwitchTo(cxt);
-	tt = SPI_tuptable;
-	ntgt = (int) SPI_processed;
-	deltid = palloc(sizeof(ItemPointerData) * Max(ntgt, 1));
-
-	for (i = 0, j = 0; i < n || j < ntgt;)
+	i = 0;
+	for (;;)
 	{
-		int			cmp;
-
-		CHECK_FOR_INTERRUPTS();
-		if (j < ntgt && deformed != j)
+		SPI_cursor_fetch(portal, true, Max(r->batch_size, 1));
+		MemoryContextSwitchTo(cxt);
+		tt = SPI_tuptable;
+		ntgt = (int) SPI_processed;
+		for (j = 0; j < ntgt; j++)
 		{
+			Datum		tkey;
+			int			cmp = -1;
+
+			CHECK_FOR_INTERRUPTS();
 			heap_deform_tuple(tt->vals[j], tt->tupdesc, tvals, tnulls);
-			deformed = j;
-		}
-		if (i >= n)
-			cmp = 1;
-		else if (j >= ntgt)
-			cmp = -1;
-		else
-			cmp = key_compare(r, keys[i], tvals[1 + r->key_idx]);
-		if (cmp < 0)
-			ins[nins++] = i++;
-		else if (cmp > 0)
-		{
-			deltid[ndel++] = *(ItemPointer) DatumGetPointer(tvals[0]);
-			j++;
-		}
-		else
-		{
-			int			c;
-
-			for (c = 0; c < r->ncols; c++)
+			tkey = tvals[1 + r->key_idx];
+			/* source rows below this target row are new */
+			while (i < n && (cmp = key_compare(r, keys[i], tkey)) < 0)
+				ins[nins++] = i++;
+			if (i < n && cmp == 0)
 			{
-				AttrNumber	a = r->cols[c].attnum - 1;
+				int			c;
 
-				if (!same_value(values[i][a], nulls[i][a], tvals[1 + c], tnulls[1 + c],
-								TupleDescAttr(r->tupdesc, a)))
-					break;
+				/* the keys are equal (by the key's comparison): compare the rest */
+				for (c = 0; c < r->ncols; c++)
+				{
+					AttrNumber	a = r->cols[c].attnum - 1;
+
+					if (!r->cols[c].is_key &&
+						!same_value(values[i][a], nulls[i][a], tvals[1 + c], tnulls[1 + c],
+									TupleDescAttr(r->tupdesc, a)))
+						break;
+				}
+				if (c < r->ncols)
+				{
+					updtid[nupd] = *(ItemPointer) DatumGetPointer(tvals[0]);
+					upd[nupd++] = i;
+				}
+				i++;
 			}
-			if (c < r->ncols)
+			else
 			{
-				updtid[nupd] = *(ItemPointer) DatumGetPointer(tvals[0]);
-				upd[nupd++] = i;
+				/* a target row the source no longer has */
+				deltid[ndel++] = *(ItemPointer) DatumGetPointer(tvals[0]);
+				if (ndel >= r->batch_size)
+				{
+					delete_tids(r, deltid, ndel, cxt);
+					ndel = 0;
+				}
 			}
-			i++;
-			j++;
 		}
+		SPI_freetuptable(tt);
+		if (ntgt == 0)
+			break;
 	}
-	SPI_freetuptable(tt);
+	SPI_cursor_close(portal);
+	MemoryContextSwitchTo(cxt);
+	while (i < n)
+		ins[nins++] = i++;
 
 	if (ndel > 0)
-	{
-		args[0] = PointerGetDatum(tid_array(deltid, ndel));
-		if (r->ret_idx >= 0 && r->cutoff)
-		{
-			bool		isnull;
-
-			args[1] = iact_sync_range_param(r, r->ret_idx, r->cutoff, &isnull);
-		}
-		if (SPI_execute_plan(r->delete_plan, args, NULL, false, 0) != SPI_OK_DELETE)
-			elog(ERROR, "the delete of vanished rows of %s failed", r->tgt_qual);
-		MemoryContextSwitchTo(cxt);
-		r->n_deleted += SPI_processed;
-	}
+		delete_tids(r, deltid, ndel, cxt);
 	if (nupd > 0)
 	{
 		args[0] = PointerGetDatum(tid_array(updtid, nupd));
