@@ -238,31 +238,63 @@ column_arrays(SyncRun *r, Datum **values, bool **nulls, int *sel, int nsel, bool
 	return n;
 }
 
-/* delete target rows by ctid (those older than the retention cutoff stay) */
+/*
+ * Delete target rows by ctid (those older than the retention cutoff stay).
+ * Fewer rows deleted than asked is fine when the others are gone (e.g. an
+ * ON DELETE CASCADE from an earlier delete of this run) or kept by the
+ * cutoff; a row whose key is still there, within the cutoff, changed after
+ * it was read: 40001.  Everything allocated here is freed before returning.
+ */
 static void
-delete_tids(SyncRun *r, ItemPointerData *tids, int n, MemoryContext cxt)
+delete_tids(SyncRun *r, ItemPointerData *tids, Datum *keys, int n, MemoryContext cxt)
 {
+	SyncColumn *kc = &r->cols[r->key_idx];
+	bool		cut = r->ret_idx >= 0 && r->cutoff;
+	MemoryContext tmp = AllocSetContextCreate(cxt, "iact sync delete", ALLOCSET_DEFAULT_SIZES);
 	Datum		args[2];
+	bool		isnull;
+	uint64		done;
 
+	MemoryContextSwitchTo(tmp);
 	args[0] = PointerGetDatum(tid_array(tids, n));
-	if (r->ret_idx >= 0 && r->cutoff)
-	{
-		bool		isnull;
-
+	if (cut)
 		args[1] = iact_sync_range_param(r, r->ret_idx, r->cutoff, &isnull);
-	}
 	if (SPI_execute_plan(r->delete_plan, args, NULL, false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "the delete of vanished rows of %s failed", r->tgt_qual);
+	done = SPI_processed;
+	MemoryContextSwitchTo(tmp);
+	if (done != (uint64) n)
+	{
+		int16		typlen;
+		bool		typbyval;
+		char		typalign;
+		Oid			types[2] = {get_array_type(kc->typid), cut ? r->cols[r->ret_idx].typid : InvalidOid};
+		int64		left;
+
+		get_typlenbyvalalign(kc->typid, &typlen, &typbyval, &typalign);
+		args[0] = PointerGetDatum(construct_array(keys, n, kc->typid, typlen, typbyval, typalign));
+		if (SPI_execute_with_args(psprintf("SELECT count(*) FROM %s WHERE %s = ANY ($1)%s", r->tgt_qual,
+										   quote_identifier(kc->name),
+										   cut ? psprintf(" AND (%s >= $2 OR %s IS NULL)",
+														  quote_identifier(r->ret_col),
+														  quote_identifier(r->ret_col)) : ""),
+								  cut ? 2 : 1, types, args, NULL, false, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not look for the rows of %s the sync could not delete", r->tgt_qual);
+		left = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		SPI_freetuptable(SPI_tuptable);
+		MemoryContextSwitchTo(tmp);
+		if (left > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("rows of %s changed while the sync was deleting them", r->tgt_qual),
+					 errdetail("%d rows were to be deleted, " UINT64_FORMAT " were, " INT64_FORMAT
+							   " are still there: they changed after they were read (or a BEFORE DELETE "
+							   "trigger skipped them).", n, done, left),
+					 errhint("Something else writes to the sync's target table; run the sync again.")));
+	}
 	MemoryContextSwitchTo(cxt);
-	/* without a retention cutoff every row read must still be there */
-	if (!(r->ret_idx >= 0 && r->cutoff) && SPI_processed != (uint64) n)
-		ereport(ERROR,
-				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-				 errmsg("rows of %s changed while the sync was deleting them", r->tgt_qual),
-				 errdetail("%d rows were to be deleted, " UINT64_FORMAT " were: the others changed after "
-						   "they were read (or a BEFORE DELETE trigger skipped them).", n, SPI_processed),
-				 errhint("Something else writes to the sync's target table; run the sync again.")));
-	r->n_deleted += SPI_processed;
+	MemoryContextDelete(tmp);
+	r->n_deleted += done;
 }
 
 /*
@@ -284,6 +316,9 @@ iact_sync_merge_batch(SyncRun *r, Datum **values, bool **nulls, Datum *keys, int
 	int		   *upd = palloc(sizeof(int) * n);
 	ItemPointerData *updtid = palloc(sizeof(ItemPointerData) * n);
 	ItemPointerData *deltid = palloc(sizeof(ItemPointerData) * Max(r->batch_size, 1));
+	Datum	   *delkey = palloc(sizeof(Datum) * Max(r->batch_size, 1));
+	MemoryContext delcxt = AllocSetContextCreate(CurrentMemoryContext, "iact sync deleted keys",
+												 ALLOCSET_DEFAULT_SIZES);
 	int			nins = 0,
 				nupd = 0,
 				ndel = 0;
@@ -308,6 +343,8 @@ iact_sync_merge_batch(SyncRun *r, Datum **values, bool **nulls, Datum *keys, int
 							r->tgt_qual, kc->name),
 					 errdetail("A full sync reads the source ordered by its key, which must be unique."),
 					 errhint("Register the table with key columns that are unique in the source.")));
+
+	get_typlenbyvalalign(kc->typid, &typlen, &typbyval, &typalign);
 
 	/* the target's rows of the range, in key order, merged as they come */
 	args[0] = keys[n - 1];
@@ -356,11 +393,15 @@ iact_sync_merge_batch(SyncRun *r, Datum **values, bool **nulls, Datum *keys, int
 			}
 			else
 			{
-				/* a target row the source no longer has */
-				deltid[ndel++] = *(ItemPointer) DatumGetPointer(tvals[0]);
+				/* a target row the source no longer has (its key outlives the tuple table) */
+				deltid[ndel] = *(ItemPointer) DatumGetPointer(tvals[0]);
+				MemoryContextSwitchTo(delcxt);
+				delkey[ndel++] = datumCopy(tkey, typbyval, typlen);
+				MemoryContextSwitchTo(cxt);
 				if (ndel >= r->batch_size)
 				{
-					delete_tids(r, deltid, ndel, cxt);
+					delete_tids(r, deltid, delkey, ndel, cxt);
+					MemoryContextReset(delcxt);
 					ndel = 0;
 				}
 			}
@@ -375,7 +416,8 @@ iact_sync_merge_batch(SyncRun *r, Datum **values, bool **nulls, Datum *keys, int
 		ins[nins++] = i++;
 
 	if (ndel > 0)
-		delete_tids(r, deltid, ndel, cxt);
+		delete_tids(r, deltid, delkey, ndel, cxt);
+	MemoryContextDelete(delcxt);
 	if (nupd > 0)
 	{
 		args[0] = PointerGetDatum(tid_array(updtid, nupd));
@@ -403,7 +445,6 @@ iact_sync_merge_batch(SyncRun *r, Datum **values, bool **nulls, Datum *keys, int
 	}
 
 	/* the next batch starts above this one's highest key */
-	get_typlenbyvalalign(kc->typid, &typlen, &typbyval, &typalign);
 	old = MemoryContextSwitchTo(r->cxt);
 	if (r->have_prev_key && !typbyval)
 		pfree(DatumGetPointer(r->prev_key));
