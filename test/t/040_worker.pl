@@ -131,7 +131,10 @@ $pid = worker_pid();
 ok($node->poll_query_until('postgres',
 		"SELECT query ~ '^iact sync of public\\.bulk: \\d+ rows read, \\d+ inserted, \\d+ updated\$' FROM pg_stat_activity WHERE pid = $pid"),
 	'pg_stat_activity shows the table and the progress of the run');
-kill 'STOP', $pid;    # freeze it, so the run we look at is the run we kill
+# the run in progress, then the kill right away (the run takes seconds).  The
+# worker is not frozen with SIGSTOP first: stopped while it holds an LWLock
+# (ProcArrayLock for a snapshot, a buffer's content lock), it would block
+# every new connection, this test's own queries included.
 my $cut = q1(q{SELECT id FROM iact.sync_runs WHERE status = 'running'});
 kill 'KILL', $pid;
 ok($node->poll_query_until('postgres',
