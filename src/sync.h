@@ -85,6 +85,7 @@ typedef struct SyncRun
 	int64		run_id;
 	struct IactMyConn *conn;
 	char	   *src_qual;		/* `db`.`table` */
+	Oid			tgt_relid;		/* the target table */
 	TupleDesc	tupdesc;		/* the target's row type */
 	Oid			rowtype;
 	Oid			arraytype;

@@ -13,13 +13,11 @@
 
 #include "access/htup_details.h"
 #include "access/xact.h"
-#include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
-#include "nodes/makefuncs.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
@@ -99,8 +97,7 @@ iact_sync_prepare_plans(SyncRun *r)
 	}
 	else
 		appendStringInfoString(&sql, "DO NOTHING");
-	if (get_rel_relkind(RangeVarGetRelid(makeRangeVar(r->tgt_schema, r->tgt_table, -1), NoLock,
-										 false)) != RELKIND_PARTITIONED_TABLE)
+	if (get_rel_relkind(r->tgt_relid) != RELKIND_PARTITIONED_TABLE)
 		appendStringInfoString(&sql, " RETURNING (t.xmax = 0) AS ins) "
 							   "SELECT count(*) FILTER (WHERE ins), count(*) FILTER (WHERE NOT ins) FROM up");
 	else

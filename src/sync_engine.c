@@ -163,6 +163,7 @@ resolve_columns(SyncRun *r)
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("target table %s does not exist", r->tgt_qual),
 				 errhint("Register the table again with iact.sync_add_table() to create it.")));
+	r->tgt_relid = relid;
 	r->rowtype = get_rel_type_id(relid);
 	r->arraytype = get_array_type(r->rowtype);
 	r->tupdesc = lookup_rowtype_tupdesc_copy(r->rowtype, -1);

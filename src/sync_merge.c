@@ -21,14 +21,12 @@
 #include "sync.h"
 
 #include "access/htup_details.h"
-#include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
-#include "nodes/makefuncs.h"
 #include "storage/itemptr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -57,10 +55,9 @@ prepare_kept(const char *sql, int nargs, Oid *argtypes)
 bool
 iact_sync_merge_possible(SyncRun *r)
 {
-	Oid			relid = RangeVarGetRelid(makeRangeVar(r->tgt_schema, r->tgt_table, -1), NoLock, false);
 	int			i;
 
-	if (get_rel_relkind(relid) != RELKIND_RELATION || has_subclass(relid))
+	if (get_rel_relkind(r->tgt_relid) != RELKIND_RELATION || has_subclass(r->tgt_relid))
 		return false;
 	for (i = 0; i < r->ncols; i++)
 		if (!OidIsValid(get_array_type(r->cols[i].typid)))
