@@ -17,6 +17,7 @@
 #include "access/attnum.h"
 #include "access/htup.h"
 #include "access/tupdesc.h"
+#include "storage/itemptr.h"
 #include "utils/elog.h"
 
 /* how one MariaDB value becomes a Datum (src/sync_types.c) */
@@ -113,6 +114,7 @@ typedef struct SyncRun
 	bool		eof;
 	bool		bulk;			/* the target was empty: plain INSERT, nothing to delete */
 	bool		merge_delete;	/* full sync by one ordered key: merged batches (sync_merge.c) */
+	bool		row_values;		/* this batch's rows as values and nulls, not composites */
 	int			key_idx;		/* that key's column */
 	Datum		prev_key;		/* the highest key of the previous batches */
 	bool		have_prev_key;
@@ -153,11 +155,22 @@ extern ErrorData *iact_sync_in_subxact(SyncRun *r, void (*fn) (SyncRun *, void *
 extern void iact_sync_delete_tail(SyncRun *r);
 extern Datum iact_sync_range_param(SyncRun *r, int idx, const char *text, bool *isnull);
 
+/* sync_direct.c: writing a batch without a statement, where the target allows */
+typedef struct SyncDirect SyncDirect;
+extern bool iact_sync_direct_possible(SyncRun *r, bool lookup);
+extern SyncDirect *iact_sync_direct_begin(SyncRun *r, bool lookup);
+extern void iact_sync_direct_insert(SyncDirect *d, Datum *values, bool *nulls);
+extern void iact_sync_direct_update(SyncDirect *d, ItemPointer tid, Datum *values, bool *nulls);
+extern void iact_sync_direct_upsert(SyncDirect *d, Datum *values, bool *nulls);
+extern void iact_sync_direct_end(SyncDirect *d);
+
 /* sync_merge.c: a batch of a full sync by one ordered key */
 extern void iact_sync_merge_prepare(SyncRun *r);
-extern void iact_sync_merge_batch(SyncRun *r, Datum **values, bool **nulls, Datum *keys, int n);
+extern void iact_sync_merge_batch(SyncRun *r, SyncDirect *d, Datum **values, bool **nulls,
+								  Datum *keys, int n);
 extern bool iact_sync_merge_possible(SyncRun *r);
 extern void iact_sync_merge_free(SyncRun *r);
+extern bool iact_sync_same_value(Datum a, bool anull, Datum b, bool bnull, Form_pg_attribute att);
 
 /* sync_run.c: the run record and the watermark */
 extern void iact_sync_save_run(SyncRun *r, const char *status, const char *error);

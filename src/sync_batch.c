@@ -241,9 +241,10 @@ convert_row(SyncRun *r, char **vals, unsigned long *lens, Datum *result, Datum *
 			return reason;
 		}
 	}
-	if (r->merge_delete)
+	if (r->row_values)
 	{
-		*key = values[r->cols[r->key_idx].attnum - 1];
+		if (r->merge_delete)
+			*key = values[r->cols[r->key_idx].attnum - 1];
 		*values_out = values;
 		*nulls_out = nulls;
 		*result = (Datum) 0;
@@ -334,7 +335,7 @@ typedef struct ConvertState
 	SyncBatch  *batch;
 	Datum	   *rows;			/* converted rows */
 	Datum	   *keys;			/* their keys (merge_delete) */
-	Datum	  **values;			/* or their values and nulls (merge_delete) */
+	Datum	  **values;			/* or their values and nulls (row_values) */
 	bool	  **nulls;
 	int			nrows;
 	int			row;			/* for the one-row and one-column cases */
@@ -421,6 +422,7 @@ iact_sync_apply_batch(SyncRun *r, SyncBatch *b)
 	ConvertState cs;
 	ErrorData  *err;
 	int			i;
+	SyncDirect *d = NULL;
 	MemoryContext cxt = CurrentMemoryContext;
 
 	memset(&cs, 0, sizeof(cs));
@@ -432,6 +434,14 @@ iact_sync_apply_batch(SyncRun *r, SyncBatch *b)
 	cs.rej_row = palloc(sizeof(int) * b->n);
 	cs.rej_col = palloc(sizeof(int) * b->n);
 	cs.rej_reason = palloc(sizeof(char *) * b->n);
+
+	/*
+	 * Written without a statement where the target allows it (sync_direct.c):
+	 * a first load, a merged batch, an incremental upsert.  The rows are then
+	 * kept as values and nulls.
+	 */
+	r->row_values = r->merge_delete ||
+		((r->bulk || r->wm_col) && iact_sync_direct_possible(r, !r->bulk));
 
 	/* the whole batch at once; on an error, row by row to find the culprits */
 	err = batch_subxact(r, convert_all, &cs);
@@ -472,15 +482,37 @@ iact_sync_apply_batch(SyncRun *r, SyncBatch *b)
 		}
 	}
 
-	if (cs.nrows > 0 && r->merge_delete)
-		iact_sync_merge_batch(r, cs.values, cs.nulls, cs.keys, cs.nrows);
-	else if (cs.nrows > 0)
+	if (cs.nrows == 0)
+		return;
+	if (r->row_values && (r->bulk || r->wm_col || r->merge_delete))
+		d = iact_sync_direct_begin(r, !r->bulk && !r->merge_delete);
+	if (r->merge_delete)
+		iact_sync_merge_batch(r, d, cs.values, cs.nulls, cs.keys, cs.nrows);
+	else if (d != NULL)
 	{
-		ArrayType  *arr = construct_array(cs.rows, cs.nrows, r->rowtype, r->rowlen,
-										  r->rowbyval, r->rowalign);
-		Datum		args[1] = {PointerGetDatum(arr)};
+		for (i = 0; i < cs.nrows; i++)
+		{
+			CHECK_FOR_INTERRUPTS();
+			if (r->bulk)
+				iact_sync_direct_insert(d, cs.values[i], cs.nulls[i]);
+			else
+				iact_sync_direct_upsert(d, cs.values[i], cs.nulls[i]);
+		}
+	}
+	else
+	{
+		ArrayType  *arr;
+		Datum		args[1];
 		bool		isnull;
 
+		/* the target stopped allowing direct writes since the check (a REVOKE): rows again */
+		if (r->row_values)
+			for (i = 0; i < cs.nrows; i++)
+				cs.rows[i] = heap_copy_tuple_as_datum(heap_form_tuple(r->tupdesc, cs.values[i],
+																	  cs.nulls[i]),
+													  r->tupdesc);
+		arr = construct_array(cs.rows, cs.nrows, r->rowtype, r->rowlen, r->rowbyval, r->rowalign);
+		args[0] = PointerGetDatum(arr);
 		if (r->bulk)
 		{
 			if (SPI_execute_plan(r->apply_plan, args, NULL, false, 0) != SPI_OK_INSERT)
@@ -500,6 +532,8 @@ iact_sync_apply_batch(SyncRun *r, SyncBatch *b)
 		}
 		MemoryContextSwitchTo(cxt);
 	}
+	if (d != NULL)
+		iact_sync_direct_end(d);
 }
 
 /*

@@ -168,8 +168,8 @@ iact_sync_merge_free(SyncRun *r)
 }
 
 /* the same stored value: NULLs alike, else the same bytes (varlenas detoasted) */
-static bool
-same_value(Datum a, bool anull, Datum b, bool bnull, Form_pg_attribute att)
+bool
+iact_sync_same_value(Datum a, bool anull, Datum b, bool bnull, Form_pg_attribute att)
 {
 	if (anull || bnull)
 		return anull && bnull;
@@ -303,7 +303,7 @@ delete_tids(SyncRun *r, ItemPointerData *tids, Datum *keys, int n, MemoryContext
  * by the batch size even when the source lost millions of rows in between.
  */
 void
-iact_sync_merge_batch(SyncRun *r, Datum **values, bool **nulls, Datum *keys, int n)
+iact_sync_merge_batch(SyncRun *r, SyncDirect *d, Datum **values, bool **nulls, Datum *keys, int n)
 {
 	SyncColumn *kc = &r->cols[r->key_idx];
 	Datum	   *args = palloc(sizeof(Datum) * (r->ncols + 2));
@@ -377,11 +377,18 @@ iact_sync_merge_batch(SyncRun *r, Datum **values, bool **nulls, Datum *keys, int
 					AttrNumber	a = r->cols[c].attnum - 1;
 
 					if (!r->cols[c].is_key &&
-						!same_value(values[i][a], nulls[i][a], tvals[1 + c], tnulls[1 + c],
+						!iact_sync_same_value(values[i][a], nulls[i][a], tvals[1 + c], tnulls[1 + c],
 									TupleDescAttr(r->tupdesc, a)))
 						break;
 				}
-				if (c < r->ncols)
+				if (c < r->ncols && d != NULL)
+				{
+					/* now (the cursor does not see it); the stored key stays as it is */
+					values[i][kc->attnum - 1] = tkey;
+					iact_sync_direct_update(d, (ItemPointer) DatumGetPointer(tvals[0]), values[i],
+											nulls[i]);
+				}
+				else if (c < r->ncols)
 				{
 					updtid[nupd] = *(ItemPointer) DatumGetPointer(tvals[0]);
 					upd[nupd++] = i;
@@ -432,7 +439,12 @@ iact_sync_merge_batch(SyncRun *r, Datum **values, bool **nulls, Datum *keys, int
 					 errhint("Something else writes to the sync's target table; run the sync again.")));
 		r->n_updated += nupd;
 	}
-	if (nins > 0)
+	if (nins > 0 && d != NULL)
+	{
+		for (i = 0; i < nins; i++)
+			iact_sync_direct_insert(d, values[ins[i]], nulls[ins[i]]);
+	}
+	else if (nins > 0)
 	{
 		(void) column_arrays(r, values, nulls, ins, nins, false, args);
 		if (SPI_execute_plan(r->insert_plan, args, NULL, false, 0) != SPI_OK_INSERT)

@@ -1,0 +1,379 @@
+/*-------------------------------------------------------------------------
+ *
+ * sync_direct.c
+ *	  Writing a batch straight through the table access method and the
+ *	  executor's own routines for constraints and index maintenance, as
+ *	  logical replication's apply worker does, instead of planning and
+ *	  running a statement whose rows travel as arrays.  New rows go in with
+ *	  the multi-insert COPY uses; changed rows are updated by their tid;
+ *	  the incremental upsert looks each key up in the key's unique index.
+ *
+ *	  Only for a target that needs nothing a statement would add: a plain
+ *	  table (no partitions, not a partition) without triggers (foreign keys
+ *	  and deferrable constraints are triggers too), rules or row-level
+ *	  security, without generated columns or columns the sync does not
+ *	  write (their defaults), and that the user may SELECT, INSERT and
+ *	  UPDATE as a whole.  Checked at every batch, under the batch's lock;
+ *	  any other target takes the SQL statements (sync_merge.c,
+ *	  sync_batch.c).  A row changed by someone else between the read and
+ *	  the write fails the batch with a serialization failure, as there.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "sync.h"
+
+#include "access/genam.h"
+#include "access/heapam.h"
+#include "access/nbtree.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/pg_am.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_index.h"
+#include "executor/executor.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "utils/acl.h"
+#include "utils/datum.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/rls.h"
+#include "utils/snapmgr.h"
+
+#define DIRECT_MAX_BUFFERED 1000	/* rows per multi-insert, as COPY */
+
+struct SyncDirect
+{
+	SyncRun    *r;
+	Relation	rel;
+	EState	   *estate;
+	ResultRelInfo *rri;
+	bool		has_constr;
+	/* buffered new rows */
+	TupleTableSlot **slots;
+	int			nslots;			/* created */
+	int			nbuf;			/* filled */
+	BulkInsertState bistate;
+	/* updates */
+	TupleTableSlot *upd_slot;
+	bool		upd_checked;
+	/* the incremental upsert's key lookup */
+	Relation	keyidx;
+	int		   *key_col;		/* index column -> r->cols */
+	IndexScanDesc scan;
+	ScanKeyData *skeys;
+	int			nkeys;
+	TupleTableSlot *found;
+	Snapshot	snap;
+};
+
+/*
+ * The unique btree index on exactly the key columns (no expressions, no
+ * predicate, not deferred), with key_col[] mapping its columns to r->cols;
+ * InvalidOid when there is none.
+ */
+static Oid
+find_key_index(SyncRun *r, Relation rel, int *key_col)
+{
+	List	   *idxs = RelationGetIndexList(rel);
+	ListCell   *lc;
+	Oid			found = InvalidOid;
+
+	foreach(lc, idxs)
+	{
+		Relation	idx = index_open(lfirst_oid(lc), AccessShareLock);
+		Form_pg_index ix = idx->rd_index;
+		int			i,
+					c;
+
+		if (ix->indisunique && ix->indimmediate && ix->indisvalid && ix->indislive &&
+			idx->rd_rel->relam == BTREE_AM_OID && ix->indnkeyatts == r->nkeys &&
+			heap_attisnull(idx->rd_indextuple, Anum_pg_index_indexprs, NULL) &&
+			heap_attisnull(idx->rd_indextuple, Anum_pg_index_indpred, NULL))
+		{
+			for (i = 0; i < r->nkeys; i++)
+			{
+				for (c = 0; c < r->ncols; c++)
+					if (r->cols[c].is_key && r->cols[c].attnum == ix->indkey.values[i] &&
+						r->cols[c].typid == idx->rd_opcintype[i])
+						break;
+				if (c == r->ncols)
+					break;
+				key_col[i] = c;
+			}
+			if (i == r->nkeys)
+				found = RelationGetRelid(idx);
+		}
+		index_close(idx, AccessShareLock);
+		if (OidIsValid(found))
+			break;
+	}
+	list_free(idxs);
+	return found;
+}
+
+/*
+ * The target, opened for this batch, or NULL when it needs the SQL path.
+ * With lookup, also its key index (for the incremental upsert).
+ */
+static Relation
+open_if_direct(SyncRun *r, bool lookup, Oid *keyidx, int *key_col)
+{
+	Relation	rel = table_open(r->tgt_relid, RowExclusiveLock);
+	TupleDesc	td = RelationGetDescr(rel);
+	AclMode		need = ACL_SELECT | ACL_INSERT | ACL_UPDATE;
+	int			live = 0;
+	int			i;
+
+	for (i = 0; i < td->natts; i++)
+		if (!TupleDescAttr(td, i)->attisdropped)
+			live++;
+	if (rel->rd_rel->relkind == RELKIND_RELATION && !rel->rd_rel->relispartition &&
+		rel->trigdesc == NULL && rel->rd_rules == NULL &&
+		!(td->constr && td->constr->has_generated_stored) &&
+		live == r->ncols && td->natts == r->tupdesc->natts &&
+		check_enable_rls(r->tgt_relid, InvalidOid, true) != RLS_ENABLED &&
+		pg_class_aclmask(r->tgt_relid, GetUserId(), need, ACLMASK_ALL) == need &&
+		(!lookup || OidIsValid(*keyidx = find_key_index(r, rel, key_col))))
+		return rel;
+	table_close(rel, NoLock);
+	return NULL;
+}
+
+/* can this batch be written directly?  (lookup: by key, for the incremental upsert) */
+bool
+iact_sync_direct_possible(SyncRun *r, bool lookup)
+{
+	Oid			keyidx;
+	int		   *key_col = palloc(sizeof(int) * Max(r->nkeys, 1));
+	Relation	rel = open_if_direct(r, lookup, &keyidx, key_col);
+
+	pfree(key_col);
+	if (rel == NULL)
+		return false;
+	table_close(rel, NoLock);
+	return true;
+}
+
+/* the key lookups of the incremental upsert: one index scan, rescanned per row */
+static void
+prepare_lookup(SyncDirect *d, Oid keyidx)
+{
+	SyncRun    *r = d->r;
+	int			i;
+
+	d->keyidx = index_open(keyidx, RowExclusiveLock);
+	d->nkeys = r->nkeys;
+	d->skeys = palloc0(sizeof(ScanKeyData) * d->nkeys);
+	for (i = 0; i < d->nkeys; i++)
+	{
+		Oid			opfamily = d->keyidx->rd_opfamily[i];
+		Oid			typ = d->keyidx->rd_opcintype[i];
+		Oid			op = get_opfamily_member(opfamily, typ, typ, BTEqualStrategyNumber);
+
+		if (!OidIsValid(op))
+			elog(ERROR, "no equality operator for the key index of %s", r->tgt_qual);
+		ScanKeyInit(&d->skeys[i], i + 1, BTEqualStrategyNumber, get_opcode(op), (Datum) 0);
+		d->skeys[i].sk_collation = d->keyidx->rd_indcollation[i];
+	}
+	d->snap = RegisterSnapshot(GetTransactionSnapshot());
+	d->scan = index_beginscan(d->rel, d->keyidx, d->snap, d->nkeys, 0);
+	d->found = table_slot_create(d->rel, &d->estate->es_tupleTable);
+}
+
+/*
+ * Start writing a batch directly: NULL when the target needs the SQL path.
+ * Everything lives in the current memory context until
+ * iact_sync_direct_end().
+ */
+SyncDirect *
+iact_sync_direct_begin(SyncRun *r, bool lookup)
+{
+	Oid			keyidx = InvalidOid;
+	int		   *key_col = palloc(sizeof(int) * Max(r->nkeys, 1));
+	Relation	rel = open_if_direct(r, lookup, &keyidx, key_col);
+	SyncDirect *d;
+	RangeTblEntry *rte;
+
+	if (rel == NULL)
+		return NULL;
+	d = palloc0(sizeof(SyncDirect));
+	d->key_col = key_col;
+	d->r = r;
+	d->rel = rel;
+	d->has_constr = RelationGetDescr(rel)->constr != NULL;
+	d->estate = CreateExecutorState();
+	rte = makeNode(RangeTblEntry);
+	rte->rtekind = RTE_RELATION;
+	rte->relid = RelationGetRelid(rel);
+	rte->relkind = rel->rd_rel->relkind;
+	rte->rellockmode = RowExclusiveLock;
+	ExecInitRangeTable(d->estate, list_make1(rte));
+	d->rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(d->rri, rel, 1, NULL, 0);
+	ExecOpenIndices(d->rri, false);
+	if (ActiveSnapshotSet())
+		d->estate->es_snapshot = GetActiveSnapshot();
+	d->slots = palloc0(sizeof(TupleTableSlot *) * DIRECT_MAX_BUFFERED);
+	/* what the statements before wrote is visible to the key lookups */
+	CommandCounterIncrement();
+	if (lookup)
+		prepare_lookup(d, keyidx);
+	return d;
+}
+
+static void
+fill_slot(SyncDirect *d, TupleTableSlot *slot, Datum *values, bool *nulls)
+{
+	int			natts = RelationGetDescr(d->rel)->natts;
+
+	ExecClearTuple(slot);
+	memcpy(slot->tts_values, values, sizeof(Datum) * natts);
+	memcpy(slot->tts_isnull, nulls, sizeof(bool) * natts);
+	ExecStoreVirtualTuple(slot);
+	if (d->has_constr)
+		ExecConstraints(d->rri, slot, d->estate);
+}
+
+static void
+flush_inserts(SyncDirect *d)
+{
+	MemoryContext old;
+	int			i;
+
+	if (d->nbuf == 0)
+		return;
+	if (d->bistate == NULL)
+		d->bistate = GetBulkInsertState();
+	/* the multi-insert leaks into the current context: the per-tuple one */
+	old = MemoryContextSwitchTo(GetPerTupleMemoryContext(d->estate));
+	table_multi_insert(d->rel, d->slots, d->nbuf, GetCurrentCommandId(true), 0, d->bistate);
+	MemoryContextSwitchTo(old);
+	for (i = 0; i < d->nbuf; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (d->rri->ri_NumIndices > 0)
+			list_free(ExecInsertIndexTuples(d->rri, d->slots[i], d->estate, false, false, NULL, NIL));
+		ExecClearTuple(d->slots[i]);
+	}
+	ResetPerTupleExprContext(d->estate);
+	d->r->n_inserted += d->nbuf;
+	d->nbuf = 0;
+}
+
+/* a new row (values and nulls by attribute number), written in groups */
+void
+iact_sync_direct_insert(SyncDirect *d, Datum *values, bool *nulls)
+{
+	if (d->slots[d->nbuf] == NULL)
+		d->slots[d->nbuf] = table_slot_create(d->rel, &d->estate->es_tupleTable);
+	fill_slot(d, d->slots[d->nbuf], values, nulls);
+	if (++d->nbuf >= DIRECT_MAX_BUFFERED)
+		flush_inserts(d);
+}
+
+/* replace the target row at tid by values/nulls; 40001 when it changed since it was read */
+void
+iact_sync_direct_update(SyncDirect *d, ItemPointer tid, Datum *values, bool *nulls)
+{
+	TM_FailureData tmfd;
+	LockTupleMode lockmode;
+	bool		update_indexes;
+	TM_Result	res;
+
+	if (!d->upd_checked)
+	{
+		/* a table published without a replica identity cannot take updates */
+		CheckCmdReplicaIdentity(d->rel, CMD_UPDATE);
+		d->upd_slot = table_slot_create(d->rel, &d->estate->es_tupleTable);
+		d->upd_checked = true;
+	}
+	fill_slot(d, d->upd_slot, values, nulls);
+	res = table_tuple_update(d->rel, tid, d->upd_slot, GetCurrentCommandId(true), d->estate->es_snapshot,
+							 InvalidSnapshot, true, &tmfd, &lockmode, &update_indexes);
+	if (res != TM_Ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("a row of %s changed while the sync was updating it", d->r->tgt_qual),
+				 errdetail("The row at (%u,%u) was %s after the sync read it.",
+						   ItemPointerGetBlockNumber(tid), ItemPointerGetOffsetNumber(tid),
+						   res == TM_Deleted ? "deleted" :
+						   res == TM_SelfModified ? "changed by this transaction" : "updated"),
+				 errhint("Something else writes to the sync's target table; run the sync again.")));
+	if (update_indexes && d->rri->ri_NumIndices > 0)
+		list_free(ExecInsertIndexTuples(d->rri, d->upd_slot, d->estate, true, false, NULL, NIL));
+	ResetPerTupleExprContext(d->estate);
+	d->r->n_updated++;
+}
+
+/*
+ * One row of an incremental batch (the batch's keys are distinct): inserted
+ * when its key is not there, updated when a stored value differs.
+ */
+void
+iact_sync_direct_upsert(SyncDirect *d, Datum *values, bool *nulls)
+{
+	SyncRun    *r = d->r;
+	int			i;
+
+	for (i = 0; i < d->nkeys; i++)
+		d->skeys[i].sk_argument = values[r->cols[d->key_col[i]].attnum - 1];
+	index_rescan(d->scan, d->skeys, d->nkeys, NULL, 0);
+	if (!index_getnext_slot(d->scan, ForwardScanDirection, d->found))
+	{
+		iact_sync_direct_insert(d, values, nulls);
+		return;
+	}
+	slot_getallattrs(d->found);
+	for (i = 0; i < r->ncols; i++)
+	{
+		AttrNumber	a = r->cols[i].attnum - 1;
+
+		if (!r->cols[i].is_key &&
+			!iact_sync_same_value(values[a], nulls[a], d->found->tts_values[a], d->found->tts_isnull[a],
+								  TupleDescAttr(RelationGetDescr(d->rel), a)))
+			break;
+	}
+	if (i < r->ncols)
+	{
+		ItemPointerData tid = d->found->tts_tid;
+
+		/* the stored key stays as it is (equal by the index, maybe not in its bytes) */
+		for (i = 0; i < d->nkeys; i++)
+		{
+			AttrNumber	a = r->cols[d->key_col[i]].attnum - 1;
+
+			values[a] = datumCopy(d->found->tts_values[a], TupleDescAttr(RelationGetDescr(d->rel), a)->attbyval,
+								  TupleDescAttr(RelationGetDescr(d->rel), a)->attlen);
+		}
+		ExecClearTuple(d->found);
+		iact_sync_direct_update(d, &tid, values, nulls);
+	}
+	else
+		ExecClearTuple(d->found);
+}
+
+/* write what is buffered and release everything */
+void
+iact_sync_direct_end(SyncDirect *d)
+{
+	flush_inserts(d);
+	if (d->scan)
+	{
+		index_endscan(d->scan);
+		index_close(d->keyidx, NoLock);
+		UnregisterSnapshot(d->snap);
+	}
+	if (d->bistate)
+		FreeBulkInsertState(d->bistate);
+	ExecCloseIndices(d->rri);
+	ExecResetTupleTable(d->estate->es_tupleTable, false);
+	FreeExecutorState(d->estate);
+	table_close(d->rel, NoLock);
+	/* the next statements see these rows */
+	CommandCounterIncrement();
+	pfree(d->slots);
+	pfree(d);
+}
