@@ -5,7 +5,8 @@
  *	  target's row type per batch, ON CONFLICT by key, updating only rows
  *	  that differ), converting the raw MariaDB rows (the whole batch in one
  *	  subtransaction; on an error, row by row and value by value to find the
- *	  culprits, which go to iact.sync_rejects), and applying it.
+ *	  culprits, which go to iact.sync_rejects), and applying it: directly
+ *	  where the target allows (sync_direct.c), else by statements.
  *
  *-------------------------------------------------------------------------
  */

@@ -130,6 +130,13 @@ open_if_direct(SyncRun *r, bool lookup, Oid *keyidx, int *key_col)
 	for (i = 0; i < td->natts; i++)
 		if (!TupleDescAttr(td, i)->attisdropped)
 			live++;
+	/* the columns as this run read them (a batch-committing run can see an ALTER in between) */
+	for (i = 0; i < r->ncols && live == r->ncols; i++)
+		if (r->cols[i].attnum > td->natts ||
+			TupleDescAttr(td, r->cols[i].attnum - 1)->attisdropped ||
+			TupleDescAttr(td, r->cols[i].attnum - 1)->atttypid != r->cols[i].typid ||
+			TupleDescAttr(td, r->cols[i].attnum - 1)->atttypmod != r->cols[i].typmod)
+			live = -1;
 	if (rel->rd_rel->relkind == RELKIND_RELATION && !rel->rd_rel->relispartition &&
 		rel->trigdesc == NULL && rel->rd_rules == NULL &&
 		!(td->constr && td->constr->has_generated_stored) &&

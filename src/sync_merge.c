@@ -5,16 +5,17 @@
  *	  the key) is merged with the target's rows of the same key range, read
  *	  with one index range scan.  The merge decides, row by row in C, what
  *	  to insert, what to update (only rows whose stored values differ) and
- *	  what to delete (target rows the source no longer has); the writes are
- *	  three set-based statements addressing the target rows by ctid, so no
- *	  row costs an index probe, a speculative insertion or a tuple lock.
- *	  The rows travel as one array per column (no composite row to form,
- *	  flatten and take apart again).
+ *	  what to delete (target rows the source no longer has).  Where the
+ *	  target allows direct writes (sync_direct.c), a changed row is updated
+ *	  by its tid as soon as the merge finds it and the new rows are
+ *	  multi-inserted at the end; otherwise the writes are set-based
+ *	  statements addressing the target rows by ctid, the rows travelling as
+ *	  one array per column.  Either way no row costs an index probe, a
+ *	  speculative insertion or a tuple lock.  Deletes are always statements.
  *
- *	  The statements go through the executor (constraints, triggers, RLS
- *	  and index maintenance are PostgreSQL's own).  If something else
- *	  changes a target row between the read and the write, the write misses
- *	  it and the batch fails with a serialization failure: never silently.
+ *	  If something else changes a target row between the read and the
+ *	  write, the write misses it (statements) or finds it changed (direct)
+ *	  and the batch fails with a serialization failure: never silently.
  *
  *-------------------------------------------------------------------------
  */
