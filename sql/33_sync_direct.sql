@@ -105,8 +105,24 @@ SELECT status, rows_inserted, error FROM iact.sync_now('dw_extra');
 SELECT status, rows_inserted, rows_updated, error FROM iact.sync_now('dw_extra');
 SELECT * FROM dw_extra ORDER BY id;
 
-SELECT iact.sync_remove_table(t) FROM unnest(ARRAY['dw', 'dw_inc', 'dw_num', 'dw_extra']) t;
-DROP TABLE dw, dw_inc, dw_model, dw_num, dw_extra;
+-- a GENERATED ALWAYS identity column refuses the source's values (statements)
+\! $IACT_MARIADB_CLI -e "CREATE TABLE dw_ident (id int PRIMARY KEY, val varchar(10)); INSERT INTO dw_ident VALUES (1, 'a')"
+CREATE TABLE dw_ident (id integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY, val text);
+SELECT iact.sync_add_table('regress_ivr', 'dw_ident', 'dw_ident') > 0 AS registered;
+SELECT status, rows_inserted, error FROM iact.sync_now('dw_ident');
+
+-- two source keys that become one in the target's type (fractions of a second
+-- in a timestamp(0) key): the row would be changed twice by one batch
+\! $IACT_MARIADB_CLI -e "CREATE TABLE dw_dup (k datetime(6) PRIMARY KEY, v varchar(10), changed_at datetime); INSERT INTO dw_dup VALUES ('2025-01-01 00:00:00.1', 'a', '2025-02-01'), ('2025-01-01 00:00:00.2', 'b', '2025-02-01')"
+CREATE TABLE dw_dup (k timestamp(0) PRIMARY KEY, v text, changed_at timestamp(0));
+INSERT INTO dw_dup VALUES ('2025-01-01 00:00:00', 'old', '2025-01-01');
+SELECT iact.sync_add_table('regress_ivr', 'dw_dup', 'dw_dup', watermark_column => 'changed_at',
+                           retention_days => 0) > 0 AS registered;
+SELECT status, rows_updated, error FROM iact.sync_now('dw_dup');
+SELECT * FROM dw_dup;
+
+SELECT iact.sync_remove_table(t) FROM unnest(ARRAY['dw', 'dw_inc', 'dw_num', 'dw_extra', 'dw_ident', 'dw_dup']) t;
+DROP TABLE dw, dw_inc, dw_model, dw_num, dw_extra, dw_ident, dw_dup;
 DROP FUNCTION regress_indexes_ok(regclass);
 DROP EXTENSION amcheck;
-\! $IACT_MARIADB_CLI -e "DROP TABLE dw, dw_num, dw_extra"
+\! $IACT_MARIADB_CLI -e "DROP TABLE dw, dw_num, dw_extra, dw_ident, dw_dup"

@@ -15,8 +15,12 @@
  *	  write (their defaults), and that the user may SELECT, INSERT and
  *	  UPDATE as a whole.  Checked at every batch, under the batch's lock;
  *	  any other target takes the SQL statements (sync_merge.c,
- *	  sync_batch.c).  A row changed by someone else between the read and
- *	  the write fails the batch with a serialization failure, as there.
+ *	  sync_batch.c).  A row changed by someone else between the merge's
+ *	  read and its write fails the batch with a serialization failure, as
+ *	  there; the incremental upsert waits for the other session and looks
+ *	  the key up again, as its statement would (READ COMMITTED), except
+ *	  that a key inserted by another session after the lookup fails the
+ *	  batch (23505) where the statement would have updated it.
  *
  *-------------------------------------------------------------------------
  */
@@ -43,6 +47,7 @@
 #include "utils/snapmgr.h"
 
 #define DIRECT_MAX_BUFFERED 1000	/* rows per multi-insert, as COPY */
+#define DIRECT_MAX_BUFFERED_BYTES 65535 /* and their bytes, as COPY */
 
 struct SyncDirect
 {
@@ -53,8 +58,8 @@ struct SyncDirect
 	bool		has_constr;
 	/* buffered new rows */
 	TupleTableSlot **slots;
-	int			nslots;			/* created */
 	int			nbuf;			/* filled */
+	Size		nbytes;			/* their data */
 	BulkInsertState bistate;
 	/* updates */
 	TupleTableSlot *upd_slot;
@@ -130,6 +135,10 @@ open_if_direct(SyncRun *r, bool lookup, Oid *keyidx, int *key_col)
 	for (i = 0; i < td->natts; i++)
 		if (!TupleDescAttr(td, i)->attisdropped)
 			live++;
+	/* a GENERATED ALWAYS identity column refuses a statement's values: let it */
+	for (i = 0; i < td->natts; i++)
+		if (TupleDescAttr(td, i)->attidentity == ATTRIBUTE_IDENTITY_ALWAYS)
+			live = -1;
 	/* the columns as this run read them (a batch-committing run can see an ALTER in between) */
 	for (i = 0; i < r->ncols && live == r->ncols; i++)
 		if (r->cols[i].attnum > td->natts ||
@@ -164,6 +173,19 @@ iact_sync_direct_possible(SyncRun *r, bool lookup)
 	return true;
 }
 
+/* a fresh snapshot for the key lookups (READ COMMITTED: a new one, as each statement gets) */
+static void
+restart_lookup(SyncDirect *d)
+{
+	if (d->scan)
+	{
+		index_endscan(d->scan);
+		UnregisterSnapshot(d->snap);
+	}
+	d->snap = RegisterSnapshot(GetTransactionSnapshot());
+	d->scan = index_beginscan(d->rel, d->keyidx, d->snap, d->nkeys, 0);
+}
+
 /* the key lookups of the incremental upsert: one index scan, rescanned per row */
 static void
 prepare_lookup(SyncDirect *d, Oid keyidx)
@@ -185,8 +207,7 @@ prepare_lookup(SyncDirect *d, Oid keyidx)
 		ScanKeyInit(&d->skeys[i], i + 1, BTEqualStrategyNumber, get_opcode(op), (Datum) 0);
 		d->skeys[i].sk_collation = d->keyidx->rd_indcollation[i];
 	}
-	d->snap = RegisterSnapshot(GetTransactionSnapshot());
-	d->scan = index_beginscan(d->rel, d->keyidx, d->snap, d->nkeys, 0);
+	restart_lookup(d);
 	d->found = table_slot_create(d->rel, &d->estate->es_tupleTable);
 }
 
@@ -203,6 +224,7 @@ iact_sync_direct_begin(SyncRun *r, bool lookup)
 	Relation	rel = open_if_direct(r, lookup, &keyidx, key_col);
 	SyncDirect *d;
 	RangeTblEntry *rte;
+	int			i;
 
 	if (rel == NULL)
 		return NULL;
@@ -217,15 +239,29 @@ iact_sync_direct_begin(SyncRun *r, bool lookup)
 	rte->relid = RelationGetRelid(rel);
 	rte->relkind = rel->rd_rel->relkind;
 	rte->rellockmode = RowExclusiveLock;
+	/* the columns written: the index routines tell an index whether its columns changed */
+	for (i = 0; i < r->ncols; i++)
+	{
+		int			bit = r->cols[i].attnum - FirstLowInvalidHeapAttributeNumber;
+
+		rte->insertedCols = bms_add_member(rte->insertedCols, bit);
+		if (!r->cols[i].is_key)
+			rte->updatedCols = bms_add_member(rte->updatedCols, bit);
+	}
 	ExecInitRangeTable(d->estate, list_make1(rte));
 	d->rri = makeNode(ResultRelInfo);
 	InitResultRelInfo(d->rri, rel, 1, NULL, 0);
 	ExecOpenIndices(d->rri, false);
-	if (ActiveSnapshotSet())
-		d->estate->es_snapshot = GetActiveSnapshot();
 	d->slots = palloc0(sizeof(TupleTableSlot *) * DIRECT_MAX_BUFFERED);
-	/* what the statements before wrote is visible to the key lookups */
+	/*
+	 * What the statements before wrote is visible to the key lookups; and
+	 * CHECK constraints, index expressions and predicates may call functions
+	 * that need an active snapshot, which a procedure's batch after a commit
+	 * does not have (as logical replication's apply does).
+	 */
 	CommandCounterIncrement();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	d->estate->es_snapshot = GetActiveSnapshot();
 	if (lookup)
 		prepare_lookup(d, keyidx);
 	return d;
@@ -268,6 +304,7 @@ flush_inserts(SyncDirect *d)
 	ResetPerTupleExprContext(d->estate);
 	d->r->n_inserted += d->nbuf;
 	d->nbuf = 0;
+	d->nbytes = 0;
 }
 
 /* a new row (values and nulls by attribute number), written in groups */
@@ -277,13 +314,18 @@ iact_sync_direct_insert(SyncDirect *d, Datum *values, bool *nulls)
 	if (d->slots[d->nbuf] == NULL)
 		d->slots[d->nbuf] = table_slot_create(d->rel, &d->estate->es_tupleTable);
 	fill_slot(d, d->slots[d->nbuf], values, nulls);
-	if (++d->nbuf >= DIRECT_MAX_BUFFERED)
+	d->nbytes += heap_compute_data_size(RelationGetDescr(d->rel), values, nulls);
+	if (++d->nbuf >= DIRECT_MAX_BUFFERED || d->nbytes >= DIRECT_MAX_BUFFERED_BYTES)
 		flush_inserts(d);
 }
 
-/* replace the target row at tid by values/nulls; 40001 when it changed since it was read */
-void
-iact_sync_direct_update(SyncDirect *d, ItemPointer tid, Datum *values, bool *nulls)
+/*
+ * Replace the target row at tid by values/nulls.  TM_Updated or TM_Deleted
+ * when someone else changed it since it was read (having waited for them);
+ * a row this batch changed already is an error.
+ */
+static TM_Result
+try_update(SyncDirect *d, ItemPointer tid, Datum *values, bool *nulls)
 {
 	TM_FailureData tmfd;
 	LockTupleMode lockmode;
@@ -300,66 +342,106 @@ iact_sync_direct_update(SyncDirect *d, ItemPointer tid, Datum *values, bool *nul
 	fill_slot(d, d->upd_slot, values, nulls);
 	res = table_tuple_update(d->rel, tid, d->upd_slot, GetCurrentCommandId(true), d->estate->es_snapshot,
 							 InvalidSnapshot, true, &tmfd, &lockmode, &update_indexes);
-	if (res != TM_Ok)
+	if (res == TM_SelfModified)
 		ereport(ERROR,
-				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-				 errmsg("a row of %s changed while the sync was updating it", d->r->tgt_qual),
-				 errdetail("The row at (%u,%u) was %s after the sync read it.",
-						   ItemPointerGetBlockNumber(tid), ItemPointerGetOffsetNumber(tid),
-						   res == TM_Deleted ? "deleted" :
-						   res == TM_SelfModified ? "changed by this transaction" : "updated"),
-				 errhint("Something else writes to the sync's target table; run the sync again.")));
+				(errcode(ERRCODE_CARDINALITY_VIOLATION),
+				 errmsg("a row of %s was to be changed twice by one batch of the sync", d->r->tgt_qual),
+				 errdetail("Two source rows of the batch have the same key in the target."),
+				 errhint("Register the table with key columns that are unique in the source and in the "
+						 "target's types.")));
+	if (res != TM_Ok)
+		return res;
 	if (update_indexes && d->rri->ri_NumIndices > 0)
 		list_free(ExecInsertIndexTuples(d->rri, d->upd_slot, d->estate, true, false, NULL, NIL));
 	ResetPerTupleExprContext(d->estate);
 	d->r->n_updated++;
+	return TM_Ok;
+}
+
+static void
+changed_meanwhile(SyncDirect *d, ItemPointer tid, TM_Result res)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+			 errmsg("a row of %s changed while the sync was updating it", d->r->tgt_qual),
+			 errdetail("The row at (%u,%u) was %s after the sync read it.",
+					   ItemPointerGetBlockNumber(tid), ItemPointerGetOffsetNumber(tid),
+					   res == TM_Deleted ? "deleted" : "updated"),
+			 errhint("Something else writes to the sync's target table; run the sync again.")));
+}
+
+/* the merge's update: 40001 when the row changed since the merge read it */
+void
+iact_sync_direct_update(SyncDirect *d, ItemPointer tid, Datum *values, bool *nulls)
+{
+	TM_Result	res = try_update(d, tid, values, nulls);
+
+	if (res != TM_Ok)
+		changed_meanwhile(d, tid, res);
 }
 
 /*
  * One row of an incremental batch (the batch's keys are distinct): inserted
- * when its key is not there, updated when a stored value differs.
+ * when its key is not there, updated when a stored value differs.  A row
+ * another session changed after the lookup is looked up again once that
+ * session is done, with a new snapshot, as an upsert statement would (in
+ * READ COMMITTED; in REPEATABLE READ and SERIALIZABLE it is a serialization
+ * failure).
  */
 void
 iact_sync_direct_upsert(SyncDirect *d, Datum *values, bool *nulls)
 {
 	SyncRun    *r = d->r;
+	TupleDesc	td = RelationGetDescr(d->rel);
+	int			tries;
 	int			i;
 
 	for (i = 0; i < d->nkeys; i++)
 		d->skeys[i].sk_argument = values[r->cols[d->key_col[i]].attnum - 1];
-	index_rescan(d->scan, d->skeys, d->nkeys, NULL, 0);
-	if (!index_getnext_slot(d->scan, ForwardScanDirection, d->found))
+	for (tries = 0;; tries++)
 	{
-		iact_sync_direct_insert(d, values, nulls);
-		return;
-	}
-	slot_getallattrs(d->found);
-	for (i = 0; i < r->ncols; i++)
-	{
-		AttrNumber	a = r->cols[i].attnum - 1;
+		ItemPointerData tid;
+		TM_Result	res;
 
-		if (!r->cols[i].is_key &&
-			!iact_sync_same_value(values[a], nulls[a], d->found->tts_values[a], d->found->tts_isnull[a],
-								  TupleDescAttr(RelationGetDescr(d->rel), a)))
-			break;
-	}
-	if (i < r->ncols)
-	{
-		ItemPointerData tid = d->found->tts_tid;
+		index_rescan(d->scan, d->skeys, d->nkeys, NULL, 0);
+		if (!index_getnext_slot(d->scan, ForwardScanDirection, d->found))
+		{
+			iact_sync_direct_insert(d, values, nulls);
+			return;
+		}
+		slot_getallattrs(d->found);
+		for (i = 0; i < r->ncols; i++)
+		{
+			AttrNumber	a = r->cols[i].attnum - 1;
 
+			if (!r->cols[i].is_key &&
+				!iact_sync_same_value(values[a], nulls[a], d->found->tts_values[a],
+									  d->found->tts_isnull[a], TupleDescAttr(td, a)))
+				break;
+		}
+		if (i == r->ncols)
+		{
+			ExecClearTuple(d->found);
+			return;
+		}
+		tid = d->found->tts_tid;
 		/* the stored key stays as it is (equal by the index, maybe not in its bytes) */
 		for (i = 0; i < d->nkeys; i++)
 		{
 			AttrNumber	a = r->cols[d->key_col[i]].attnum - 1;
 
-			values[a] = datumCopy(d->found->tts_values[a], TupleDescAttr(RelationGetDescr(d->rel), a)->attbyval,
-								  TupleDescAttr(RelationGetDescr(d->rel), a)->attlen);
+			values[a] = datumCopy(d->found->tts_values[a], TupleDescAttr(td, a)->attbyval,
+								  TupleDescAttr(td, a)->attlen);
 		}
 		ExecClearTuple(d->found);
-		iact_sync_direct_update(d, &tid, values, nulls);
+		res = try_update(d, &tid, values, nulls);
+		if (res == TM_Ok)
+			return;
+		if (IsolationUsesXactSnapshot() || tries >= 10)
+			changed_meanwhile(d, &tid, res);
+		CHECK_FOR_INTERRUPTS();
+		restart_lookup(d);
 	}
-	else
-		ExecClearTuple(d->found);
 }
 
 /* write what is buffered and release everything */
@@ -375,6 +457,7 @@ iact_sync_direct_end(SyncDirect *d)
 	}
 	if (d->bistate)
 		FreeBulkInsertState(d->bistate);
+	PopActiveSnapshot();
 	ExecCloseIndices(d->rri);
 	ExecResetTupleTable(d->estate->es_tupleTable, false);
 	FreeExecutorState(d->estate);

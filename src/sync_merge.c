@@ -385,7 +385,7 @@ iact_sync_merge_batch(SyncRun *r, SyncDirect *d, Datum **values, bool **nulls, D
 				if (c < r->ncols && d != NULL)
 				{
 					/* now (the cursor does not see it); the stored key stays as it is */
-					values[i][kc->attnum - 1] = tkey;
+					values[i][kc->attnum - 1] = datumCopy(tkey, typbyval, typlen);
 					iact_sync_direct_update(d, (ItemPointer) DatumGetPointer(tvals[0]), values[i],
 											nulls[i]);
 				}

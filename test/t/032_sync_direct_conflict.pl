@@ -1,8 +1,9 @@
 # A target row changed by another session between the sync's read and its
 # write, on the direct write path (src/sync_direct.c): the sync waits for the
-# other transaction, then fails the run with a serialization failure instead
-# of overwriting or losing the change; the next run repairs the target.  For
-# the merge of a full sync and for the incremental upsert.  The other
+# other transaction; then the merge of a full sync fails the run with a
+# serialization failure instead of overwriting the change (the next run
+# repairs the row), and the incremental upsert looks the key up again and
+# writes the source's row, as INSERT ... ON CONFLICT would.  The other
 # session's update is held open until the sync is seen waiting for it.
 use strict;
 use warnings;
@@ -36,15 +37,18 @@ is($node->safe_psql('postgres', 'SELECT count(*) FROM dconf_full') . ' '
 # the source changes row 25: both syncs will want to update it
 mariadb_sql(q{UPDATE dconf SET v = 2500, changed_at = '2026-01-01' WHERE id = 25});
 
-for my $t (qw(dconf_full dconf_inc))
+# hold an open update of the target's row 25, start the sync, wait until it
+# waits for that row; then commit the update and let the sync finish
+sub with_concurrent_update
 {
+	my ($t) = @_;
 	my $other = $node->background_psql('postgres');
 	$other->query_safe("BEGIN; UPDATE $t SET v = -1 WHERE id = 25");
 
 	my ($out, $err) = ('', '');
 	my $h = IPC::Run::start(
 		[ 'psql', '-X', '-qAt', '-d', $node->connstr('postgres'), '-c',
-			"SELECT status || '|' || coalesce(error, '') FROM iact.sync_now('$t')" ],
+			"SELECT status || '|' || rows_updated || '|' || coalesce(error, '') FROM iact.sync_now('$t')" ],
 		'>', \$out, '2>', \$err);
 	ok( $node->poll_query_until('postgres',
 			q{SELECT count(*) = 1 FROM pg_stat_activity WHERE query LIKE '%iact.sync_now%'
@@ -53,25 +57,30 @@ for my $t (qw(dconf_full dconf_inc))
 	$other->query_safe('COMMIT');
 	$other->quit;
 	$h->finish;
-
-	like($out, qr/^failed\|.*changed while the sync was updating it/m,
-		"$t: the run fails, the change is not overwritten");
-	like($err, qr/WARNING:  sync of public\.$t failed: a row of public\.$t changed while the sync was updating it/,
-		"$t: and the warning says why");
-	is( $node->safe_psql('postgres',
-			"SELECT status || ' ' || rows_updated FROM iact.sync_runs WHERE target_table = 'public.$t' ORDER BY id DESC LIMIT 1"),
-		'failed 0', "$t: recorded as failed, nothing counted as written");
-	is($node->safe_psql('postgres', "SELECT v FROM $t WHERE id = 25"),
-		'-1', "$t: the other session's committed value is there");
-
-	# the next run repairs the row
-	is($node->safe_psql('postgres', "SELECT status FROM iact.sync_now('$t')"),
-		'success', "$t: the next run succeeds");
-	is($node->safe_psql('postgres', "SELECT v FROM $t WHERE id = 25"),
-		'2500', "$t: and the row is the source's again");
-	is($node->safe_psql('postgres', "SELECT count(*), sum(v) FROM $t"),
-		'50|3750', "$t: every row as in the source");
+	chomp $out;
+	return ($out, $err);
 }
+
+# the merge of a full sync read the row before the other session changed it:
+# the run fails, the change is not overwritten; the next run repairs it
+my ($out, $err) = with_concurrent_update('dconf_full');
+like($out, qr/^failed\|0\|a row of public\.dconf_full changed while the sync was updating it/m,
+	'dconf_full: the run fails, nothing counted as written');
+like($err, qr/WARNING:  sync of public\.dconf_full failed: a row of public\.dconf_full changed while the sync was updating it/,
+	'dconf_full: and the warning says why');
+is($node->safe_psql('postgres', 'SELECT v FROM dconf_full WHERE id = 25'),
+	'-1', "dconf_full: the other session's committed value is there");
+is($node->safe_psql('postgres', "SELECT status FROM iact.sync_now('dconf_full')"),
+	'success', 'dconf_full: the next run succeeds');
+is($node->safe_psql('postgres', 'SELECT count(*), sum(v) FROM dconf_full'),
+	'50|3750', 'dconf_full: every row as in the source (row 25 repaired)');
+
+# the incremental upsert looks the key up again once the other session is
+# done (as INSERT ... ON CONFLICT would) and writes the source's row over it
+($out, $err) = with_concurrent_update('dconf_inc');
+is($out, 'success|1|', 'dconf_inc: the run succeeds, one row updated');
+is($node->safe_psql('postgres', 'SELECT count(*), sum(v) FROM dconf_inc'),
+	'50|3750', "dconf_inc: every row as in the source (the other session's value replaced)");
 
 mariadb_sql('DROP TABLE dconf');
 $node->stop;
