@@ -56,6 +56,7 @@ struct SyncDirect
 	EState	   *estate;
 	ResultRelInfo *rri;
 	bool		has_constr;
+	bool		pushed_snapshot;	/* the active snapshot is ours */
 	/* buffered new rows */
 	TupleTableSlot **slots;
 	int			nbuf;			/* filled */
@@ -260,7 +261,11 @@ iact_sync_direct_begin(SyncRun *r, bool lookup)
 	 * does not have (as logical replication's apply does).
 	 */
 	CommandCounterIncrement();
-	PushActiveSnapshot(GetTransactionSnapshot());
+	if (!ActiveSnapshotSet())
+	{
+		PushActiveSnapshot(GetTransactionSnapshot());
+		d->pushed_snapshot = true;
+	}
 	d->estate->es_snapshot = GetActiveSnapshot();
 	if (lookup)
 		prepare_lookup(d, keyidx);
@@ -457,7 +462,8 @@ iact_sync_direct_end(SyncDirect *d)
 	}
 	if (d->bistate)
 		FreeBulkInsertState(d->bistate);
-	PopActiveSnapshot();
+	if (d->pushed_snapshot)
+		PopActiveSnapshot();
 	ExecCloseIndices(d->rri);
 	ExecResetTupleTable(d->estate->es_tupleTable, false);
 	FreeExecutorState(d->estate);
