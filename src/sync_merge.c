@@ -37,9 +37,9 @@
 #include "utils/typcache.h"
 
 static SPIPlanPtr
-prepare_kept(const char *sql, int nargs, Oid *argtypes)
+prepare_kept(const char *sql, int nargs, Oid *argtypes, int cursor_options)
 {
-	SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
+	SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, argtypes, cursor_options);
 
 	if (plan == NULL)
 		elog(ERROR, "could not prepare \"%s\": %s", sql, SPI_result_code_string(SPI_result));
@@ -107,18 +107,23 @@ iact_sync_merge_prepare(SyncRun *r)
 	int			i,
 				v;
 
-	/* the target's rows of a key range, in key order: ctid, then the columns */
+	/*
+	 * The target's rows of a key range, in key order: ctid, then the columns.
+	 * Read through a cursor, batch_size rows at a time: planned for the first
+	 * rows (an ordered index scan rather than a bitmap scan and a sort).
+	 */
 	r->read_first_plan = prepare_kept(psprintf("SELECT ctid, %s FROM %s WHERE %s <= $1 ORDER BY %s",
-											   cols, r->tgt_qual, key, key), 1, keytypes);
+											   cols, r->tgt_qual, key, key), 1, keytypes,
+									  CURSOR_OPT_FAST_PLAN);
 	r->read_next_plan = prepare_kept(psprintf("SELECT ctid, %s FROM %s WHERE %s <= $1 AND %s > $2 "
 											  "ORDER BY %s", cols, r->tgt_qual, key, key, key),
-									 2, keytypes);
+									 2, keytypes, CURSOR_OPT_FAST_PLAN);
 
 	/* new rows: every column */
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "INSERT INTO %s (%s) SELECT * FROM ", r->tgt_qual, cols);
 	ntypes = append_unnest(&sql, r, false, types);
-	r->insert_plan = prepare_kept(sql.data, ntypes, types);
+	r->insert_plan = prepare_kept(sql.data, ntypes, types, 0);
 
 	/* changed rows: their tids, then the non-key columns */
 	resetStringInfo(&sql);
@@ -133,7 +138,7 @@ iact_sync_merge_prepare(SyncRun *r)
 	appendStringInfoString(&sql, " FROM ");
 	ntypes = append_unnest(&sql, r, true, types);
 	appendStringInfoString(&sql, " WHERE t.ctid = u.v0");
-	r->update_plan = v > 1 ? prepare_kept(sql.data, ntypes, types) : NULL;
+	r->update_plan = v > 1 ? prepare_kept(sql.data, ntypes, types, 0) : NULL;
 
 	/* rows older than the retention cutoff were not read from the source: they stay */
 	resetStringInfo(&sql);
@@ -145,7 +150,7 @@ iact_sync_merge_prepare(SyncRun *r)
 		appendStringInfo(&sql, " AND (%s >= $2 OR %s IS NULL)", quote_identifier(r->ret_col),
 						 quote_identifier(r->ret_col));
 	}
-	r->delete_plan = prepare_kept(sql.data, (r->ret_idx >= 0 && r->cutoff) ? 2 : 1, types);
+	r->delete_plan = prepare_kept(sql.data, (r->ret_idx >= 0 && r->cutoff) ? 2 : 1, types, 0);
 
 	tc = lookup_type_cache(kc->typid, TYPECACHE_CMP_PROC_FINFO);
 	if (!OidIsValid(tc->cmp_proc_finfo.fn_oid))
