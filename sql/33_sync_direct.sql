@@ -121,8 +121,20 @@ SELECT iact.sync_add_table('regress_ivr', 'dw_dup', 'dw_dup', watermark_column =
 SELECT status, rows_updated, error FROM iact.sync_now('dw_dup');
 SELECT * FROM dw_dup;
 
-SELECT iact.sync_remove_table(t) FROM unnest(ARRAY['dw', 'dw_inc', 'dw_num', 'dw_extra', 'dw_ident', 'dw_dup']) t;
-DROP TABLE dw, dw_inc, dw_model, dw_num, dw_extra, dw_ident, dw_dup;
+-- target rows above the source's highest key are read through a cursor and
+-- deleted batch_size at a time; those older than the retention cutoff are
+-- not (they are the purge's: rows_purged)
+\! $IACT_MARIADB_CLI -e "CREATE TABLE dw_tail (id int PRIMARY KEY, d datetime); INSERT INTO dw_tail VALUES (1, '2099-01-01'), (2, '2099-01-01'), (3, '2099-01-01')"
+CREATE TABLE dw_tail (id integer PRIMARY KEY, d timestamp(0));
+INSERT INTO dw_tail SELECT g, CASE WHEN g IN (7, 19) THEN '2000-01-01'::timestamp ELSE '2099-01-01' END
+  FROM generate_series(1, 20) g;
+SELECT iact.sync_add_table('regress_ivr', 'dw_tail', 'dw_tail', batch_size => 5, retention_column => 'd',
+                           retention_days => 30) > 0 AS registered;
+SELECT status, rows_read, rows_deleted, rows_purged, source_count, target_count, error FROM iact.sync_now('dw_tail');
+SELECT string_agg(id::text, ',' ORDER BY id) AS left_in_target FROM dw_tail;
+
+SELECT iact.sync_remove_table(t) FROM unnest(ARRAY['dw', 'dw_inc', 'dw_num', 'dw_extra', 'dw_ident', 'dw_dup', 'dw_tail']) t;
+DROP TABLE dw, dw_inc, dw_model, dw_num, dw_extra, dw_ident, dw_dup, dw_tail;
 DROP FUNCTION regress_indexes_ok(regclass);
 DROP EXTENSION amcheck;
-\! $IACT_MARIADB_CLI -e "DROP TABLE dw, dw_num, dw_extra, dw_ident, dw_dup"
+\! $IACT_MARIADB_CLI -e "DROP TABLE dw, dw_num, dw_extra, dw_ident, dw_dup, dw_tail"

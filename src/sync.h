@@ -107,6 +107,7 @@ typedef struct SyncRun
 	/* full sync by one ordered key (src/sync_merge.c) */
 	struct _SPI_plan *read_first_plan;
 	struct _SPI_plan *read_next_plan;
+	struct _SPI_plan *read_above_plan;
 	struct _SPI_plan *insert_plan;
 	struct _SPI_plan *update_plan;
 	struct _SPI_plan *delete_plan;
@@ -170,6 +171,7 @@ extern void iact_sync_merge_batch(SyncRun *r, SyncDirect *d, Datum **values, boo
 								  Datum *keys, int n);
 extern bool iact_sync_merge_possible(SyncRun *r);
 extern void iact_sync_merge_free(SyncRun *r);
+extern void iact_sync_merge_delete_above(SyncRun *r);
 extern bool iact_sync_same_value(Datum a, bool anull, Datum b, bool bnull, Form_pg_attribute att);
 
 /* sync_run.c: the run record and the watermark */

@@ -539,9 +539,9 @@ iact_sync_apply_batch(SyncRun *r, SyncBatch *b)
 
 /*
  * The end of a full sync by one ordered key: the target rows above the
- * highest key read (all of them when nothing was read) and those with a NULL
- * key are gone from the source, except those older than the retention
- * cutoff (not read).
+ * highest key read (sync_merge.c; all of them when nothing was read) and
+ * those with a NULL key are gone from the source, except those older than
+ * the retention cutoff (not read).
  */
 void
 iact_sync_delete_tail(SyncRun *r)
@@ -557,11 +557,9 @@ iact_sync_delete_tail(SyncRun *r)
 	appendStringInfo(&sql, "DELETE FROM %s WHERE true", r->tgt_qual);
 	if (r->have_prev_key)
 	{
+		iact_sync_merge_delete_above(r);
 		/* a NULL key (a nullable unique column) matches no source row either */
-		argtypes[nargs] = kc->typid;
-		args[nargs] = r->prev_key;
-		appendStringInfo(&sql, " AND (%s > $%d OR %s IS NULL)", quote_identifier(kc->name), ++nargs,
-						 quote_identifier(kc->name));
+		appendStringInfo(&sql, " AND %s IS NULL", quote_identifier(kc->name));
 	}
 	if (r->ret_idx >= 0 && r->cutoff)
 	{

@@ -118,6 +118,10 @@ iact_sync_merge_prepare(SyncRun *r)
 	r->read_next_plan = prepare_kept(psprintf("SELECT ctid, %s FROM %s WHERE %s <= $1 AND %s > $2 "
 											  "ORDER BY %s", cols, r->tgt_qual, key, key, key),
 									 2, keytypes, CURSOR_OPT_FAST_PLAN);
+	/* and, at the end, the rows above the highest key read */
+	r->read_above_plan = prepare_kept(psprintf("SELECT ctid, %s FROM %s WHERE %s > $1 ORDER BY %s",
+											   key, r->tgt_qual, key, key), 1, keytypes,
+									  CURSOR_OPT_FAST_PLAN);
 
 	/* new rows: every column */
 	initStringInfo(&sql);
@@ -161,11 +165,11 @@ iact_sync_merge_prepare(SyncRun *r)
 void
 iact_sync_merge_free(SyncRun *r)
 {
-	SPIPlanPtr *plans[5] = {&r->read_first_plan, &r->read_next_plan, &r->insert_plan,
-	&r->update_plan, &r->delete_plan};
+	SPIPlanPtr *plans[6] = {&r->read_first_plan, &r->read_next_plan, &r->read_above_plan,
+	&r->insert_plan, &r->update_plan, &r->delete_plan};
 	int			i;
 
-	for (i = 0; i < 5; i++)
+	for (i = 0; i < 6; i++)
 		if (*plans[i])
 		{
 			SPI_freeplan(*plans[i]);
@@ -466,4 +470,64 @@ iact_sync_merge_batch(SyncRun *r, SyncDirect *d, Datum **values, bool **nulls, D
 	r->prev_key = datumCopy(keys[n - 1], typbyval, typlen);
 	r->have_prev_key = true;
 	MemoryContextSwitchTo(old);
+}
+
+/*
+ * The end of a full sync by one ordered key: the target's rows above the
+ * highest key read are gone from the source.  They are read in key order
+ * through a cursor (an index range scan, whatever the statistics say: a
+ * DELETE by the same condition is planned as a scan of the whole table when
+ * the target has none) and deleted batch_size at a time, as the merge
+ * deletes (rows older than the retention cutoff stay).
+ */
+void
+iact_sync_merge_delete_above(SyncRun *r)
+{
+	SyncColumn *kc = &r->cols[r->key_idx];
+	int			chunk = Max(r->batch_size, 1);
+	ItemPointerData *tids = palloc(sizeof(ItemPointerData) * chunk);
+	Datum	   *keys = palloc(sizeof(Datum) * chunk);
+	MemoryContext cxt = CurrentMemoryContext;
+	MemoryContext keycxt = AllocSetContextCreate(cxt, "iact sync deleted keys", ALLOCSET_DEFAULT_SIZES);
+	Datum		args[1] = {r->prev_key};
+	Portal		portal;
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+
+	get_typlenbyvalalign(kc->typid, &typlen, &typbyval, &typalign);
+	portal = SPI_cursor_open(NULL, r->read_above_plan, args, NULL, false);
+	MemoryContextSwitchTo(cxt);
+	for (;;)
+	{
+		SPITupleTable *tt;
+		int			n,
+					j;
+
+		CHECK_FOR_INTERRUPTS();
+		SPI_cursor_fetch(portal, true, chunk);
+		MemoryContextSwitchTo(cxt);
+		tt = SPI_tuptable;
+		n = (int) SPI_processed;
+		for (j = 0; j < n; j++)
+		{
+			bool		isnull;
+
+			tids[j] = *(ItemPointer) DatumGetPointer(SPI_getbinval(tt->vals[j], tt->tupdesc, 1, &isnull));
+			MemoryContextSwitchTo(keycxt);
+			keys[j] = datumCopy(SPI_getbinval(tt->vals[j], tt->tupdesc, 2, &isnull), typbyval, typlen);
+			MemoryContextSwitchTo(cxt);
+		}
+		SPI_freetuptable(tt);
+		if (n == 0)
+			break;
+		/* behind the cursor, which does not see the deletes */
+		delete_tids(r, tids, keys, n, cxt);
+		MemoryContextReset(keycxt);
+	}
+	SPI_cursor_close(portal);
+	MemoryContextSwitchTo(cxt);
+	MemoryContextDelete(keycxt);
+	pfree(tids);
+	pfree(keys);
 }
