@@ -105,6 +105,20 @@ SELECT status, rows_inserted, error FROM iact.sync_now('dw_extra');
 SELECT status, rows_inserted, rows_updated, error FROM iact.sync_now('dw_extra');
 SELECT * FROM dw_extra ORDER BY id;
 
+-- a CHECK calling a SQL function that runs a query needs an active snapshot,
+-- also in the procedure's batches after their commits (batch_size 1)
+\! $IACT_MARIADB_CLI -e "CREATE TABLE dw_fn (id int PRIMARY KEY, qty int); INSERT INTO dw_fn VALUES (1, 1), (2, 2), (3, 3)"
+CREATE FUNCTION regress_qty_ok(integer) RETURNS boolean LANGUAGE sql STABLE
+    AS $$ SELECT $1 >= 0 AND EXISTS (SELECT 1 FROM pg_class WHERE oid = 'pg_class'::regclass) $$;
+CREATE TABLE dw_fn (id integer PRIMARY KEY, qty integer CHECK (regress_qty_ok(qty)));
+SELECT iact.sync_add_table('regress_ivr', 'dw_fn', 'dw_fn', batch_size => 1) > 0 AS registered;
+CALL iact.sync_run('dw_fn');
+\! $IACT_MARIADB_CLI -e "UPDATE dw_fn SET qty = qty * 10; INSERT INTO dw_fn VALUES (4, 4)"
+CALL iact.sync_run('dw_fn');
+SELECT status, rows_read, rows_inserted, rows_updated, error
+  FROM iact.sync_runs WHERE target_table = 'public.dw_fn' ORDER BY id;
+SELECT * FROM dw_fn ORDER BY id;
+
 -- a GENERATED ALWAYS identity column refuses the source's values (statements)
 \! $IACT_MARIADB_CLI -e "CREATE TABLE dw_ident (id int PRIMARY KEY, val varchar(10)); INSERT INTO dw_ident VALUES (1, 'a')"
 CREATE TABLE dw_ident (id integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY, val text);
@@ -133,8 +147,9 @@ SELECT iact.sync_add_table('regress_ivr', 'dw_tail', 'dw_tail', batch_size => 5,
 SELECT status, rows_read, rows_deleted, rows_purged, source_count, target_count, error FROM iact.sync_now('dw_tail');
 SELECT string_agg(id::text, ',' ORDER BY id) AS left_in_target FROM dw_tail;
 
-SELECT iact.sync_remove_table(t) FROM unnest(ARRAY['dw', 'dw_inc', 'dw_num', 'dw_extra', 'dw_ident', 'dw_dup', 'dw_tail']) t;
-DROP TABLE dw, dw_inc, dw_model, dw_num, dw_extra, dw_ident, dw_dup, dw_tail;
+SELECT iact.sync_remove_table(t) FROM unnest(ARRAY['dw', 'dw_inc', 'dw_num', 'dw_extra', 'dw_ident', 'dw_dup', 'dw_tail', 'dw_fn']) t;
+DROP TABLE dw, dw_inc, dw_model, dw_num, dw_extra, dw_ident, dw_dup, dw_tail, dw_fn;
+DROP FUNCTION regress_qty_ok(integer);
 DROP FUNCTION regress_indexes_ok(regclass);
 DROP EXTENSION amcheck;
-\! $IACT_MARIADB_CLI -e "DROP TABLE dw, dw_num, dw_extra, dw_ident, dw_dup, dw_tail"
+\! $IACT_MARIADB_CLI -e "DROP TABLE dw, dw_num, dw_extra, dw_ident, dw_dup, dw_tail, dw_fn"

@@ -11,8 +11,9 @@
  *	  Only for a target that needs nothing a statement would add: a plain
  *	  table (no partitions, not a partition) without triggers (foreign keys
  *	  and deferrable constraints are triggers too), rules or row-level
- *	  security, without generated columns or columns the sync does not
- *	  write (their defaults), and that the user may SELECT, INSERT and
+ *	  security, without generated columns, GENERATED ALWAYS identity
+ *	  columns or columns the sync does not write (their defaults), and
+ *	  that the user may SELECT, INSERT and
  *	  UPDATE as a whole.  Checked at every batch, under the batch's lock;
  *	  any other target takes the SQL statements (sync_merge.c,
  *	  sync_batch.c).  A row changed by someone else between the merge's
@@ -258,7 +259,7 @@ iact_sync_direct_begin(SyncRun *r, bool lookup)
 	 * What the statements before wrote is visible to the key lookups; and
 	 * CHECK constraints, index expressions and predicates may call functions
 	 * that need an active snapshot, which a procedure's batch after a commit
-	 * does not have (as logical replication's apply does).
+	 * does not have: one is pushed then (as logical replication's apply does).
 	 */
 	CommandCounterIncrement();
 	if (!ActiveSnapshotSet())
