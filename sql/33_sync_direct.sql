@@ -29,9 +29,9 @@ SELECT iact.sync_add_table('regress_ivr', 'dw', 'dw', batch_size => 100, retenti
                            batch_size => 100, retention_days => 0) > 0 AS incremental_registered;
 
 -- first loads (multi-inserts of 100 rows per batch)
-SELECT target_table, status, rows_read, rows_inserted, rows_updated, rows_deleted, error
+SELECT target_table, status, rows_read, rows_inserted, rows_updated, rows_deleted, error, write_path
   FROM iact.sync_now('dw') UNION ALL
-SELECT target_table, status, rows_read, rows_inserted, rows_updated, rows_deleted, error
+SELECT target_table, status, rows_read, rows_inserted, rows_updated, rows_deleted, error, write_path
   FROM iact.sync_now('dw_inc');
 SELECT (SELECT count(*) FROM (TABLE dw EXCEPT TABLE dw_model) x) AS dw_not_in_model,
        (SELECT count(*) FROM (TABLE dw_model EXCEPT TABLE dw) x) AS model_not_in_dw,
@@ -56,9 +56,9 @@ INSERT INTO dw_model SELECT g, 'C' || g, 3, NULL, '2027-01-01'::timestamp + g * 
   FROM generate_series(2501, 2505) g;
 -- through the procedure: each batch committed on its own
 CALL iact.sync_run('dw');
-SELECT status, rows_read, rows_inserted, rows_updated, rows_deleted, source_count, target_count, error
+SELECT status, rows_read, rows_inserted, rows_updated, rows_deleted, source_count, target_count, error, write_path
   FROM iact.sync_runs WHERE target_table = 'public.dw' ORDER BY id DESC LIMIT 1;
-SELECT status, rows_read, rows_inserted, rows_updated, rows_deleted, error FROM iact.sync_now('dw_inc');
+SELECT status, rows_read, rows_inserted, rows_updated, rows_deleted, error, write_path FROM iact.sync_now('dw_inc');
 SELECT (SELECT count(*) FROM (TABLE dw EXCEPT TABLE dw_model) x) AS dw_not_in_model,
        (SELECT count(*) FROM (TABLE dw_model EXCEPT TABLE dw) x) AS model_not_in_dw,
        (SELECT count(*) FROM (TABLE dw_inc EXCEPT TABLE dw_model) x) AS inc_not_in_model,
@@ -95,14 +95,26 @@ SELECT iact.sync_add_table('regress_ivr', 'dw_num', 'dw_num', watermark_column =
 SELECT status, rows_read, rows_inserted, rows_updated, error FROM iact.sync_now('dw_num');
 SELECT id::text, val FROM dw_num ORDER BY id;
 
+-- a trigger on the target (here an audit-like one): written by statements, which fire it
+CREATE TABLE dw_seen (id integer, op text);
+CREATE FUNCTION regress_dw_seen() RETURNS trigger LANGUAGE plpgsql
+    AS $$ BEGIN INSERT INTO dw_seen VALUES (NEW.id, TG_OP); RETURN NEW; END $$;
+CREATE TRIGGER seen AFTER INSERT OR UPDATE ON dw_num FOR EACH ROW EXECUTE FUNCTION regress_dw_seen();
+\! $IACT_MARIADB_CLI -e "UPDATE dw_num SET val = 'newer', changed_at = '2025-03-01' WHERE id = 2; INSERT INTO dw_num VALUES (3, 'three', '2025-03-01')"
+SELECT status, rows_inserted, rows_updated, error, write_path FROM iact.sync_now('dw_num');
+SELECT * FROM dw_seen ORDER BY id;
+DROP TABLE dw_seen CASCADE;
+DROP TRIGGER seen ON dw_num;
+DROP FUNCTION regress_dw_seen();
+
 -- a target column the sync does not write takes its default: such a target is
 -- written by statements, which fill it in
 \! $IACT_MARIADB_CLI -e "CREATE TABLE dw_extra (id int PRIMARY KEY, val varchar(10)); INSERT INTO dw_extra VALUES (1, 'a'), (2, 'b')"
 CREATE TABLE dw_extra (id integer PRIMARY KEY, val text, loaded_by text DEFAULT 'the sync');
 SELECT iact.sync_add_table('regress_ivr', 'dw_extra', 'dw_extra') > 0 AS registered;
-SELECT status, rows_inserted, error FROM iact.sync_now('dw_extra');
+SELECT status, rows_inserted, error, write_path FROM iact.sync_now('dw_extra');
 \! $IACT_MARIADB_CLI -e "UPDATE dw_extra SET val = 'B' WHERE id = 2; INSERT INTO dw_extra VALUES (3, 'c')"
-SELECT status, rows_inserted, rows_updated, error FROM iact.sync_now('dw_extra');
+SELECT status, rows_inserted, rows_updated, error, write_path FROM iact.sync_now('dw_extra');
 SELECT * FROM dw_extra ORDER BY id;
 
 -- a CHECK calling a SQL function that runs a query needs an active snapshot,
@@ -115,7 +127,7 @@ SELECT iact.sync_add_table('regress_ivr', 'dw_fn', 'dw_fn', batch_size => 1) > 0
 CALL iact.sync_run('dw_fn');
 \! $IACT_MARIADB_CLI -e "UPDATE dw_fn SET qty = qty * 10; INSERT INTO dw_fn VALUES (4, 4)"
 CALL iact.sync_run('dw_fn');
-SELECT status, rows_read, rows_inserted, rows_updated, error
+SELECT status, rows_read, rows_inserted, rows_updated, error, write_path
   FROM iact.sync_runs WHERE target_table = 'public.dw_fn' ORDER BY id;
 SELECT * FROM dw_fn ORDER BY id;
 
@@ -123,7 +135,7 @@ SELECT * FROM dw_fn ORDER BY id;
 \! $IACT_MARIADB_CLI -e "CREATE TABLE dw_ident (id int PRIMARY KEY, val varchar(10)); INSERT INTO dw_ident VALUES (1, 'a')"
 CREATE TABLE dw_ident (id integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY, val text);
 SELECT iact.sync_add_table('regress_ivr', 'dw_ident', 'dw_ident') > 0 AS registered;
-SELECT status, rows_inserted, error FROM iact.sync_now('dw_ident');
+SELECT status, rows_inserted, error, write_path FROM iact.sync_now('dw_ident');
 
 -- two source keys that become one in the target's type (fractions of a second
 -- in a timestamp(0) key): the row would be changed twice by one batch

@@ -116,6 +116,9 @@ typedef struct SyncRun
 	bool		bulk;			/* the target was empty: plain INSERT, nothing to delete */
 	bool		merge_delete;	/* full sync by one ordered key: merged batches (sync_merge.c) */
 	bool		row_values;		/* this batch's rows as values and nulls, not composites */
+	bool		wrote_direct;	/* batches written directly (sync_direct.c) */
+	bool		wrote_statements;	/* and by statements, because: */
+	const char *statements_reason;	/* (a constant string) */
 	int			key_idx;		/* that key's column */
 	Datum		prev_key;		/* the highest key of the previous batches */
 	bool		have_prev_key;

@@ -487,6 +487,13 @@ iact_sync_apply_batch(SyncRun *r, SyncBatch *b)
 		return;
 	if (r->row_values && (r->bulk || r->wm_col || r->merge_delete))
 		d = iact_sync_direct_begin(r, !r->bulk && !r->merge_delete);
+	else if (!(r->bulk || r->wm_col || r->merge_delete))
+		r->statements_reason = "a full sync without the merge (not one numeric or temporal key column, "
+			"or a target with partitions or inheritance children)";
+	if (d != NULL)
+		r->wrote_direct = true;
+	else
+		r->wrote_statements = true;
 	if (r->merge_delete)
 		iact_sync_merge_batch(r, d, cs.values, cs.nulls, cs.keys, cs.nrows);
 	else if (d != NULL)

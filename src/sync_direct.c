@@ -122,40 +122,67 @@ find_key_index(SyncRun *r, Relation rel, int *key_col)
 }
 
 /*
- * The target, opened for this batch, or NULL when it needs the SQL path.
- * With lookup, also its key index (for the incremental upsert).
+ * Why the target, as it is now, needs statements (NULL: it does not).  With
+ * lookup, also its key index (for the incremental upsert).
  */
-static Relation
-open_if_direct(SyncRun *r, bool lookup, Oid *keyidx, int *key_col)
+static const char *
+why_statements(SyncRun *r, Relation rel, bool lookup, Oid *keyidx, int *key_col)
 {
-	Relation	rel = table_open(r->tgt_relid, RowExclusiveLock);
 	TupleDesc	td = RelationGetDescr(rel);
 	AclMode		need = ACL_SELECT | ACL_INSERT | ACL_UPDATE;
 	int			live = 0;
 	int			i;
 
+	if (rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE)
+		return "the target is partitioned";
+	if (rel->rd_rel->relkind != RELKIND_RELATION)
+		return "the target is not a table";
+	if (rel->rd_rel->relispartition)
+		return "the target is a partition";
+	if (rel->trigdesc != NULL)
+		return "the target has triggers (foreign keys and deferrable constraints are triggers too)";
+	if (rel->rd_rules != NULL)
+		return "the target has rules";
+	if (td->constr && td->constr->has_generated_stored)
+		return "the target has generated columns";
 	for (i = 0; i < td->natts; i++)
+	{
+		if (TupleDescAttr(td, i)->attidentity == ATTRIBUTE_IDENTITY_ALWAYS)
+			return "the target has a GENERATED ALWAYS identity column";
 		if (!TupleDescAttr(td, i)->attisdropped)
 			live++;
-	/* a GENERATED ALWAYS identity column refuses a statement's values: let it */
-	for (i = 0; i < td->natts; i++)
-		if (TupleDescAttr(td, i)->attidentity == ATTRIBUTE_IDENTITY_ALWAYS)
-			live = -1;
+	}
+	if (live != r->ncols)
+		return "the target has columns the sync does not write";
 	/* the columns as this run read them (a batch-committing run can see an ALTER in between) */
-	for (i = 0; i < r->ncols && live == r->ncols; i++)
-		if (r->cols[i].attnum > td->natts ||
+	for (i = 0; i < r->ncols; i++)
+		if (td->natts != r->tupdesc->natts || r->cols[i].attnum > td->natts ||
 			TupleDescAttr(td, r->cols[i].attnum - 1)->attisdropped ||
 			TupleDescAttr(td, r->cols[i].attnum - 1)->atttypid != r->cols[i].typid ||
 			TupleDescAttr(td, r->cols[i].attnum - 1)->atttypmod != r->cols[i].typmod)
-			live = -1;
-	if (rel->rd_rel->relkind == RELKIND_RELATION && !rel->rd_rel->relispartition &&
-		rel->trigdesc == NULL && rel->rd_rules == NULL &&
-		!(td->constr && td->constr->has_generated_stored) &&
-		live == r->ncols && td->natts == r->tupdesc->natts &&
-		check_enable_rls(r->tgt_relid, InvalidOid, true) != RLS_ENABLED &&
-		pg_class_aclmask(r->tgt_relid, GetUserId(), need, ACLMASK_ALL) == need &&
-		(!lookup || OidIsValid(*keyidx = find_key_index(r, rel, key_col))))
+			return "the target's columns changed during the run";
+	if (check_enable_rls(r->tgt_relid, InvalidOid, true) == RLS_ENABLED)
+		return "row-level security applies to the target";
+	if (pg_class_aclmask(r->tgt_relid, GetUserId(), need, ACLMASK_ALL) != need)
+		return "the user lacks SELECT, INSERT or UPDATE on the whole target";
+	if (lookup && !OidIsValid(*keyidx = find_key_index(r, rel, key_col)))
+		return "the target has no plain unique btree index on exactly the key columns";
+	return NULL;
+}
+
+/*
+ * The target, opened for this batch, or NULL when it needs the SQL path (the
+ * reason in r->statements_reason).
+ */
+static Relation
+open_if_direct(SyncRun *r, bool lookup, Oid *keyidx, int *key_col)
+{
+	Relation	rel = table_open(r->tgt_relid, RowExclusiveLock);
+	const char *why = why_statements(r, rel, lookup, keyidx, key_col);
+
+	if (why == NULL)
 		return rel;
+	r->statements_reason = why;
 	table_close(rel, NoLock);
 	return NULL;
 }

@@ -78,10 +78,10 @@ load_registry(SyncRun *r)
 void
 iact_sync_save_run(SyncRun *r, const char *status, const char *error)
 {
-	Oid			argtypes[14] = {INT8OID, TEXTOID, INT8OID, INT8OID, INT8OID, INT8OID,
-	INT8OID, INT8OID, TEXTOID, TEXTOID, TEXTOID, INT8OID, INT8OID, TEXTOID};
-	Datum		args[14];
-	char		nulls[14];
+	Oid			argtypes[15] = {INT8OID, TEXTOID, INT8OID, INT8OID, INT8OID, INT8OID,
+	INT8OID, INT8OID, TEXTOID, TEXTOID, TEXTOID, INT8OID, INT8OID, TEXTOID, TEXTOID};
+	Datum		args[15];
+	char		nulls[15];
 	int			i;
 	MemoryContext cxt = CurrentMemoryContext;
 
@@ -101,6 +101,14 @@ iact_sync_save_run(SyncRun *r, const char *status, const char *error)
 	args[12] = Int64GetDatum(r->target_count);
 	args[13] = r->commit_batches ? CStringGetTextDatum("batch commits")
 		: CStringGetTextDatum("one transaction");
+	/* how the rows were written: directly, by statements (and why), or both */
+	if (r->wrote_statements)
+		args[14] = CStringGetTextDatum(psprintf("%sstatements: %s", r->wrote_direct ? "direct and " : "",
+												r->statements_reason ? r->statements_reason : "?"));
+	else if (r->wrote_direct)
+		args[14] = CStringGetTextDatum("direct");
+	else
+		nulls[14] = 'n';
 	for (i = 8; i <= 10; i++)
 		if (args[i] == (Datum) 0)
 			nulls[i] = 'n';
@@ -113,8 +121,8 @@ iact_sync_save_run(SyncRun *r, const char *status, const char *error)
 							  "rows_read = $3, rows_inserted = $4, rows_updated = $5, rows_deleted = $6, "
 							  "rows_rejected = $7, rows_purged = $8, watermark_from = $9, "
 							  "watermark_to = $10, error = $11, source_count = $12, target_count = $13, "
-							  "transaction_mode = $14 WHERE id = $1",
-							  14, argtypes, args, nulls, false, 0) != SPI_OK_UPDATE)
+							  "transaction_mode = $14, write_path = $15 WHERE id = $1",
+							  15, argtypes, args, nulls, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "could not update iact.sync_runs");
 	MemoryContextSwitchTo(cxt);	/* SPI returns in its procedure context */
 }

@@ -48,7 +48,8 @@ CREATE TABLE iact.sync_runs (
 	watermark_to text,
 	source_count bigint,
 	target_count bigint,
-	error text
+	error text,
+	write_path text
 );
 CREATE INDEX sync_runs_target_started ON iact.sync_runs (target_table, started_at DESC);
 CREATE INDEX sync_runs_started ON iact.sync_runs (started_at);

@@ -32,8 +32,11 @@ SELECT iact.sync_add_table('ivr', 'queues', 'ivr_queues') AS queues_id,
 \echo ''
 \echo '--- 4. Sync now (in this transaction; atomic per table).  The five 2024 calls of the legacy'
 \echo '---    data are older than the 365-day retention of ivr_calls: they are not copied.'
-SELECT target_table, status, mode, rows_read, rows_inserted, rows_rejected, source_count, target_count, watermark_to
+SELECT target_table, status, mode, rows_read, rows_inserted, rows_rejected, source_count, target_count, watermark_to,
+       write_path
   FROM iact.sync_now() ORDER BY id;
+\echo 'write_path: plain targets are written directly (table access method + PostgreSQL''s index and'
+\echo 'constraint routines, as logical replication applies rows); others by statements, with the reason.'
 SELECT call_id, caller, started_at, answered_at, abandoned, meta FROM ivr_calls ORDER BY call_id LIMIT 8;
 \echo 'Zero dates (0000-00-00) became NULL; tinyint(1) became boolean; JSON became jsonb.'
 
@@ -67,7 +70,7 @@ SELECT a.full_name AS agent, count(*) AS answered, round(avg(c.duration_s)) AS a
 \echo 'An incremental run reads only past the last watermark (minus the look-back), commits every'
 \echo 'batch together with its watermark (CALL: the procedure path the background worker uses):'
 CALL iact.sync_run('ivr_calls');
-SELECT status, transaction_mode, rows_read, rows_inserted, rows_updated, watermark_from, watermark_to
+SELECT status, transaction_mode, rows_read, rows_inserted, rows_updated, watermark_from, watermark_to, write_path
   FROM iact.sync_runs WHERE target_table = 'public.ivr_calls' ORDER BY id DESC LIMIT 1;
 SELECT call_id, duration_s FROM ivr_calls WHERE call_id = 150;
 
