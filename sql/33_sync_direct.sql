@@ -131,6 +131,18 @@ SELECT status, rows_read, rows_inserted, rows_updated, error, write_path
   FROM iact.sync_runs WHERE target_table = 'public.dw_fn' ORDER BY id;
 SELECT * FROM dw_fn ORDER BY id;
 
+-- a domain's constraints hold, also for a NULL (which never reaches the
+-- domain's input function): the rows that violate them are rejects
+\! $IACT_MARIADB_CLI -e "CREATE TABLE dw_dom (id int PRIMARY KEY, qty int, note varchar(10)); INSERT INTO dw_dom VALUES (1, 5, 'x'), (2, -1, 'y'), (3, 7, NULL)"
+CREATE DOMAIN regress_positive AS integer CHECK (VALUE > 0);
+CREATE DOMAIN regress_required AS text NOT NULL;
+CREATE TABLE dw_dom (id integer PRIMARY KEY, qty regress_positive, note regress_required);
+SELECT iact.sync_add_table('regress_ivr', 'dw_dom', 'dw_dom') > 0 AS registered;
+SELECT status, rows_read, rows_inserted, rows_rejected, error, write_path FROM iact.sync_now('dw_dom');
+SELECT j.key, j.column_name, j.reason FROM iact.sync_rejects j JOIN iact.sync_runs u ON u.id = j.run_id
+ WHERE u.target_table = 'public.dw_dom' ORDER BY j.key;
+SELECT * FROM dw_dom;
+
 -- a GENERATED ALWAYS identity column refuses the source's values (statements)
 \! $IACT_MARIADB_CLI -e "CREATE TABLE dw_ident (id int PRIMARY KEY, val varchar(10)); INSERT INTO dw_ident VALUES (1, 'a')"
 CREATE TABLE dw_ident (id integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY, val text);
@@ -159,9 +171,10 @@ SELECT iact.sync_add_table('regress_ivr', 'dw_tail', 'dw_tail', batch_size => 5,
 SELECT status, rows_read, rows_deleted, rows_purged, source_count, target_count, error FROM iact.sync_now('dw_tail');
 SELECT string_agg(id::text, ',' ORDER BY id) AS left_in_target FROM dw_tail;
 
-SELECT iact.sync_remove_table(t) FROM unnest(ARRAY['dw', 'dw_inc', 'dw_num', 'dw_extra', 'dw_ident', 'dw_dup', 'dw_tail', 'dw_fn']) t;
-DROP TABLE dw, dw_inc, dw_model, dw_num, dw_extra, dw_ident, dw_dup, dw_tail, dw_fn;
+SELECT iact.sync_remove_table(t) FROM unnest(ARRAY['dw', 'dw_inc', 'dw_num', 'dw_extra', 'dw_ident', 'dw_dup', 'dw_tail', 'dw_fn', 'dw_dom']) t;
+DROP TABLE dw, dw_inc, dw_model, dw_num, dw_extra, dw_ident, dw_dup, dw_tail, dw_fn, dw_dom;
+DROP DOMAIN regress_positive, regress_required;
 DROP FUNCTION regress_qty_ok(integer);
 DROP FUNCTION regress_indexes_ok(regclass);
 DROP EXTENSION amcheck;
-\! $IACT_MARIADB_CLI -e "DROP TABLE dw, dw_num, dw_extra, dw_ident, dw_dup, dw_tail, dw_fn"
+\! $IACT_MARIADB_CLI -e "DROP TABLE dw, dw_num, dw_extra, dw_ident, dw_dup, dw_tail, dw_fn, dw_dom"

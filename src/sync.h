@@ -47,6 +47,9 @@ typedef struct SyncColumn
 	SyncKind	kind;
 	FmgrInfo	inflinfo;
 	Oid			ioparam;
+	bool		is_domain;		/* a NULL is checked against the domain */
+	void	   *domain_extra;
+	MemoryContext domain_cxt;
 } SyncColumn;
 
 extern const char *iact_sync_map_type(const char *data_type, const char *column_type,

@@ -416,6 +416,18 @@ batch_subxact(SyncRun *r, void (*fn) (SyncRun *, void *), void *arg)
 	return subxact_in(r, r->batch_cxt, fn, arg);
 }
 
+/*
+ * An error converting a value that makes it a reject: a data exception (the
+ * type's input refused it), or a domain's constraint (NOT NULL, CHECK) it
+ * violates.  Anything else (out of memory, a bug...) is not the value's.
+ */
+static bool
+bad_value(ErrorData *err)
+{
+	return ERRCODE_TO_CATEGORY(err->sqlerrcode) == ERRCODE_DATA_EXCEPTION ||
+		ERRCODE_TO_CATEGORY(err->sqlerrcode) == ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION;
+}
+
 /* convert, upsert and account one batch of raw rows */
 void
 iact_sync_apply_batch(SyncRun *r, SyncBatch *b)
@@ -446,8 +458,8 @@ iact_sync_apply_batch(SyncRun *r, SyncBatch *b)
 
 	/* the whole batch at once; on an error, row by row to find the culprits */
 	err = batch_subxact(r, convert_all, &cs);
-	if (err != NULL && ERRCODE_TO_CATEGORY(err->sqlerrcode) != ERRCODE_DATA_EXCEPTION)
-		ReThrowError(err);		/* not a bad value: out of memory, a bug... */
+	if (err != NULL && !bad_value(err))
+		ReThrowError(err);
 	if (err != NULL)
 	{
 		cs.nrows = cs.nrej = 0;
@@ -457,12 +469,12 @@ iact_sync_apply_batch(SyncRun *r, SyncBatch *b)
 			err = batch_subxact(r, convert_one_row, &cs);
 			if (err == NULL)
 				continue;
-			if (ERRCODE_TO_CATEGORY(err->sqlerrcode) != ERRCODE_DATA_EXCEPTION)
+			if (!bad_value(err))
 				ReThrowError(err);
 			for (cs.col = 0; cs.col < r->ncols; cs.col++)
 				if ((err = batch_subxact(r, convert_one_value, &cs)) != NULL)
 					break;
-			if (err != NULL && ERRCODE_TO_CATEGORY(err->sqlerrcode) != ERRCODE_DATA_EXCEPTION)
+			if (err != NULL && !bad_value(err))
 				ReThrowError(err);
 			cs.rej_row[cs.nrej] = cs.row;
 			cs.rej_col[cs.nrej] = cs.col < r->ncols ? cs.col : -1;
@@ -478,7 +490,7 @@ iact_sync_apply_batch(SyncRun *r, SyncBatch *b)
 			RejectDelete rd = {b->vals[cs.rej_row[i]], b->lens[cs.rej_row[i]]};
 
 			err = batch_subxact(r, delete_rejected, &rd);
-			if (err != NULL && ERRCODE_TO_CATEGORY(err->sqlerrcode) != ERRCODE_DATA_EXCEPTION)
+			if (err != NULL && !bad_value(err))
 				ReThrowError(err);
 		}
 	}

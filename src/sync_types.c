@@ -153,6 +153,10 @@ iact_sync_column_prepare(SyncColumn *col)
 
 	getTypeInputInfo(col->typid, &infunc, &col->ioparam);
 	fmgr_info_cxt(infunc, &col->inflinfo, CurrentMemoryContext);
+	/* a NULL never reaches a domain's input function: its constraints are checked apart */
+	col->is_domain = get_typtype(col->typid) == TYPTYPE_DOMAIN;
+	col->domain_extra = NULL;
+	col->domain_cxt = CurrentMemoryContext;
 }
 
 /* is this a well-formed text value; else why not (NULL when fine) */
@@ -265,11 +269,25 @@ server_string(char *raw, unsigned long len)
 /*
  * Convert one raw value (NUL-terminated, len bytes).  Returns NULL and sets
  * *value / *isnull, or returns the reason the value is rejected.  May throw
- * (type input functions).
+ * (type input functions; a domain's constraints, also on a NULL).
  */
+static const char *convert_value(SyncColumn *col, char *raw, unsigned long len,
+								 Datum *value, bool *isnull);
+
 const char *
 iact_sync_convert(SyncColumn *col, char *raw, unsigned long len,
 				  Datum *value, bool *isnull)
+{
+	const char *reason = convert_value(col, raw, len, value, isnull);
+
+	if (reason == NULL && *isnull && col->is_domain)
+		domain_check((Datum) 0, true, col->typid, &col->domain_extra, col->domain_cxt);
+	return reason;
+}
+
+static const char *
+convert_value(SyncColumn *col, char *raw, unsigned long len,
+			  Datum *value, bool *isnull)
 {
 	const char *problem;
 
