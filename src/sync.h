@@ -156,6 +156,8 @@ extern void iact_sync_spi_exec(const char *sql, int expected);
 /* sync_batch.c: the upsert plan, converting and applying one batch */
 extern char *iact_sync_column_list(SyncRun *r, const char *prefix, bool keys_only,
 								   bool non_keys_only);
+extern void iact_sync_append_key_match(struct StringInfoData *sql, SyncRun *r, const char *a,
+									   const char *b);
 extern void iact_sync_prepare_plans(SyncRun *r);
 extern void iact_sync_apply_batch(SyncRun *r, SyncBatch *b);
 extern ErrorData *iact_sync_in_subxact(SyncRun *r, void (*fn) (SyncRun *, void *), void *arg);
@@ -164,8 +166,8 @@ extern Datum iact_sync_range_param(SyncRun *r, int idx, const char *text, bool *
 
 /* sync_direct.c: writing a batch without a statement, where the target allows */
 typedef struct SyncDirect SyncDirect;
-extern bool iact_sync_direct_possible(SyncRun *r, bool lookup);
 extern SyncDirect *iact_sync_direct_begin(SyncRun *r, bool lookup);
+extern void iact_sync_direct_start(SyncDirect *d);
 extern void iact_sync_direct_insert(SyncDirect *d, Datum *values, bool *nulls);
 extern void iact_sync_direct_update(SyncDirect *d, ItemPointer tid, Datum *values, bool *nulls);
 extern void iact_sync_direct_upsert(SyncDirect *d, Datum *values, bool *nulls);

@@ -48,6 +48,22 @@ iact_sync_column_list(SyncRun *r, const char *prefix, bool keys_only, bool non_k
 	return s.data;
 }
 
+/* "a.k1 = b.k1 AND a.k2 = b.k2 ...": the key columns of two row sources matched */
+void
+iact_sync_append_key_match(StringInfo sql, SyncRun *r, const char *a, const char *b)
+{
+	int			i;
+	bool		first = true;
+
+	for (i = 0; i < r->ncols; i++)
+		if (r->cols[i].is_key)
+		{
+			appendStringInfo(sql, "%s%s.%s = %s.%s", first ? "" : " AND ", a,
+							 quote_identifier(r->cols[i].name), b, quote_identifier(r->cols[i].name));
+			first = false;
+		}
+}
+
 /* the upsert of one batch, given as one array of the target's row type */
 void
 iact_sync_prepare_plans(SyncRun *r)
@@ -109,17 +125,9 @@ iact_sync_prepare_plans(SyncRun *r)
 		 * snapshot, from before the upsert), the rest of those returned
 		 * were updated.
 		 */
-		bool		first = true;
-
 		appendStringInfo(&sql, " RETURNING 1), e AS (SELECT count(*) AS n FROM s WHERE NOT EXISTS "
 						 "(SELECT 1 FROM %s t WHERE ", r->tgt_qual);
-		for (i = 0; i < r->ncols; i++)
-			if (r->cols[i].is_key)
-			{
-				appendStringInfo(&sql, "%st.%s = s.%s", first ? "" : " AND ",
-								 quote_identifier(r->cols[i].name), quote_identifier(r->cols[i].name));
-				first = false;
-			}
+		iact_sync_append_key_match(&sql, r, "t", "s");
 		appendStringInfoString(&sql, ")) SELECT (SELECT n FROM e), count(*) - (SELECT n FROM e) FROM up");
 	}
 prepare:
@@ -428,6 +436,54 @@ bad_value(ErrorData *err)
 		ERRCODE_TO_CATEGORY(err->sqlerrcode) == ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION;
 }
 
+/* write a batch's converted rows: directly (d), else by statements */
+static void
+write_rows(SyncRun *r, SyncDirect *d, ConvertState *cs, MemoryContext cxt)
+{
+	int			i;
+
+	if (r->merge_delete)
+		iact_sync_merge_batch(r, d, cs->values, cs->nulls, cs->keys, cs->nrows);
+	else if (d != NULL)
+	{
+		for (i = 0; i < cs->nrows; i++)
+		{
+			CHECK_FOR_INTERRUPTS();
+			if (r->bulk)
+				iact_sync_direct_insert(d, cs->values[i], cs->nulls[i]);
+			else
+				iact_sync_direct_upsert(d, cs->values[i], cs->nulls[i]);
+		}
+	}
+	else
+	{
+		ArrayType  *arr;
+		Datum		args[1];
+		bool		isnull;
+
+		arr = construct_array(cs->rows, cs->nrows, r->rowtype, r->rowlen, r->rowbyval, r->rowalign);
+		args[0] = PointerGetDatum(arr);
+		if (r->bulk)
+		{
+			if (SPI_execute_plan(r->apply_plan, args, NULL, false, 0) != SPI_OK_INSERT)
+				elog(ERROR, "the insert into %s failed", r->tgt_qual);
+			r->n_inserted += SPI_processed;
+		}
+		else
+		{
+			if (SPI_execute_plan(r->apply_plan, args, NULL, false, 0) != SPI_OK_SELECT ||
+				SPI_processed != 1)
+				elog(ERROR, "the upsert into %s failed", r->tgt_qual);
+			r->n_inserted += DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+														 SPI_tuptable->tupdesc, 1, &isnull));
+			r->n_updated += DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+														SPI_tuptable->tupdesc, 2, &isnull));
+			SPI_freetuptable(SPI_tuptable);
+		}
+		MemoryContextSwitchTo(cxt);
+	}
+}
+
 /* convert, upsert and account one batch of raw rows */
 void
 iact_sync_apply_batch(SyncRun *r, SyncBatch *b)
@@ -453,8 +509,12 @@ iact_sync_apply_batch(SyncRun *r, SyncBatch *b)
 	 * a first load, a merged batch, an incremental upsert.  The rows are then
 	 * kept as values and nulls.
 	 */
-	r->row_values = r->merge_delete ||
-		((r->bulk || r->wm_col) && iact_sync_direct_possible(r, !r->bulk));
+	if (r->bulk || r->wm_col || r->merge_delete)
+		d = iact_sync_direct_begin(r, !r->bulk && !r->merge_delete);
+	else
+		r->statements_reason = "a full sync without the merge (not one numeric or temporal key column, "
+			"or a target with partitions or inheritance children)";
+	r->row_values = r->merge_delete || d != NULL;
 
 	/* the whole batch at once; on an error, row by row to find the culprits */
 	err = batch_subxact(r, convert_all, &cs);
@@ -495,62 +555,16 @@ iact_sync_apply_batch(SyncRun *r, SyncBatch *b)
 		}
 	}
 
-	if (cs.nrows == 0)
-		return;
-	if (r->row_values && (r->bulk || r->wm_col || r->merge_delete))
-		d = iact_sync_direct_begin(r, !r->bulk && !r->merge_delete);
-	else if (!(r->bulk || r->wm_col || r->merge_delete))
-		r->statements_reason = "a full sync without the merge (not one numeric or temporal key column, "
-			"or a target with partitions or inheritance children)";
-	if (d != NULL)
-		r->wrote_direct = true;
-	else
-		r->wrote_statements = true;
-	if (r->merge_delete)
-		iact_sync_merge_batch(r, d, cs.values, cs.nulls, cs.keys, cs.nrows);
-	else if (d != NULL)
+	if (cs.nrows > 0)
 	{
-		for (i = 0; i < cs.nrows; i++)
+		if (d != NULL)
 		{
-			CHECK_FOR_INTERRUPTS();
-			if (r->bulk)
-				iact_sync_direct_insert(d, cs.values[i], cs.nulls[i]);
-			else
-				iact_sync_direct_upsert(d, cs.values[i], cs.nulls[i]);
-		}
-	}
-	else
-	{
-		ArrayType  *arr;
-		Datum		args[1];
-		bool		isnull;
-
-		/* the target stopped allowing direct writes since the check (a REVOKE): rows again */
-		if (r->row_values)
-			for (i = 0; i < cs.nrows; i++)
-				cs.rows[i] = heap_copy_tuple_as_datum(heap_form_tuple(r->tupdesc, cs.values[i],
-																	  cs.nulls[i]),
-													  r->tupdesc);
-		arr = construct_array(cs.rows, cs.nrows, r->rowtype, r->rowlen, r->rowbyval, r->rowalign);
-		args[0] = PointerGetDatum(arr);
-		if (r->bulk)
-		{
-			if (SPI_execute_plan(r->apply_plan, args, NULL, false, 0) != SPI_OK_INSERT)
-				elog(ERROR, "the insert into %s failed", r->tgt_qual);
-			r->n_inserted += SPI_processed;
+			r->wrote_direct = true;
+			iact_sync_direct_start(d);
 		}
 		else
-		{
-			if (SPI_execute_plan(r->apply_plan, args, NULL, false, 0) != SPI_OK_SELECT ||
-				SPI_processed != 1)
-				elog(ERROR, "the upsert into %s failed", r->tgt_qual);
-			r->n_inserted += DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-														 SPI_tuptable->tupdesc, 1, &isnull));
-			r->n_updated += DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-														SPI_tuptable->tupdesc, 2, &isnull));
-			SPI_freetuptable(SPI_tuptable);
-		}
-		MemoryContextSwitchTo(cxt);
+			r->wrote_statements = true;
+		write_rows(r, d, &cs, cxt);
 	}
 	if (d != NULL)
 		iact_sync_direct_end(d);

@@ -67,6 +67,7 @@ struct SyncDirect
 	TupleTableSlot *upd_slot;
 	bool		upd_checked;
 	/* the incremental upsert's key lookup */
+	Oid			keyidx_oid;		/* InvalidOid: no lookups */
 	Relation	keyidx;
 	int		   *key_col;		/* index column -> r->cols */
 	IndexScanDesc scan;
@@ -187,21 +188,6 @@ open_if_direct(SyncRun *r, bool lookup, Oid *keyidx, int *key_col)
 	return NULL;
 }
 
-/* can this batch be written directly?  (lookup: by key, for the incremental upsert) */
-bool
-iact_sync_direct_possible(SyncRun *r, bool lookup)
-{
-	Oid			keyidx;
-	int		   *key_col = palloc(sizeof(int) * Max(r->nkeys, 1));
-	Relation	rel = open_if_direct(r, lookup, &keyidx, key_col);
-
-	pfree(key_col);
-	if (rel == NULL)
-		return false;
-	table_close(rel, NoLock);
-	return true;
-}
-
 /* a fresh snapshot for the key lookups (READ COMMITTED: a new one, as each statement gets) */
 static void
 restart_lookup(SyncDirect *d)
@@ -241,9 +227,10 @@ prepare_lookup(SyncDirect *d, Oid keyidx)
 }
 
 /*
- * Start writing a batch directly: NULL when the target needs the SQL path.
- * Everything lives in the current memory context until
- * iact_sync_direct_end().
+ * Set up writing a batch directly (before its rows are converted): NULL when
+ * the target needs the SQL path.  Everything lives in the current memory
+ * context until iact_sync_direct_end(); iact_sync_direct_start() comes before
+ * the first write.
  */
 SyncDirect *
 iact_sync_direct_begin(SyncRun *r, bool lookup)
@@ -282,6 +269,14 @@ iact_sync_direct_begin(SyncRun *r, bool lookup)
 	InitResultRelInfo(d->rri, rel, 1, NULL, 0);
 	ExecOpenIndices(d->rri, false);
 	d->slots = palloc0(sizeof(TupleTableSlot *) * DIRECT_MAX_BUFFERED);
+	d->keyidx_oid = lookup ? keyidx : InvalidOid;
+	return d;
+}
+
+/* right before the batch's first write (after the statements that handle its rejects) */
+void
+iact_sync_direct_start(SyncDirect *d)
+{
 	/*
 	 * What the statements before wrote is visible to the key lookups; and
 	 * CHECK constraints, index expressions and predicates may call functions
@@ -295,9 +290,8 @@ iact_sync_direct_begin(SyncRun *r, bool lookup)
 		d->pushed_snapshot = true;
 	}
 	d->estate->es_snapshot = GetActiveSnapshot();
-	if (lookup)
-		prepare_lookup(d, keyidx);
-	return d;
+	if (OidIsValid(d->keyidx_oid))
+		prepare_lookup(d, d->keyidx_oid);
 }
 
 static void

@@ -529,19 +529,10 @@ iact_sync_step_finish(SyncRun *r, void *arg)
 	else if (!r->wm_col && !r->bulk)
 	{
 		StringInfoData sql;
-		int			i;
-		bool		first = true;
-
 		initStringInfo(&sql);
 		appendStringInfo(&sql, "DELETE FROM %s t WHERE NOT EXISTS (SELECT 1 FROM pg_temp.iact_sync_seen s WHERE ",
 						 r->tgt_qual);
-		for (i = 0; i < r->ncols; i++)
-			if (r->cols[i].is_key)
-			{
-				appendStringInfo(&sql, "%ss.%s = t.%s", first ? "" : " AND ",
-								 quote_identifier(r->cols[i].name), quote_identifier(r->cols[i].name));
-				first = false;
-			}
+		iact_sync_append_key_match(&sql, r, "s", "t");
 		appendStringInfoChar(&sql, ')');
 		if (r->ret_idx >= 0 && r->cutoff)
 			appendStringInfo(&sql, " AND (t.%s >= $1 OR t.%s IS NULL)", quote_identifier(r->ret_col),
