@@ -123,6 +123,10 @@ sub wait_mid_run
 }
 
 # --- SIGKILL of the worker mid-run -------------------------------------------
+# small batches from here on: a run of the 21 000 rows must last long enough
+# to be seen running and cut (with direct writes, batches of 200 made it a
+# fraction of a second)
+q1(q{UPDATE iact.sync_tables SET batch_size = 20 WHERE target_table = 'bulk'});
 change_all();
 ok(wait_mid_run(), 'a run is in progress');
 $pid = worker_pid();
