@@ -10,15 +10,20 @@
 
 MODULE_big = iact
 EXTENSION  = iact
-EXTVERSION = 1.0
+EXTVERSION = 1.1
 
 SRCS = $(sort $(wildcard src/*.c))
 OBJS = $(SRCS:.c=.o)
 PGFILEDESC = "iact - IVR sync, time events, migrations, audit"
 
+# The current version's script is built from src/sql/*.sql; each upgrade
+# script from src/sql/update/FROM--TO/*.sql.  Released scripts are tracked
+# as they shipped (iact--1.0.sql) and never edited again.
 SQL_FRAGMENTS = $(sort $(wildcard src/sql/*.sql))
-DATA_built = $(EXTENSION)--$(EXTVERSION).sql
-EXTRA_CLEAN = $(EXTENSION)--$(EXTVERSION).sql
+UPDATE_1_0 = $(sort $(wildcard src/sql/update/1.0--1.1/*.sql))
+DATA = $(EXTENSION)--1.0.sql
+DATA_built = $(EXTENSION)--$(EXTVERSION).sql $(EXTENSION)--1.0--1.1.sql
+EXTRA_CLEAN = $(DATA_built)
 
 REGRESS = $(basename $(notdir $(sort $(wildcard sql/*.sql))))
 REGRESS_OPTS = --load-extension=iact
@@ -41,6 +46,9 @@ include $(PGXS)
 override CFLAGS += -Wall -Wmissing-prototypes -Werror=implicit-function-declaration
 
 $(EXTENSION)--$(EXTVERSION).sql: $(SQL_FRAGMENTS)
+	cat $^ > $@
+
+$(EXTENSION)--1.0--1.1.sql: $(UPDATE_1_0)
 	cat $^ > $@
 
 # only the MariaDB boundary sees mysql.h
