@@ -25,7 +25,10 @@
  */
 #include "migration.h"
 
+#include "access/htup_details.h"
+#include "access/stratnum.h"
 #include "access/xact.h"
+#include "catalog/pg_operator.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "lib/stringinfo.h"
@@ -39,6 +42,8 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
+#include "utils/syscache.h"
+#include "utils/typcache.h"
 
 PG_FUNCTION_INFO_V1(iact_backfill);
 
@@ -55,7 +60,8 @@ typedef struct Backfill
 	int			pause_ms;
 	int			nkeys;
 	char	  **keycols;		/* quoted */
-	char	  **keytypes;		/* format_type() */
+	char	  **keytypes;		/* format_type(), schema-qualified */
+	const char *keyops_nsp;		/* schema of the keys' btree operators, quoted */
 	char	  **upper;			/* highest key at start; NULL: table was empty */
 	char	  **last;			/* last key done; NULL: none yet */
 	int64		rows_done;
@@ -75,7 +81,7 @@ backfill_lock(const char *name)
 	LOCKTAG		tag;
 	uint32		h = hash_bytes((const unsigned char *) name, strlen(name));
 
-	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, IACT_LOCK_CLASS_BACKFILL, h, 2);
+	IACT_SET_LOCKTAG(tag, IACT_LOCK_CLASS_BACKFILL, h);
 	if (LockAcquire(&tag, ExclusiveLock, true, true) == LOCKACQUIRE_NOT_AVAIL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_IN_USE),
@@ -89,8 +95,58 @@ backfill_unlock(const char *name)
 	LOCKTAG		tag;
 	uint32		h = hash_bytes((const unsigned char *) name, strlen(name));
 
-	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, IACT_LOCK_CLASS_BACKFILL, h, 2);
-	LockRelease(&tag, ExclusiveLock, true);
+	IACT_SET_LOCKTAG(tag, IACT_LOCK_CLASS_BACKFILL, h);
+	/* an abort inside SPI_commit has released it already */
+	if (LockHeldByMe(&tag, ExclusiveLock))
+		LockRelease(&tag, ExclusiveLock, true);
+}
+
+/* the schema of operator opno */
+static Oid
+backfill_op_namespace(Oid opno)
+{
+	HeapTuple	tp = SearchSysCache1(OPEROID, ObjectIdGetDatum(opno));
+	Oid			nsp;
+
+	if (!HeapTupleIsValid(tp))
+		elog(ERROR, "cache lookup failed for operator %u", opno);
+	nsp = ((Form_pg_operator) GETSTRUCT(tp))->oprnamespace;
+	ReleaseSysCache(tp);
+	return nsp;
+}
+
+/*
+ * The batches compare keys with the key type's default btree operators,
+ * named schema-qualified (OPERATOR(nsp.>)) so that the caller's
+ * search_path -- under which the user's set_sql and where_sql must still
+ * resolve -- cannot substitute another operator.  A row comparison names
+ * one operator for every column, so all key columns' operators must live
+ * in one schema (pg_catalog for built-in types).
+ */
+static void
+backfill_key_ops(Backfill *b, Oid typid)
+{
+	TypeCacheEntry *tc = lookup_type_cache(typid, TYPECACHE_BTREE_OPFAMILY);
+	Oid			opno = InvalidOid;
+	const char *nsp;
+
+	if (OidIsValid(tc->btree_opf))
+		opno = get_opfamily_member(tc->btree_opf, tc->btree_opintype, tc->btree_opintype,
+								   BTGreaterStrategyNumber);
+	if (!OidIsValid(opno))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("the primary key of %s has type %s, which has no default btree operator class",
+						b->relname, format_type_be(typid)),
+				 errdetail("A backfill walks the table in key order.")));
+	nsp = quote_identifier(get_namespace_name(backfill_op_namespace(opno)));
+	if (b->keyops_nsp && strcmp(b->keyops_nsp, nsp) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("the primary key columns of %s compare with operators of different schemas (%s, %s)",
+						b->relname, b->keyops_nsp, nsp),
+				 errhint("Backfill through a single-column unique key instead.")));
+	b->keyops_nsp = nsp;
 }
 
 /* the primary key's columns and types, in key order */
@@ -100,12 +156,14 @@ backfill_key(Backfill *b)
 	Oid			types[1] = {OIDOID};
 	Datum		vals[1] = {ObjectIdGetDatum(b->relid)};
 	uint64		i;
+	bool		isnull;
 
-	if (SPI_execute_with_args("SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod) "
+	if (SPI_execute_with_args("SELECT a.attname, a.atttypid, a.atttypmod "
 							  "FROM pg_catalog.pg_index i "
-							  "JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid "
-							  "AND a.attnum = ANY (i.indkey::pg_catalog.int2[]) "
-							  "WHERE i.indrelid = $1 AND i.indisprimary "
+							  "JOIN pg_catalog.pg_attribute a "
+							  "ON a.attrelid OPERATOR(pg_catalog.=) i.indrelid "
+							  "AND a.attnum OPERATOR(pg_catalog.=) ANY (i.indkey::pg_catalog.int2[]) "
+							  "WHERE i.indrelid OPERATOR(pg_catalog.=) $1 AND i.indisprimary "
 							  "ORDER BY pg_catalog.array_position(i.indkey::pg_catalog.int2[], a.attnum)",
 							  1, types, vals, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the primary key of %s", b->relname);
@@ -122,7 +180,15 @@ backfill_key(Backfill *b)
 	{
 		b->keycols[i] = pstrdup(quote_identifier(SPI_getvalue(SPI_tuptable->vals[i],
 															  SPI_tuptable->tupdesc, 1)));
-		b->keytypes[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+		b->keytypes[i] = format_type_extended(DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
+																			 SPI_tuptable->tupdesc, 2,
+																			 &isnull)),
+											  DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i],
+																		  SPI_tuptable->tupdesc, 3,
+																		  &isnull)),
+											  FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY);
+		backfill_key_ops(b, DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
+														   SPI_tuptable->tupdesc, 2, &isnull)));
 	}
 }
 
@@ -169,12 +235,12 @@ batch_sql(Backfill *b, bool with_lower)
 	if (with_lower)
 	{
 		append_keys(&q, b, "", "");
-		appendStringInfoString(&q, " > ");
+		appendStringInfo(&q, " OPERATOR(%s.>) ", b->keyops_nsp);
 		append_params(&q, b, 1);
 		appendStringInfoString(&q, " AND ");
 	}
 	append_keys(&q, b, "", "");
-	appendStringInfoString(&q, " <= ");
+	appendStringInfo(&q, " OPERATOR(%s.<=) ", b->keyops_nsp);
 	append_params(&q, b, upper_param);
 	if (b->where_sql)
 		appendStringInfo(&q, " AND (%s)", b->where_sql);
@@ -184,7 +250,7 @@ batch_sql(Backfill *b, bool with_lower)
 	appendStringInfo(&q, " LIMIT %d), upd AS (UPDATE %s AS __iact_t SET %s FROM batch WHERE ",
 					 b->batch_size, b->relname, b->set_sql);
 	append_keys(&q, b, "__iact_t.", "");
-	appendStringInfoString(&q, " = (");
+	appendStringInfo(&q, " OPERATOR(%s.=) (", b->keyops_nsp);
 	for (i = 0; i < b->nkeys; i++)
 		appendStringInfo(&q, "%sbatch.__iact_k%d", i ? ", " : "", i);
 	appendStringInfoChar(&q, ')');
@@ -192,7 +258,7 @@ batch_sql(Backfill *b, bool with_lower)
 		appendStringInfo(&q, " AND (%s)", b->where_sql);
 	appendStringInfoString(&q, " RETURNING 1) SELECT (SELECT pg_catalog.count(*) FROM upd)");
 	for (i = 0; i < b->nkeys; i++)
-		appendStringInfo(&q, ", l.__iact_k%d::text", i);
+		appendStringInfo(&q, ", l.__iact_k%d::pg_catalog.text", i);
 	appendStringInfoString(&q, " FROM (SELECT * FROM batch ORDER BY ");
 	for (i = 0; i < b->nkeys; i++)
 		appendStringInfo(&q, "%s__iact_k%d DESC", i ? ", " : "", i);
@@ -312,7 +378,7 @@ backfill_create(Backfill *b)
 	initStringInfo(&q);
 	appendStringInfoString(&q, "SELECT ");
 	for (i = 0; i < b->nkeys; i++)
-		appendStringInfo(&q, "%s%s::text AS __iact_u%d", i ? ", " : "", b->keycols[i], i);
+		appendStringInfo(&q, "%s%s::pg_catalog.text AS __iact_u%d", i ? ", " : "", b->keycols[i], i);
 	/* aliased: ORDER BY must sort by the key, not by its text */
 	appendStringInfo(&q, " FROM %s ORDER BY ", b->relname);
 	for (i = 0; i < b->nkeys; i++)
@@ -332,10 +398,12 @@ backfill_create(Backfill *b)
 	}
 
 	v[0] = ObjectIdGetDatum(b->relid);
-	if (SPI_execute_with_args("SELECT GREATEST(c.reltuples::bigint, coalesce(s.n_live_tup, 0), 0) "
+	if (SPI_execute_with_args("SELECT GREATEST(c.reltuples::pg_catalog.int8, "
+							  "coalesce(s.n_live_tup, 0), 0) "
 							  "FROM pg_catalog.pg_class c "
-							  "LEFT JOIN pg_catalog.pg_stat_user_tables s ON s.relid = c.oid "
-							  "WHERE c.oid = $1", 1, &types[2], v, NULL, true, 1) == SPI_OK_SELECT &&
+							  "LEFT JOIN pg_catalog.pg_stat_user_tables s "
+							  "ON s.relid OPERATOR(pg_catalog.=) c.oid "
+							  "WHERE c.oid OPERATOR(pg_catalog.=) $1", 1, &types[2], v, NULL, true, 1) == SPI_OK_SELECT &&
 		SPI_processed == 1)
 		b->estimate = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 												  SPI_tuptable->tupdesc, 1, &isnull));

@@ -13,7 +13,29 @@
 
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "storage/lock.h"
 #include "utils/timestamp.h"
+
+/*
+ * The lock tags of the migration lock and of backfills (src/migration_log.c,
+ * src/backfill.c).  They are LOCKTAG_USERLOCK tags in the DEFAULT lock
+ * method: SQL's advisory-lock functions make only LOCKTAG_ADVISORY tags in
+ * the USER lock method (a lock's method is part of its tag), so no SQL call
+ * can take, wait on or release them -- pg_advisory_unlock_all() releases
+ * the session locks of the USER method only.  A session-level lock of the
+ * DEFAULT method is released when a top-level transaction aborts (and at
+ * backend exit); iact holds them only inside one CALL, which releases them
+ * on every path anyway.  pg_locks shows them as locktype 'userlock',
+ * classid = key1, objid = key2, objsubid = IACT_LOCK_OWN.
+ */
+#define IACT_LOCK_OWN			4
+#define IACT_SET_LOCKTAG(tag, key1, key2) \
+	((tag).locktag_field1 = MyDatabaseId, \
+	 (tag).locktag_field2 = (uint32) (key1), \
+	 (tag).locktag_field3 = (uint32) (key2), \
+	 (tag).locktag_field4 = IACT_LOCK_OWN, \
+	 (tag).locktag_type = LOCKTAG_USERLOCK, \
+	 (tag).locktag_lockmethodid = DEFAULT_LOCKMETHOD)
 
 extern int	iact_migration_lock_timeout;
 
@@ -34,6 +56,8 @@ typedef struct VersionState
 	char	   *description;	/* of the applied entry */
 	char	   *checksum;		/* of the applied entry, may be NULL */
 	char	   *down_sql;		/* of the applied entry, may be NULL */
+	char	   *down_checksum;	/* of the applied entry, may be NULL */
+	char	   *installed_by;	/* of the applied entry */
 	int64		running_id;		/* a RUNNING apply entry, or 0 */
 	char	   *running_runner;
 	int			running_pid;
@@ -70,6 +94,7 @@ typedef struct MigrationEntry
 	const char *checksum;		/* may be NULL */
 	const char *up_sql;			/* may be NULL */
 	const char *down_sql;		/* may be NULL */
+	const char *down_checksum;	/* SHA-256 of down_sql, may be NULL */
 	int64		rollback_of;	/* 0 = none */
 	TimestampTz started_at;		/* 0 = now */
 	int64		rows_affected;	/* -1 = unknown */
@@ -82,5 +107,11 @@ extern void migration_finish_entry(int64 id, const char *status, int64 rows,
 								   const char *error_message);
 
 extern char *migration_sha256_hex(const char *data, size_t len);
+
+/* parse a migration's SQL, refusing empty text and transaction control */
+extern List *migration_parse_sql(const char *sql, const char *what);
+
+/* refusals shared by safe_rollback_migration and log_rollback_start */
+extern void migration_refuse_rollback(const char *version, const VersionState *state);
 
 #endif							/* IACT_MIGRATION_H */

@@ -1,9 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * migration_log.c
- *	  The migration log: iact.migration_log, its guard trigger, the
- *	  migration advisory lock, and the log_migration_* functions that
- *	  external migration runners call.
+ *	  The migration log: iact.migration_log, its guard trigger and the
+ *	  migration lock.  The log_migration_* functions that external
+ *	  migration runners call are in migration_external.c.
  *
  * Every read and write of iact.migration_log goes through
  * migration_log_exec(), which runs the statement as the table's owner with
@@ -38,9 +38,6 @@
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
-PG_FUNCTION_INFO_V1(iact_log_migration_start);
-PG_FUNCTION_INFO_V1(iact_log_migration_complete);
-PG_FUNCTION_INFO_V1(iact_log_migration_failed);
 PG_FUNCTION_INFO_V1(iact_migration_log_guard);
 
 int			iact_migration_lock_timeout = 0;
@@ -186,29 +183,32 @@ migration_set_lock_timeout(int timeout_ms)
 							 GUC_ACTION_SAVE, true, 0, false);
 }
 
+/*
+ * The migration lock's tag: see IACT_SET_LOCKTAG in migration.h (no SQL
+ * advisory-lock call can produce, hold or release it).
+ */
 static void
 migration_locktag(LOCKTAG *tag)
 {
-	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, IACT_LOCK_CLASS, IACT_LOCK_MIGRATIONS, 2);
+	IACT_SET_LOCKTAG(*tag, IACT_LOCK_CLASS, IACT_LOCK_MIGRATIONS);
 }
 
 /* pid holding the migration lock, or 0 */
 static int
 migration_lock_holder(void)
 {
-	Oid			types[2] = {INT4OID, INT4OID};
-	Datum		vals[2] = {Int32GetDatum(IACT_LOCK_CLASS), Int32GetDatum(IACT_LOCK_MIGRATIONS)};
+	Oid			types[4] = {OIDOID, INT8OID, INT8OID, INT4OID};
+	Datum		vals[4] = {ObjectIdGetDatum(MyDatabaseId), Int64GetDatum(IACT_LOCK_CLASS),
+	Int64GetDatum(IACT_LOCK_MIGRATIONS), Int32GetDatum(IACT_LOCK_OWN)};
 	bool		isnull;
 	int			pid = 0;
 
-	if (SPI_execute_with_args("SELECT pid FROM pg_catalog.pg_locks "
-							  "WHERE locktype = 'advisory' AND granted "
-							  "AND database = (SELECT oid FROM pg_catalog.pg_database "
-							  "WHERE datname = pg_catalog.current_database()) "
-							  "AND classid::pg_catalog.int8 = $1 AND objid::pg_catalog.int8 = $2 "
-							  "AND objsubid = 2 LIMIT 1",
-							  2, types, vals, NULL, true, 1) == SPI_OK_SELECT &&
-		SPI_processed == 1)
+	migration_log_exec("SELECT pid FROM pg_catalog.pg_locks "
+					   "WHERE locktype = 'userlock' AND granted AND database = $1 "
+					   "AND classid::pg_catalog.int8 = $2 AND objid::pg_catalog.int8 = $3 "
+					   "AND objsubid = $4 LIMIT 1",
+					   4, types, vals, NULL, true);
+	if (SPI_processed == 1)
 	{
 		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 
@@ -283,7 +283,9 @@ migration_unlock_session(void)
 	LOCKTAG		tag;
 
 	migration_locktag(&tag);
-	LockRelease(&tag, ExclusiveLock, true);
+	/* a top-level abort (e.g. inside SPI_commit) has released it already */
+	if (LockHeldByMe(&tag, ExclusiveLock))
+		LockRelease(&tag, ExclusiveLock, true);
 }
 
 static char *
@@ -299,7 +301,8 @@ migration_version_state(const char *version, VersionState *state)
 	Datum		vals[1] = {CStringGetTextDatum(version)};
 
 	memset(state, 0, sizeof(*state));
-	migration_log_exec("SELECT s.applied, s.applied_id, s.checksum, a.down_sql, s.last_status, a.description "
+	migration_log_exec("SELECT s.applied, s.applied_id, s.checksum, a.down_sql, s.last_status, "
+					   "a.description, a.down_checksum, a.installed_by "
 					   "FROM iact.migration_status s "
 					   "LEFT JOIN iact.migration_log a ON a.id = s.applied_id "
 					   "WHERE s.version = $1",
@@ -316,6 +319,8 @@ migration_version_state(const char *version, VersionState *state)
 		state->down_sql = spi_text(0, 4);
 		state->last_status = spi_text(0, 5);
 		state->description = spi_text(0, 6);
+		state->down_checksum = spi_text(0, 7);
+		state->installed_by = spi_text(0, 8);
 	}
 
 	migration_log_exec("SELECT id, runner, backend_pid FROM iact.migration_log "
@@ -415,15 +420,15 @@ nullable_text(const char *s, char *null)
 int64
 migration_insert_entry(const MigrationEntry *e, const MigrationActor *actor)
 {
-	Oid			types[17] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
+	Oid			types[18] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
 		TEXTOID, TEXTOID, INT8OID, TIMESTAMPTZOID, INT8OID, TEXTOID, TEXTOID,
-	NAMEOID, NAMEOID, TEXTOID, INT4OID};
-	Datum		v[17];
-	char		n[18];
+	NAMEOID, NAMEOID, TEXTOID, INT4OID, TEXTOID};
+	Datum		v[18];
+	char		n[19];
 	bool		isnull;
 
 	memset(n, ' ', sizeof(n));
-	n[17] = '\0';
+	n[18] = '\0';
 	v[0] = CStringGetTextDatum(e->version);
 	v[1] = CStringGetTextDatum(e->description);
 	v[2] = CStringGetTextDatum(e->action);
@@ -443,19 +448,20 @@ migration_insert_entry(const MigrationEntry *e, const MigrationActor *actor)
 	v[14] = DirectFunctionCall1(namein, CStringGetDatum(actor->session_role));
 	v[15] = nullable_text(actor->application_name, &n[15]);
 	v[16] = Int32GetDatum(MyProcPid);
+	v[17] = nullable_text(e->down_checksum, &n[17]);
 
 	migration_log_exec("INSERT INTO iact.migration_log (version, description, action, status, "
 					   "runner, checksum, up_sql, down_sql, rollback_of, started_at, "
 					   "completed_at, duration_ms, rows_affected, error_message, error_sqlstate, "
-					   "installed_by, session_role, application_name, backend_pid) "
+					   "installed_by, session_role, application_name, backend_pid, down_checksum) "
 					   "SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, t.started, "
 					   "CASE WHEN $4 <> 'RUNNING' THEN clock_timestamp() END, "
 					   "CASE WHEN $4 <> 'RUNNING' THEN "
 					   "round(extract(epoch FROM clock_timestamp() - t.started) * 1000, 3) END, "
-					   "$11, $12, $13, $14, $15, $16, $17 "
+					   "$11, $12, $13, $14, $15, $16, $17, $18 "
 					   "FROM (SELECT coalesce($10, clock_timestamp()) AS started) t "
 					   "RETURNING id",
-					   17, types, v, n, false);
+					   18, types, v, n, false);
 	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 }
 
@@ -502,132 +508,6 @@ migration_sha256_hex(const char *data, size_t len)
 	for (i = 0; i < PG_SHA256_DIGEST_LENGTH; i++)
 		snprintf(hex + 2 * i, 3, "%02x", digest[i]);
 	return hex;
-}
-
-/* ---------------------------------------------------------------------
- * The log_migration_* API for external runners
- * ---------------------------------------------------------------------
- */
-
-Datum
-iact_log_migration_start(PG_FUNCTION_ARGS)
-{
-	char	   *version = migration_text_arg(fcinfo, 0, "version");
-	char	   *description;
-	VersionState state;
-	MigrationActor actor;
-	MigrationEntry e = {0};
-	int64		id;
-
-	if (PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("description must not be NULL"),
-				 errhint("Use an empty string for no description.")));
-	description = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	migration_actor(&actor);
-
-	SPI_connect();
-	migration_lock(iact_migration_lock_timeout, false);
-	migration_version_state(version, &state);
-	migration_refuse_apply(version, &state);
-
-	e.version = version;
-	e.description = description;
-	e.action = "apply";
-	e.status = "RUNNING";
-	e.runner = "external";
-	e.rows_affected = -1;
-	id = migration_insert_entry(&e, &actor);
-	SPI_finish();
-	PG_RETURN_INT64(id);
-}
-
-/*
- * The RUNNING apply entry log_id, or an error saying why not.  An entry of
- * run_migration belongs to the session running it: it may be closed here
- * only as failed, and only when no run_migration holds the migration lock
- * (its session is gone: the entry was abandoned).
- */
-static void
-require_running_entry(int64 id, bool completing)
-{
-	Oid			types[1] = {INT8OID};
-	Datum		vals[1] = {Int64GetDatum(id)};
-	char	   *status;
-	char	   *runner;
-
-	migration_log_exec("SELECT status, action, version, runner FROM iact.migration_log WHERE id = $1 FOR UPDATE",
-					   1, types, vals, NULL, false);
-	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("migration log entry %lld does not exist", (long long) id),
-				 errhint("Use the id returned by iact.log_migration_start.")));
-	status = spi_text(0, 1);
-	if (strcmp(status, "RUNNING") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("migration log entry %lld (version %s) is %s, not RUNNING",
-						(long long) id, spi_text(0, 3), status),
-				 errdetail("Only a RUNNING entry can be completed or failed; history does not change.")));
-	runner = spi_text(0, 4);
-	if (strcmp(runner, "external") != 0 &&
-		(completing || !migration_try_lock()))
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_IN_USE),
-				 errmsg("migration log entry %lld (version %s) belongs to %s",
-						(long long) id, spi_text(0, 3), runner),
-				 errdetail(completing ? "It records its own outcome." :
-						   "A migration is running now; it records its own outcome."),
-				 errhint("iact.log_migration_complete and iact.log_migration_failed are for entries of iact.log_migration_start.")));
-}
-
-Datum
-iact_log_migration_complete(PG_FUNCTION_ARGS)
-{
-	int64		id;
-	int64		rows = 0;
-
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("log_id must not be NULL")));
-	id = PG_GETARG_INT64(0);
-	if (!PG_ARGISNULL(1))
-	{
-		rows = PG_GETARG_INT64(1);
-		if (rows < 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("rows_affected must not be negative"),
-					 errdetail("The value given was %lld.", (long long) rows),
-					 errhint("Pass NULL when the count is unknown.")));
-	}
-	SPI_connect();
-	require_running_entry(id, true);
-	migration_finish_entry(id, "SUCCESS", rows, PG_ARGISNULL(1), NULL, NULL);
-	SPI_finish();
-	PG_RETURN_VOID();
-}
-
-Datum
-iact_log_migration_failed(PG_FUNCTION_ARGS)
-{
-	int64		id;
-	char	   *message;
-
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("log_id must not be NULL")));
-	id = PG_GETARG_INT64(0);
-	message = migration_text_arg(fcinfo, 1, "error_message");
-	SPI_connect();
-	require_running_entry(id, false);
-	migration_finish_entry(id, "FAILED", 0, true, NULL, message);
-	SPI_finish();
-	PG_RETURN_VOID();
 }
 
 /*

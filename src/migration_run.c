@@ -28,6 +28,7 @@
 #include "access/xact.h"
 #include "nodes/parsenodes.h"
 #include "parser/parser.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
@@ -39,8 +40,8 @@ PG_FUNCTION_INFO_V1(iact_safe_rollback_migration);
  * Parse a migration's SQL into raw statements, refusing an empty text and
  * transaction control (a migration is one unit).  Nothing runs.
  */
-static List *
-parse_migration_sql(const char *sql, const char *what)
+List *
+migration_parse_sql(const char *sql, const char *what)
 {
 	List	   *stmts = raw_parser(sql, RAW_PARSE_DEFAULT);
 	ListCell   *lc;
@@ -84,7 +85,7 @@ statement_text(const char *sql, RawStmt *raw)
 static int64
 run_statements(const char *sql, const char *what)
 {
-	List	   *stmts = parse_migration_sql(sql, what);
+	List	   *stmts = migration_parse_sql(sql, what);
 	ListCell   *lc;
 	int64		rows = 0;
 
@@ -200,9 +201,9 @@ iact_run_migration(PG_FUNCTION_ARGS)
 		down_sql = migration_text_arg(fcinfo, 3, "down_sql");
 	timeout_ms = migration_timeout_ms(PG_GETARG_DATUM(4), PG_ARGISNULL(4));
 	/* refuse unusable SQL before anything is logged */
-	(void) parse_migration_sql(up_sql, "up_sql");
+	(void) migration_parse_sql(up_sql, "up_sql");
 	if (down_sql)
-		(void) parse_migration_sql(down_sql, "down_sql");
+		(void) migration_parse_sql(down_sql, "down_sql");
 	checksum = migration_sha256_hex(up_sql, strlen(up_sql));
 	migration_actor(&actor);
 
@@ -230,6 +231,7 @@ iact_run_migration(PG_FUNCTION_ARGS)
 		e.checksum = checksum;
 		e.up_sql = up_sql;
 		e.down_sql = down_sql;
+		e.down_checksum = down_sql ? migration_sha256_hex(down_sql, strlen(down_sql)) : NULL;
 		e.rows_affected = -1;
 		id = migration_insert_entry(&e, &actor);
 		if (nonatomic)
@@ -279,6 +281,89 @@ later_applied_versions(int64 applied_id)
 	return buf.data;
 }
 
+/*
+ * Refuse to roll back a version that is unknown, RUNNING, not applied, or
+ * applied before versions that are still applied (rollbacks go newest
+ * first).  Needs SPI and the migration lock.
+ */
+void
+migration_refuse_rollback(const char *version, const VersionState *state)
+{
+	char	   *later;
+
+	if (!state->known)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("migration %s is unknown", version),
+				 errdetail("iact.migration_log has no entry for this version."),
+				 errhint("SELECT version FROM iact.migration_status lists the known versions.")));
+	migration_refuse_if_running(version, state);
+	if (!state->applied)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("migration %s is not applied", version),
+				 errdetail("Its last log entry is %s.", state->last_status),
+				 errhint("Only an applied migration can be rolled back.")));
+	later = later_applied_versions(state->applied_id);
+	if (later)
+		ereport(ERROR,
+				(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
+				 errmsg("cannot roll back migration %s: later migrations are still applied", version),
+				 errdetail("Applied after it, newest first: %s.", later),
+				 errhint("Roll those back first, newest first.")));
+}
+
+/*
+ * Who may run the stored down_sql, and as whom: it runs as the role that
+ * applied the migration (installed_by of the apply entry), and only a
+ * caller that has that role's privileges (is it, is a member of it with
+ * INHERIT, or is a superuser) may start it.  So down_sql never gains
+ * rights its author did not have, whoever calls the rollback.  The stored
+ * text must still match the down_checksum recorded when it was applied.
+ * Returns the role to run it as.
+ */
+static Oid
+rollback_check_down_sql(const char *version, const VersionState *state)
+{
+	Oid			applier;
+	char	   *sum;
+
+	if (state->down_sql == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("migration %s has no rollback SQL", version),
+				 errdetail("It was applied (log entry %lld) without down_sql.",
+						   (long long) state->applied_id),
+				 errhint("Write the reverse change as a new migration, or roll it back yourself "
+						 "and record it with iact.log_rollback_start.")));
+	sum = migration_sha256_hex(state->down_sql, strlen(state->down_sql));
+	if (state->down_checksum == NULL || strcmp(sum, state->down_checksum) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("checksum mismatch for the rollback SQL of migration %s", version),
+				 errdetail("Log entry %lld recorded down_sql with checksum %s; the stored text now has checksum %s.",
+						   (long long) state->applied_id,
+						   state->down_checksum ? state->down_checksum : "(none)", sum),
+				 errhint("The stored down_sql was changed after the migration was applied: "
+						 "it is not run. Investigate, and roll back by hand if needed.")));
+	applier = get_role_oid(state->installed_by, true);
+	if (!OidIsValid(applier))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("role \"%s\", which applied migration %s, no longer exists",
+						state->installed_by, version),
+				 errdetail("The rollback SQL runs as the role that applied the migration."),
+				 errhint("Roll it back by hand and record it with iact.log_rollback_start.")));
+	if (!has_privs_of_role(GetUserId(), applier))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to roll back migration %s", version),
+				 errdetail("It was applied by role \"%s\"; its rollback SQL runs as that role.",
+						   state->installed_by),
+				 errhint("Roll it back as \"%s\" or as a member of it.", state->installed_by)));
+	return applier;
+}
+
 Datum
 iact_safe_rollback_migration(PG_FUNCTION_ARGS)
 {
@@ -287,49 +372,29 @@ iact_safe_rollback_migration(PG_FUNCTION_ARGS)
 	MigrationActor actor;
 	VersionState state;
 	MigrationEntry e = {0};
-	char	   *later;
 	int64		rows = 0;
 	ErrorData  *edata = NULL;
 	bool		ok;
 	int64		id;
+	Oid			applier;
+	Oid			save_userid;
+	int			save_sec_context;
 
 	MemoryContext callercxt = CurrentMemoryContext;
 
 	migration_actor(&actor);
-	SPI_connect();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
 	migration_lock(timeout_ms, false);
 	migration_version_state(version, &state);
-
-	if (!state.known)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("migration %s is unknown", version),
-				 errdetail("iact.migration_log has no entry for this version."),
-				 errhint("SELECT version FROM iact.migration_status lists the known versions.")));
-	migration_refuse_if_running(version, &state);
-	if (!state.applied)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("migration %s is not applied", version),
-				 errdetail("Its last log entry is %s.", state.last_status),
-				 errhint("Only an applied migration can be rolled back.")));
-	if (state.down_sql == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("migration %s has no rollback SQL", version),
-				 errdetail("It was applied (log entry %lld) without down_sql.",
-						   (long long) state.applied_id),
-				 errhint("Write the reverse change as a new migration.")));
-	later = later_applied_versions(state.applied_id);
-	if (later)
-		ereport(ERROR,
-				(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
-				 errmsg("cannot roll back migration %s: later migrations are still applied", version),
-				 errdetail("Applied after it, newest first: %s.", later),
-				 errhint("Roll those back first, newest first.")));
+	migration_refuse_rollback(version, &state);
+	applier = rollback_check_down_sql(version, &state);
 
 	e.started_at = GetCurrentTimestamp();
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(applier, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
 	ok = run_in_subxact(state.down_sql, "down_sql", timeout_ms, false, callercxt, &rows, &edata);
+	SetUserIdAndSecContext(save_userid, save_sec_context);
 
 	e.version = version;
 	if (!ok && (edata->sqlerrcode == ERRCODE_QUERY_CANCELED ||

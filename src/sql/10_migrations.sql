@@ -6,7 +6,8 @@
 
 -- Append-only history: one row per action.  An "apply" row goes RUNNING ->
 -- SUCCESS | FAILED; a "rollback" row (rollback_of = the apply row it undoes)
--- is ROLLED_BACK | ROLLBACK_FAILED.  Rows are never deleted, and a row may
+-- is ROLLED_BACK | ROLLBACK_FAILED (and RUNNING before that when an
+-- external runner records it with log_rollback_start).  Rows are never deleted, and a row may
 -- change only while it is RUNNING (trigger migration_log_guard).
 CREATE TABLE iact.migration_log (
     id                  bigserial PRIMARY KEY,
@@ -32,8 +33,9 @@ CREATE TABLE iact.migration_log (
     application_name    text,
     backend_pid         integer,
     CHECK ((action = 'apply' AND status IN ('RUNNING', 'SUCCESS', 'FAILED') AND rollback_of IS NULL)
-        OR (action = 'rollback' AND status IN ('ROLLED_BACK', 'ROLLBACK_FAILED') AND rollback_of IS NOT NULL)),
-    CHECK ((status = 'RUNNING') = (completed_at IS NULL))
+        OR (action = 'rollback' AND status IN ('RUNNING', 'ROLLED_BACK', 'ROLLBACK_FAILED') AND rollback_of IS NOT NULL)),
+    CHECK ((status = 'RUNNING') = (completed_at IS NULL)),
+    down_checksum       text
 );
 CREATE INDEX migration_log_version_idx ON iact.migration_log (version, id);
 CREATE INDEX migration_log_running_idx ON iact.migration_log (started_at) WHERE status = 'RUNNING';
@@ -41,6 +43,7 @@ CREATE INDEX migration_log_running_idx ON iact.migration_log (started_at) WHERE 
 COMMENT ON TABLE iact.migration_log IS 'Append-only history of migrations applied and rolled back (iact)';
 COMMENT ON COLUMN iact.migration_log.checksum IS 'SHA-256 (hex) of up_sql, for run_migration entries';
 COMMENT ON COLUMN iact.migration_log.rollback_of IS 'For rollback entries: the apply entry undone';
+COMMENT ON COLUMN iact.migration_log.down_checksum IS 'SHA-256 (hex) of down_sql, recorded when it was applied; checked before safe_rollback_migration runs it';
 
 SELECT pg_catalog.pg_extension_config_dump('iact.migration_log', '');
 SELECT pg_catalog.pg_extension_config_dump('iact.migration_log_id_seq', '');
@@ -75,15 +78,18 @@ SELECT p.version,
        a.rollback_available,
        l.action AS last_action,
        l.status AS last_status,
-       l.started_at AS last_started_at
+       l.started_at AS last_started_at,
+       a.down_checksum
   FROM per_version p
   LEFT JOIN iact.migration_log a ON a.id = p.last_success_id
   JOIN iact.migration_log l ON l.id = p.last_entry_id;
 
 COMMENT ON VIEW iact.migration_status IS 'Current state of each migration version (iact)';
 
-CREATE FUNCTION iact.log_migration_start(version text, description text)
+CREATE FUNCTION iact.log_migration_start(version text, description text, down_sql text DEFAULT NULL)
     RETURNS bigint LANGUAGE c AS 'MODULE_PATHNAME', 'iact_log_migration_start';
+CREATE FUNCTION iact.log_rollback_start(version text)
+    RETURNS bigint LANGUAGE c AS 'MODULE_PATHNAME', 'iact_log_rollback_start';
 CREATE FUNCTION iact.log_migration_complete(log_id bigint, rows_affected bigint DEFAULT NULL)
     RETURNS void LANGUAGE c AS 'MODULE_PATHNAME', 'iact_log_migration_complete';
 CREATE FUNCTION iact.log_migration_failed(log_id bigint, error_message text)
@@ -94,7 +100,8 @@ CREATE PROCEDURE iact.run_migration(version text, description text, up_sql text,
 CREATE FUNCTION iact.safe_rollback_migration(version text, lock_timeout interval DEFAULT NULL)
     RETURNS boolean LANGUAGE c AS 'MODULE_PATHNAME', 'iact_safe_rollback_migration';
 
-REVOKE ALL ON FUNCTION iact.log_migration_start(text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION iact.log_migration_start(text, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION iact.log_rollback_start(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION iact.log_migration_complete(bigint, bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION iact.log_migration_failed(bigint, text) FROM PUBLIC;
 REVOKE ALL ON PROCEDURE iact.run_migration(text, text, text, text, interval) FROM PUBLIC;
