@@ -1,0 +1,148 @@
+/*-------------------------------------------------------------------------
+ *
+ * events_trail.c
+ *	  The deletion trail of time events: iact.event_deletions.
+ *
+ * Events are immutable facts; deleting one (a DELETE, a cascade, a
+ * TRUNCATE) is the only way they change, so every deletion from
+ * iact.work_shifts and iact.extra_hours leaves a row in iact.event_deletions
+ * saying what was deleted, when, and by whom.  The trigger runs as the role
+ * that deletes (so it can tell who that is) and writes the trail as the
+ * trail's owner, with search_path pinned, so deleters need no privilege on
+ * the trail and cannot redirect the statement.  The trail is append-only
+ * (iact.event_deletions_guard) and marked with pg_extension_config_dump.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/syscache.h"
+
+PG_FUNCTION_INFO_V1(events_deletion_trail);
+PG_FUNCTION_INFO_V1(events_deletions_guard);
+
+static Oid
+trail_owner(Oid relid)
+{
+	HeapTuple	tp = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tp))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	owner = ((Form_pg_class) GETSTRUCT(tp))->relowner;
+	ReleaseSysCache(tp);
+	return owner;
+}
+
+static Datum
+trail_text(const char *s, char *null)
+{
+	*null = (s && s[0]) ? ' ' : 'n';
+	return (s && s[0]) ? CStringGetTextDatum(s) : (Datum) 0;
+}
+
+/*
+ * Insert one trail row as the owner of iact.event_deletions.  row is the
+ * deleted row as a composite datum of type rowtype, or 0 for a TRUNCATE.
+ */
+static void
+trail_insert(const char *table, const char *operation, Oid rowtype, Datum row)
+{
+	Oid			relid = get_relname_relid("event_deletions", get_namespace_oid("iact", false));
+	Oid			types[8] = {TEXTOID, TEXTOID, rowtype, NAMEOID, NAMEOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		v[8];
+	char		n[9] = "        ";
+	Oid			save_userid;
+	int			save_sec_context;
+	int			save_nestlevel;
+	int			ret;
+
+	if (!OidIsValid(relid))
+		elog(ERROR, "table iact.event_deletions does not exist");
+	v[0] = CStringGetTextDatum(table);
+	v[1] = CStringGetTextDatum(operation);
+	v[2] = row;
+	n[2] = row ? ' ' : 'n';
+	v[3] = DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(GetUserId(), false)));
+	v[4] = DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(GetSessionUserId(), false)));
+	v[5] = trail_text(GetConfigOption("iact.person_id", true, false), &n[5]);
+	v[6] = trail_text(GetConfigOption("app.current_user_id", true, false), &n[6]);
+	v[7] = trail_text(application_name, &n[7]);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(trail_owner(relid),
+						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	save_nestlevel = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	ret = SPI_execute_with_args("INSERT INTO iact.event_deletions (event_table, operation, event_id, "
+								"person_id, started_at, ended_at, old_row, deleted_by, session_role, "
+								"acting_person_id, app_user_id, application_name) "
+								"VALUES ($1, $2, ($3).id, ($3).person_id, ($3).started_at, ($3).ended_at, "
+								"pg_catalog.to_jsonb($3), $4, $5, $6, $7, $8)",
+								8, types, v, n, false, 0);
+	AtEOXact_GUC(true, save_nestlevel);
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+	if (ret != SPI_OK_INSERT)
+		elog(ERROR, "could not record the deletion in iact.event_deletions: %s",
+			 SPI_result_code_string(ret));
+	SPI_finish();
+}
+
+/*
+ * AFTER DELETE row trigger and AFTER TRUNCATE statement trigger of
+ * iact.work_shifts and iact.extra_hours (their rows have id, person_id,
+ * started_at, ended_at).
+ */
+Datum
+events_deletion_trail(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	Relation	rel;
+	char	   *table;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(td->tg_event) ||
+		!((TRIGGER_FIRED_BY_DELETE(td->tg_event) && TRIGGER_FIRED_FOR_ROW(td->tg_event)) ||
+		  TRIGGER_FIRED_BY_TRUNCATE(td->tg_event)))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("iact.event_deletion_trail must be an AFTER DELETE row or AFTER TRUNCATE trigger")));
+	rel = td->tg_relation;
+	table = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+									   RelationGetRelationName(rel));
+	if (TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
+		trail_insert(table, "TRUNCATE", rel->rd_rel->reltype, (Datum) 0);
+	else
+		trail_insert(table, "DELETE", rel->rd_rel->reltype,
+					 heap_copy_tuple_as_datum(td->tg_trigtuple, RelationGetDescr(rel)));
+	return PointerGetDatum(NULL);	/* ignored for AFTER triggers */
+}
+
+/* BEFORE UPDATE/DELETE/TRUNCATE trigger of iact.event_deletions: append-only */
+Datum
+events_deletions_guard(PG_FUNCTION_ARGS)
+{
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("iact.event_deletions_guard() must be called as a trigger")));
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("iact.event_deletions is append-only"),
+			 errdetail("The trail of deleted events is never changed or deleted."),
+			 errhint("Its owner can purge old rows with the guard triggers disabled (see doc/events.md).")));
+	return PointerGetDatum(NULL);
+}
