@@ -14,6 +14,7 @@
 
 #include "fmgr.h"
 #include "utils/guc.h"
+#include "worker_replica.h"
 
 PG_MODULE_MAGIC;
 
@@ -31,6 +32,7 @@ _PG_init(void)
 	iact_health_init();
 	iact_sync_init();
 	iact_worker_init();
+	iact_worker_replica_init();
 
 	MarkGUCPrefixReserved("iact");
 }

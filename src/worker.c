@@ -45,6 +45,7 @@
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
+#include "worker_replica.h"
 
 PG_FUNCTION_INFO_V1(iact_request_sync);
 
@@ -297,6 +298,9 @@ tables_to_run(char **names, const char **whys, int max, bool all,
 	uint64		i;
 	bool		isnull;
 
+	/* logical-replication subscriber: replicated targets are not pulled (worker_replica.c) */
+	List	   *replicated = iact_replicated_sync_tables();
+
 	if (SPI_execute("SELECT table_id, table_enabled, target_table, coalesce(extract(epoch FROM "
 					"next_due_at - pg_catalog.clock_timestamp())::float8, 0) "
 					"FROM iact.sync_schedule ORDER BY table_id",
@@ -316,6 +320,8 @@ tables_to_run(char **names, const char **whys, int max, bool all,
 
 		for (j = 0; j < nreq; j++)
 			req |= (requested[j] == id);
+		if (!req && list_member_int(replicated, id))
+			continue;			/* replicated from a publisher (worker_replica.c) */
 		if (req || (enabled && all))
 			whys[n] = "requested";
 		else if (enabled && iact_sync_enabled && wait <= 0)

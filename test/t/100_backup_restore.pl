@@ -99,7 +99,7 @@ mariadb_sql(q{INSERT INTO bk_calls SELECT seq, 'late agent', seq, '2024-01-02 00
 	UPDATE bk_calls SET seconds = -1, changed_at = '2024-01-03 00:00:00' WHERE id = 7;});
 
 # a fresh cluster with iact preloaded, the worker on a short schedule
-my $dst = iact_node('bk_dst', conf => "iact.database = 'app'\niact.sync_interval = '1h'\n");
+my $dst = iact_node('bk_dst', conf => "iact.database = 'app'\niact.sync_enabled = on\niact.sync_interval = '1h'\n");
 $dst->start;
 $dst->safe_psql('postgres', 'CREATE DATABASE app');
 command_ok([ 'pg_restore', '--exit-on-error', '-d', $dst->connstr('app'), $dump ],
