@@ -156,3 +156,39 @@ DROP OWNED BY regress_ext_a, regress_ext_b, regress_ext_member;
 DROP ROLE regress_ext_a, regress_ext_b, regress_ext_member;
 DROP VIEW ext_log;
 DROP TABLE ext_whoami;
+
+------------------------------------------------------------------------------
+-- search_path: a backfill's own comparisons and casts cannot be taken over by
+-- operators planted in a schema that comes before pg_catalog
+------------------------------------------------------------------------------
+CREATE TABLE trojan_ran (op text, who name);
+CREATE FUNCTION public.trojan_cmp(a int, b int, op text) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO trojan_ran VALUES (op, current_user);
+  RETURN CASE op WHEN '=' THEN a OPERATOR(pg_catalog.=) b WHEN '>' THEN a OPERATOR(pg_catalog.>) b
+                 ELSE a OPERATOR(pg_catalog.<=) b END;
+END $$;
+CREATE FUNCTION public.trojan_eq(int, int) RETURNS boolean LANGUAGE sql AS $$ SELECT public.trojan_cmp($1, $2, '=') $$;
+CREATE FUNCTION public.trojan_gt(int, int) RETURNS boolean LANGUAGE sql AS $$ SELECT public.trojan_cmp($1, $2, '>') $$;
+CREATE FUNCTION public.trojan_le(int, int) RETURNS boolean LANGUAGE sql AS $$ SELECT public.trojan_cmp($1, $2, '<=') $$;
+CREATE OPERATOR public.= (LEFTARG = int, RIGHTARG = int, FUNCTION = public.trojan_eq);
+CREATE OPERATOR public.> (LEFTARG = int, RIGHTARG = int, FUNCTION = public.trojan_gt);
+CREATE OPERATOR public.<= (LEFTARG = int, RIGHTARG = int, FUNCTION = public.trojan_le);
+CREATE TABLE sp_t (id int PRIMARY KEY, n int NOT NULL DEFAULT 0);
+INSERT INTO sp_t (id) SELECT g FROM generate_series(1, 25) g;
+SET search_path = public, pg_catalog;
+SELECT 2 = 2 AS planted_operator_resolves_first;      -- the trap works for unqualified SQL
+SELECT count(*) AS trojan_calls FROM trojan_ran;
+TRUNCATE trojan_ran;
+CALL iact.backfill('sp_bf', 'sp_t', 'n = n + 1', NULL, 10);
+CALL iact.run_migration('ext.sp', 'with a hostile search_path', 'SELECT 1', 'SELECT 2');
+SELECT iact.safe_rollback_migration('ext.sp');
+RESET search_path;
+SELECT count(*) AS trojan_calls FROM trojan_ran;
+SELECT sum(n) AS rows_updated_once FROM sp_t;
+DROP OPERATOR public.= (int, int);
+DROP OPERATOR public.> (int, int);
+DROP OPERATOR public.<= (int, int);
+DROP FUNCTION public.trojan_eq(int, int), public.trojan_gt(int, int), public.trojan_le(int, int),
+              public.trojan_cmp(int, int, text);
+DROP TABLE trojan_ran, sp_t;

@@ -134,8 +134,9 @@ $dst->safe_psql('app', q{ALTER SYSTEM SET iact.sync_interval = '2s'; SELECT pg_r
 ok($dst->poll_query_until('app', q{SELECT count(*) = 2 FROM iact.sync_runs WHERE status = 'success'}),
 	'the worker ran the restored registration');
 is($dst->safe_psql('app', q{SELECT mode || ':' || rows_read || ':' || rows_inserted || ':' || rows_updated
-	FROM iact.sync_runs ORDER BY id DESC LIMIT 1}), 'incremental:41:40:1',
-	'its first run after the restore read only the 41 rows newer than the restored watermark');
+	FROM iact.sync_runs ORDER BY id DESC LIMIT 1}), 'incremental:42:40:1',
+	'its first run after the restore read only the rows from the restored watermark on (40 new, 1 changed, '
+	  . 'and the row at the watermark itself: the bound is inclusive), not the 341 rows of the table');
 is($dst->safe_psql('app', q{SELECT count(*) || ':' || min(seconds) FROM bk_calls}), '340:-1',
 	'the target now equals the source');
 

@@ -17,6 +17,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use IactTest;
 use IactMariaDB;
+use IPC::Run;
 
 plan skip_all => 'no MariaDB from the harness (run through test/check.sh)'
   unless $ENV{IACT_MARIADB_SOCKET};
@@ -34,8 +35,6 @@ my $setup = q{
 	SELECT iact.enforce_no_overlap('rooms', ARRAY['public.rooms']::regclass[], 'room', 'starts', 'ends');
 	CREATE TABLE public.notes (id int PRIMARY KEY, body text);
 	SELECT iact.enable_audit('public.notes');
-	CREATE TABLE public.rep_calls (id integer PRIMARY KEY, agent varchar(40) NOT NULL,
-	                               changed_at timestamp NOT NULL);
 };
 my $tables = 'iact.people, iact.cities, iact.offices, iact.work_shifts, iact.extra_hours, '
   . 'iact.event_deletions, iact.audit_statement, iact.audit_row, iact.sync_tables, iact.sync_runs, '
@@ -49,11 +48,17 @@ $pub->safe_psql('postgres', qq{
 	SELECT iact.sync_add_table('ivr', 'rep_calls', 'rep_calls', watermark_column => 'changed_at', lookback => 0);
 	CREATE PUBLICATION analytics FOR TABLE $tables;});
 
+# the subscriber needs the synced target table as the publisher's registration created it
+my ($ddl, $dderr);
+IPC::Run::run([ 'pg_dump', '-s', '-t', 'public.rep_calls', '-d', $pub->connstr('postgres') ],
+	'>', \$ddl, '2>', \$dderr) or die "pg_dump -s: $dderr";
+
 my $sub = iact_node('rep_sub', conf => "iact.sync_enabled = on\niact.sync_interval = '1s'\n");
 $sub->start;
 $sub->safe_psql('postgres', $setup);
 ivr_server($sub, 'postgres');    # the subscriber could reach MariaDB too
-my $pubconn = $pub->connstr('postgres');
+$sub->safe_psql('postgres', $ddl);
+my $pubconn = $pub->connstr . ' dbname=postgres';
 $sub->safe_psql('postgres', "CREATE SUBSCRIPTION analytics CONNECTION '$pubconn' PUBLICATION analytics");
 $sub->wait_for_subscription_sync($pub, 'analytics');
 
@@ -63,7 +68,7 @@ is($sub->safe_psql('postgres', q{SELECT tgenabled FROM pg_trigger
 
 # --- the publisher works; everything arrives once ------------------------------
 $pub->safe_psql('postgres', q{
-	SELECT status FROM iact.sync_now('rep_calls');
+	SELECT 1 FROM iact.sync_now('rep_calls');
 	INSERT INTO iact.people (id, name, identifier) VALUES (1, 'Ana', 'A-1'), (2, 'Bo', 'B-2');
 	INSERT INTO iact.cities (id, name) VALUES (1, 'Braga');
 	INSERT INTO iact.offices (id, city_id, name) VALUES (1, 1, 'Centro');
@@ -75,6 +80,8 @@ $pub->safe_psql('postgres', q{
 	UPDATE public.notes SET body = 'changed' WHERE id <= 5;
 	INSERT INTO public.rooms VALUES (1, 'a', '2024-01-01 10:00+00', '2024-01-01 11:00+00');});
 $pub->wait_for_catchup('analytics');
+is($pub->safe_psql('postgres', q{SELECT status || ':' || rows_read || ':' || coalesce(error, '') FROM iact.sync_runs}),
+	'success:100:', 'the publisher synced the table from MariaDB');
 
 my $everything = q{SELECT (SELECT count(*) FROM iact.work_shifts) || '/' || (SELECT count(*) FROM iact.event_deletions)
 	|| '/' || (SELECT count(*) FROM iact.audit_log) || '/' || (SELECT count(*) FROM iact.sync_runs)
