@@ -73,6 +73,7 @@ extern int	migration_log_exec(const char *sql, int nargs, Oid *argtypes,
 extern void migration_lock(int timeout_ms, bool session);
 extern void migration_unlock_session(void);
 extern bool migration_try_lock(void);
+extern bool migration_log_has_down_checksum(void);
 extern int	migration_timeout_ms(Datum interval, bool isnull);
 extern double migration_interval_ms(Interval *iv);
 extern void migration_set_lock_timeout(int timeout_ms);

@@ -65,26 +65,46 @@ migration_actor(MigrationActor *actor)
 		pstrdup(application_name) : NULL;
 }
 
-/* The owner of iact.migration_log (normally the extension's owner). */
+/* iact.migration_log's oid, or an error when iact is not installed here */
 static Oid
-migration_log_owner(void)
+migration_log_relid(void)
 {
 	Oid			nsp = get_namespace_oid("iact", false);
 	Oid			relid = get_relname_relid("migration_log", nsp);
-	HeapTuple	tp;
-	Oid			owner;
 
 	if (!OidIsValid(relid))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("table iact.migration_log does not exist"),
 				 errhint("Is the iact extension installed in this database?")));
+	return relid;
+}
+
+/* The owner of iact.migration_log (normally the extension's owner). */
+static Oid
+migration_log_owner(void)
+{
+	Oid			relid = migration_log_relid();
+	HeapTuple	tp;
+	Oid			owner;
+
 	tp = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
 	if (!HeapTupleIsValid(tp))
 		elog(ERROR, "cache lookup failed for relation %u", relid);
 	owner = ((Form_pg_class) GETSTRUCT(tp))->relowner;
 	ReleaseSysCache(tp);
 	return owner;
+}
+
+/*
+ * Whether the log has the down_checksum column of release 1.1: a database
+ * still at 1.0 (not yet ALTER EXTENSION ... UPDATE'd) has not, and this
+ * library must keep serving it as 1.0 did.
+ */
+bool
+migration_log_has_down_checksum(void)
+{
+	return get_attnum(migration_log_relid(), "down_checksum") != InvalidAttrNumber;
 }
 
 int
@@ -301,8 +321,14 @@ migration_version_state(const char *version, VersionState *state)
 	Datum		vals[1] = {CStringGetTextDatum(version)};
 
 	memset(state, 0, sizeof(*state));
-	migration_log_exec("SELECT s.applied, s.applied_id, s.checksum, a.down_sql, s.last_status, "
+	migration_log_exec(migration_log_has_down_checksum() ?
+					   "SELECT s.applied, s.applied_id, s.checksum, a.down_sql, s.last_status, "
 					   "a.description, a.down_checksum, a.installed_by "
+					   "FROM iact.migration_status s "
+					   "LEFT JOIN iact.migration_log a ON a.id = s.applied_id "
+					   "WHERE s.version = $1" :
+					   "SELECT s.applied, s.applied_id, s.checksum, a.down_sql, s.last_status, "
+					   "a.description, NULL::text, a.installed_by "
 					   "FROM iact.migration_status s "
 					   "LEFT JOIN iact.migration_log a ON a.id = s.applied_id "
 					   "WHERE s.version = $1",
@@ -450,7 +476,9 @@ migration_insert_entry(const MigrationEntry *e, const MigrationActor *actor)
 	v[16] = Int32GetDatum(MyProcPid);
 	v[17] = nullable_text(e->down_checksum, &n[17]);
 
-	migration_log_exec("INSERT INTO iact.migration_log (version, description, action, status, "
+	/* a 1.0 database has no down_checksum column: $18 is then not used */
+	migration_log_exec(migration_log_has_down_checksum() ?
+					   "INSERT INTO iact.migration_log (version, description, action, status, "
 					   "runner, checksum, up_sql, down_sql, rollback_of, started_at, "
 					   "completed_at, duration_ms, rows_affected, error_message, error_sqlstate, "
 					   "installed_by, session_role, application_name, backend_pid, down_checksum) "
@@ -459,6 +487,17 @@ migration_insert_entry(const MigrationEntry *e, const MigrationActor *actor)
 					   "CASE WHEN $4 <> 'RUNNING' THEN "
 					   "round(extract(epoch FROM clock_timestamp() - t.started) * 1000, 3) END, "
 					   "$11, $12, $13, $14, $15, $16, $17, $18 "
+					   "FROM (SELECT coalesce($10, clock_timestamp()) AS started) t "
+					   "RETURNING id" :
+					   "INSERT INTO iact.migration_log (version, description, action, status, "
+					   "runner, checksum, up_sql, down_sql, rollback_of, started_at, "
+					   "completed_at, duration_ms, rows_affected, error_message, error_sqlstate, "
+					   "installed_by, session_role, application_name, backend_pid) "
+					   "SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, t.started, "
+					   "CASE WHEN $4 <> 'RUNNING' THEN clock_timestamp() END, "
+					   "CASE WHEN $4 <> 'RUNNING' THEN "
+					   "round(extract(epoch FROM clock_timestamp() - t.started) * 1000, 3) END, "
+					   "$11, $12, $13, $14, $15, $16, $17 "
 					   "FROM (SELECT coalesce($10, clock_timestamp()) AS started) t "
 					   "RETURNING id",
 					   18, types, v, n, false);

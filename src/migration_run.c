@@ -319,7 +319,8 @@ migration_refuse_rollback(const char *version, const VersionState *state)
  * caller that has that role's privileges (is it, is a member of it with
  * INHERIT, or is a superuser) may start it.  So down_sql never gains
  * rights its author did not have, whoever calls the rollback.  The stored
- * text must still match the down_checksum recorded when it was applied.
+ * text must still match the down_checksum recorded when it was applied
+ * (a database still at 1.0 has none: ALTER EXTENSION UPDATE records them).
  * Returns the role to run it as.
  */
 static Oid
@@ -337,7 +338,9 @@ rollback_check_down_sql(const char *version, const VersionState *state)
 				 errhint("Write the reverse change as a new migration, or roll it back yourself "
 						 "and record it with iact.log_rollback_start.")));
 	sum = migration_sha256_hex(state->down_sql, strlen(state->down_sql));
-	if (state->down_checksum == NULL || strcmp(sum, state->down_checksum) != 0)
+	/* a database still at 1.0 records no down_checksum: nothing to verify */
+	if (migration_log_has_down_checksum() &&
+		(state->down_checksum == NULL || strcmp(sum, state->down_checksum) != 0))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("checksum mismatch for the rollback SQL of migration %s", version),

@@ -45,7 +45,8 @@ $pub->start;
 $pub->safe_psql('postgres', $setup);
 ivr_server($pub, 'postgres');
 $pub->safe_psql('postgres', qq{
-	SELECT iact.sync_add_table('ivr', 'rep_calls', 'rep_calls', watermark_column => 'changed_at', lookback => 0);
+	SELECT iact.sync_add_table('ivr', 'rep_calls', 'rep_calls', watermark_column => 'changed_at', lookback => 0,
+	                           retention_days => 0);
 	CREATE PUBLICATION analytics FOR TABLE $tables;});
 
 # the subscriber needs the synced target table as the publisher's registration created it
