@@ -10,8 +10,9 @@
  * then it runs up_sql in a subtransaction; then it records SUCCESS, or rolls
  * the subtransaction back, records FAILED with the error, commits that, and
  * re-raises the original error.  Because the call commits along the way, the
- * lock is a session-level advisory lock taken and released inside the CALL
- * (released on every path, and by the server if the session dies).
+ * lock is held at session level (a tag SQL cannot touch: IACT_SET_LOCKTAG in
+ * migration.h), taken and released inside the CALL (released on every path,
+ * and by the server if the session dies).
  *
  * Inside an explicit transaction block the call cannot commit: everything,
  * log entry included, belongs to the caller's transaction, the lock is a
