@@ -396,7 +396,8 @@ iact_safe_rollback_migration(PG_FUNCTION_ARGS)
 
 	e.started_at = GetCurrentTimestamp();
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(applier, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	if (applier != save_userid)
+		SetUserIdAndSecContext(applier, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
 	ok = run_in_subxact(state.down_sql, "down_sql", timeout_ms, false, callercxt, &rows, &edata);
 	SetUserIdAndSecContext(save_userid, save_sec_context);
 
