@@ -52,12 +52,15 @@ PG_FUNCTION_INFO_V1(iact_audit_trigger);
 enum
 {
 	ST_ID, ST_TXID, ST_TIMESTAMP, ST_WALLCLOCK, ST_ROWCOUNT, ST_SCHEMA, ST_TABLE,
-	ST_OPERATION, ST_USER, ST_ROLE, ST_APPNAME, ST_NCOLS
+	ST_OPERATION, ST_USER, ST_ROLE, ST_APPNAME, ST_SESSION, ST_NCOLS
 };
 static const char *const statement_columns[ST_NCOLS] = {
 	"id", "txid", "timestamp", "wall_clock", "row_count", "schema_name", "table_name",
-	"operation", "user_id", "role_name", "application_name"
+	"operation", "user_id", "role_name", "application_name", "session_role"
 };
+
+/* columns from ST_SESSION on came with iact 1.1: a 1.0 table lacks them */
+#define ST_NREQUIRED ST_SESSION
 enum
 {
 	RW_STATEMENT, RW_ROWNO, RW_OLD, RW_NEW, RW_NCOLS
@@ -95,9 +98,14 @@ typedef struct AuditWriter
  * ---------------------------------------------------------------------
  */
 
-/* open iact.<name> and find its columns */
+/*
+ * Open iact.<name> and find its columns: attno[c] gets the 0-based position
+ * of colnames[c].  The first nrequired columns must exist; a later one that
+ * does not (a database still at an older iact version) gets -1.
+ */
 static Relation
-audit_open_table(const char *name, const char *const *colnames, int ncols, int *attno)
+audit_open_table(const char *name, const char *const *colnames, int ncols, int nrequired,
+				 int *attno)
 {
 	Oid			relid = get_relname_relid(name, get_namespace_oid("iact", false));
 	Relation	rel;
@@ -120,7 +128,7 @@ audit_open_table(const char *name, const char *const *colnames, int ncols, int *
 			if (!att->attisdropped && strcmp(NameStr(att->attname), colnames[c]) == 0)
 				attno[c] = i;
 		}
-		if (attno[c] < 0)
+		if (attno[c] < 0 && c < nrequired)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_COLUMN),
 					 errmsg("column \"%s\" of iact.%s does not exist", colnames[c], name),
@@ -166,8 +174,9 @@ audit_writer_open(AuditWriter *w, Relation target, const char *operation, int64 
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("sequence iact.audit_statement_id_seq does not exist"),
 				 errhint("Reinstall the extension: DROP EXTENSION iact; CREATE EXTENSION iact.")));
-	w->strel = audit_open_table("audit_statement", statement_columns, ST_NCOLS, w->stattno);
-	w->rowrel = audit_open_table("audit_row", row_columns, RW_NCOLS, w->rowattno);
+	w->strel = audit_open_table("audit_statement", statement_columns, ST_NCOLS, ST_NREQUIRED,
+								w->stattno);
+	w->rowrel = audit_open_table("audit_row", row_columns, RW_NCOLS, RW_NCOLS, w->rowattno);
 	w->statement_id = nextval_internal(seqid, false);
 
 	/* executor state for index maintenance, as COPY FROM and logical replication build it */
@@ -264,7 +273,7 @@ audit_write_statement(AuditWriter *w)
 	ExecClearTuple(slot);
 	for (int i = 0; i < slot->tts_tupleDescriptor->natts; i++)
 		isnull[i] = true;
-	for (int c = 0; c < ST_NCOLS; c++)
+	for (int c = 0; c < ST_NREQUIRED; c++)
 		isnull[a[c]] = false;
 	v[a[ST_ID]] = Int64GetDatum(w->statement_id);
 	v[a[ST_TXID]] = Int64GetDatum((int64) U64FromFullTransactionId(GetTopFullTransactionId()));
@@ -278,7 +287,17 @@ audit_write_statement(AuditWriter *w)
 	isnull[a[ST_USER]] = (userid == NULL || userid[0] == '\0');
 	if (!isnull[a[ST_USER]])
 		v[a[ST_USER]] = CStringGetTextDatum(userid);
+	/*
+	 * Who really acted, as PostgreSQL knows it (user_id above is whatever the
+	 * application set): the current role, whose rights made the change, and
+	 * the session's role, that logged in (only a superuser can change it)
+	 */
 	v[a[ST_ROLE]] = CStringGetTextDatum(GetUserNameFromId(GetUserId(), false));
+	if (a[ST_SESSION] >= 0)
+	{
+		v[a[ST_SESSION]] = CStringGetTextDatum(GetUserNameFromId(GetSessionUserId(), false));
+		isnull[a[ST_SESSION]] = false;
+	}
 	isnull[a[ST_APPNAME]] = (application_name == NULL || application_name[0] == '\0');
 	if (!isnull[a[ST_APPNAME]])
 		v[a[ST_APPNAME]] = CStringGetTextDatum(application_name);

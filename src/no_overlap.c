@@ -274,7 +274,8 @@ caller_sees(NoOverlapConflict *c, Snapshot snap)
 		return true;
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	plan = SPI_prepare(psprintf("SELECT 1 FROM %s WHERE ctid = $1", qualified_relname(c->relid)),
+	plan = SPI_prepare(psprintf("SELECT 1 FROM %s WHERE ctid OPERATOR(pg_catalog.=) $1",
+								qualified_relname(c->relid)),
 					   1, &argtype);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
@@ -405,10 +406,17 @@ no_overlap_trigger(PG_FUNCTION_ARGS)
 		lower = TimestampGetDatum(tl);
 	}
 
-	/* 1. serialise writers of this person in this group */
+	/*
+	 * 1. serialise writers of this person in this group.  The key hashes the
+	 * person under the probe index's collation, so that two values the probe
+	 * calls equal share a key (the collation is deterministic, hence the same
+	 * in every member: equality is equality of bytes).
+	 */
 	key = hash_combine(g->name_hash,
 					   DatumGetUInt32(FunctionCall1Coll(&pt->hash_proc_finfo,
-														DEFAULT_COLLATION_OID, p))) %
+														OidIsValid(self->person_coll) ?
+														self->person_coll : DEFAULT_COLLATION_OID,
+														p))) %
 		NO_OVERLAP_LOCK_KEYS;
 	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, IACT_LOCK_CLASS, key, IACT_LOCK_NO_OVERLAP);
 	(void) LockAcquire(&tag, ExclusiveLock, false, false);

@@ -21,6 +21,9 @@
  */
 #define NO_OVERLAP_NARGS 5
 
+/* group names, in bytes: the trigger "iact_no_overlap <group>" is a name */
+#define NO_OVERLAP_MAX_NAME 40
+
 /*
  * Writers are serialised per (group, person) by transaction-scoped advisory
  * locks, spread over this many keys: a transaction holds at most this many
@@ -38,6 +41,8 @@ typedef struct NoOverlapMember
 								 * the cloned trigger and are the members
 								 * probed; it is kept so that a new partition
 								 * (which invalidates it) flushes the group */
+	Oid			person_coll;	/* collation of the probe index's person column:
+								 * deterministic, used by the lock key too */
 	AttrNumber	person_att;
 	AttrNumber	start_att;
 	AttrNumber	end_att;

@@ -134,6 +134,22 @@ trigger_args(HeapTuple tup, TupleDesc desc, int nargs)
 	return args;
 }
 
+/*
+ * Groups are cached by name in NAMEDATALEN bytes: a longer name (only a
+ * trigger attached by hand can carry one, iact.enforce_no_overlap allows
+ * NO_OVERLAP_MAX_NAME bytes) would be truncated into another group's.
+ */
+static void
+check_group_name(const char *name)
+{
+	if (strlen(name) >= NAMEDATALEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_NAME_TOO_LONG),
+				 errmsg("no-overlap group name is %zu bytes long; the limit is %d bytes",
+						strlen(name), NO_OVERLAP_MAX_NAME),
+				 errhint("Use a shorter group name (multibyte characters count several bytes).")));
+}
+
 static Oid
 index_am(Oid indexoid)
 {
@@ -148,43 +164,92 @@ index_am(Oid indexoid)
 	return am;
 }
 
-/* the valid, non-partial btree whose first two key columns are (person, start) */
+/*
+ * Why the btree index itup (on (person, start, ...)) cannot serve as the
+ * probe, or NULL when it can.  The probe scans backwards from (p, e) with the
+ * default btree "=" and "<" of the group's types, and the lock key hashes the
+ * person with the hash function of the same equality: it needs ascending
+ * NULLS LAST columns, the default operator classes, and deterministic
+ * collations (under a nondeterministic one, two persons the index calls equal
+ * may differ in bytes, hash to different lock keys and race).
+ */
+static const char *
+probe_index_problem(HeapTuple itup, Oid person_type, Oid time_type, const char *person_col,
+					const char *start_col)
+{
+	Form_pg_index ind = (Form_pg_index) GETSTRUCT(itup);
+	bool		isnull;
+	oidvector  *indclass = (oidvector *) DatumGetPointer(SysCacheGetAttr(INDEXRELID, itup,
+																	  Anum_pg_index_indclass, &isnull));
+	oidvector  *indcoll = (oidvector *) DatumGetPointer(SysCacheGetAttr(INDEXRELID, itup,
+																	 Anum_pg_index_indcollation, &isnull));
+	int2vector *indoption = (int2vector *) DatumGetPointer(SysCacheGetAttr(INDEXRELID, itup,
+																		Anum_pg_index_indoption, &isnull));
+	Oid			types[2] = {person_type, time_type};
+	const char *cols[2] = {person_col, start_col};
+
+	if (!ind->indisvalid || !ind->indisready || !ind->indislive)
+		return "it is not valid (CREATE INDEX CONCURRENTLY failed or is in progress)";
+	if (!heap_attisnull(itup, Anum_pg_index_indpred, NULL))
+		return "it is a partial index";
+	for (int i = 0; i < 2; i++)
+	{
+		if (indoption->values[i] & INDOPTION_DESC)
+			return psprintf("its column %s is DESC", quote_identifier(cols[i]));
+		if (indoption->values[i] & INDOPTION_NULLS_FIRST)
+			return psprintf("its column %s is NULLS FIRST", quote_identifier(cols[i]));
+		if (indclass->values[i] != GetDefaultOpClass(types[i], BTREE_AM_OID))
+			return psprintf("its column %s has a non-default operator class", quote_identifier(cols[i]));
+		if (OidIsValid(indcoll->values[i]) && !get_collation_isdeterministic(indcoll->values[i]))
+			return psprintf("its column %s has a nondeterministic collation", quote_identifier(cols[i]));
+	}
+	return NULL;
+}
+
+/*
+ * The btree whose first two key columns are (person, start) and that the
+ * probe scans correctly (probe_index_problem), the one with the fewest key
+ * columns.  When none is usable but some index on (person, start) exists,
+ * *refused gets that index and *why the reason, for the caller's error.
+ */
 static Oid
 find_probe_index(Relation rel, AttrNumber person_att, AttrNumber start_att,
-				 Oid person_type, Oid time_type)
+				 Oid person_type, Oid time_type, const char *person_col, const char *start_col,
+				 Oid *refused, const char **why)
 {
 	List	   *indexes = RelationGetIndexList(rel);
 	ListCell   *lc;
 	Oid			best = InvalidOid;
 	int			best_natts = INT_MAX;
 
+	*refused = InvalidOid;
+	*why = NULL;
 	foreach(lc, indexes)
 	{
 		Oid			indexoid = lfirst_oid(lc);
 		HeapTuple	itup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(indexoid));
 		Form_pg_index ind;
-		bool		isnull;
-		Datum		classd;
-		oidvector  *indclass;
+		const char *problem;
 
 		if (!HeapTupleIsValid(itup))
 			continue;
 		ind = (Form_pg_index) GETSTRUCT(itup);
-		classd = SysCacheGetAttr(INDEXRELID, itup, Anum_pg_index_indclass, &isnull);
-		indclass = (oidvector *) DatumGetPointer(classd);
-		if (ind->indisvalid && ind->indisready && ind->indislive &&
-			ind->indnkeyatts >= 2 &&
+		if (ind->indnkeyatts >= 2 &&
 			ind->indkey.values[0] == person_att &&
 			ind->indkey.values[1] == start_att &&
-			heap_attisnull(itup, Anum_pg_index_indpred, NULL) &&
-			heap_attisnull(itup, Anum_pg_index_indexprs, NULL) &&
-			index_am(indexoid) == BTREE_AM_OID &&
-			indclass->values[0] == GetDefaultOpClass(person_type, BTREE_AM_OID) &&
-			indclass->values[1] == GetDefaultOpClass(time_type, BTREE_AM_OID) &&
-			ind->indnkeyatts < best_natts)
+			index_am(indexoid) == BTREE_AM_OID)
 		{
-			best = indexoid;
-			best_natts = ind->indnkeyatts;
+			problem = probe_index_problem(itup, person_type, time_type, person_col, start_col);
+			if (problem == NULL && ind->indnkeyatts < best_natts)
+			{
+				best = indexoid;
+				best_natts = ind->indnkeyatts;
+			}
+			else if (problem != NULL && !OidIsValid(*refused))
+			{
+				*refused = indexoid;
+				*why = problem;
+			}
 		}
 		ReleaseSysCache(itup);
 	}
@@ -265,6 +330,7 @@ load_group(NoOverlapGroup *g, const char *name, bool strict)
 	ListCell   *lc;
 	int			n = 0;
 
+	check_group_name(name);
 	strlcpy(g->name, name, NAMEDATALEN);
 	g->name_hash = hash_bytes((const unsigned char *) name, strlen(name));
 	g->person_type = InvalidOid;
@@ -297,7 +363,9 @@ load_group(NoOverlapGroup *g, const char *name, bool strict)
 		Relation	rel;
 		Oid			ptype,
 					stype,
-					etype;
+					etype,
+					refused;
+		const char *why;
 
 		/* a table listed twice (two triggers) is probed once */
 		for (int i = 0; i < n; i++)
@@ -330,12 +398,30 @@ load_group(NoOverlapGroup *g, const char *name, bool strict)
 			g->person_type = ptype;
 			g->time_type = stype;
 		}
-		m->indexid = find_probe_index(rel, m->person_att, m->start_att, ptype, stype);
+		m->indexid = find_probe_index(rel, m->person_att, m->start_att, ptype, stype,
+									  args[1], args[2], &refused, &why);
+		if (OidIsValid(m->indexid))
+		{
+			Oid			ityp;
+			int32		ityptypmod;
+
+			get_atttypetypmodcoll(m->indexid, 1, &ityp, &ityptypmod, &m->person_coll);
+		}
 		if (strict && !OidIsValid(m->indexid))
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 OidIsValid(refused) ?
+					 errmsg("table %s has no usable btree index on (%s, %s) for no-overlap group \"%s\"",
+							RelationGetRelationName(rel), args[1], args[2], name) :
 					 errmsg("table %s has no btree index on (%s, %s) for no-overlap group \"%s\"",
 							RelationGetRelationName(rel), args[1], args[2], name),
+					 OidIsValid(refused) ?
+					 errdetail("Index %s cannot serve the check: %s.", get_rel_name(refused), why) : 0,
+					 OidIsValid(refused) ?
+					 errhint("The check needs ascending columns, the default operator classes and deterministic collations: CREATE INDEX ON %s (%s, %s);",
+							 quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+														RelationGetRelationName(rel)),
+							 quote_identifier(args[1]), quote_identifier(args[2])) :
 					 errhint("CREATE INDEX ON %s (%s, %s);",
 							 quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
 														RelationGetRelationName(rel)),
@@ -397,6 +483,7 @@ iact_no_overlap_group(const char *name, Oid must_contain)
 		group_cache = hash_create("iact no-overlap groups", 8, &ctl,
 								  HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
 	}
+	check_group_name(name);
 	memset(key, 0, sizeof(key));
 	strlcpy(key, name, NAMEDATALEN);
 	g = hash_search(group_cache, key, HASH_FIND, &found);

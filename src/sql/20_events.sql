@@ -117,39 +117,80 @@ DECLARE
     m record;
     parts text[];
     q text;
+    bad record;
 BEGIN
+    -- SECURITY DEFINER: no code that a non-superuser can define may run here.
+    -- Values become text through their types' output functions (format %s),
+    -- never through casts (a type's owner may create a cast to text); operators
+    -- and functions resolve in pg_catalog only (search_path), and a group whose
+    -- column types (or their domains' base types) have a cast implemented by a
+    -- function of a non-superuser is refused: such a cast, made implicit, could
+    -- be chosen by operator resolution.
     FOR g IN
         SELECT DISTINCT mm.group_name FROM iact.no_overlap_members(of_group) mm
          ORDER BY 1
     LOOP
+        WITH RECURSIVE types(t) AS (
+            SELECT a.atttypid
+              FROM iact.no_overlap_members(g) mm
+              JOIN pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) mm.table_name
+               AND a.attname OPERATOR(pg_catalog.=) ANY (ARRAY[mm.person_column, mm.start_column, mm.end_column])
+            UNION
+            SELECT ty.typbasetype FROM types JOIN pg_type ty ON ty.oid OPERATOR(pg_catalog.=) types.t
+             WHERE ty.typbasetype OPERATOR(pg_catalog.<>) 0
+        )
+        SELECT c.castsource::regtype AS source, c.casttarget::regtype AS target,
+               f.oid::regprocedure AS func, r.rolname AS owner
+          INTO bad
+          FROM types
+          JOIN pg_cast c ON c.castsource OPERATOR(pg_catalog.=) types.t
+          JOIN pg_proc f ON f.oid OPERATOR(pg_catalog.=) c.castfunc
+          JOIN pg_roles r ON r.oid OPERATOR(pg_catalog.=) f.proowner
+         WHERE NOT r.rolsuper
+         LIMIT 1;
+        IF FOUND THEN
+            RAISE EXCEPTION 'iact.find_overlaps will not check no-overlap group "%"', g
+                USING ERRCODE = 'insufficient_privilege',
+                      DETAIL = format('The cast from %s to %s is implemented by %s, owned by role %s, which is not a superuser; find_overlaps runs as the extension owner.',
+                                      bad.source, bad.target, bad.func, bad.owner),
+                      HINT = 'Drop the cast (DROP CAST), or have a superuser own its function.';
+        END IF;
         parts := '{}';
         FOR m IN
             SELECT mm.*,
                    (SELECT quote_ident(a.attname)
                       FROM pg_index i JOIN pg_attribute a
-                        ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
-                     WHERE i.indrelid = mm.table_name AND i.indisprimary AND i.indnkeyatts = 1) AS pk
+                        ON a.attrelid OPERATOR(pg_catalog.=) i.indrelid
+                       AND a.attnum OPERATOR(pg_catalog.=) i.indkey[0]
+                     WHERE i.indrelid OPERATOR(pg_catalog.=) mm.table_name AND i.indisprimary
+                       AND i.indnkeyatts OPERATOR(pg_catalog.=) 1) AS pk
               FROM iact.no_overlap_members(g) mm
              -- a partitioned table's rows are read from its partitions, which
              -- carry the cloned trigger and are members themselves
-             WHERE (SELECT c.relkind FROM pg_class c WHERE c.oid = mm.table_name) <> 'p'
+             WHERE (SELECT c.relkind FROM pg_class c WHERE c.oid OPERATOR(pg_catalog.=) mm.table_name)
+                   OPERATOR(pg_catalog.<>) 'p'
         LOOP
-            parts := parts || format(
-                'SELECT %L::regclass AS tbl, %s::text AS id, %I AS p, %I AS s, %I AS e FROM %s',
-                m.table_name, coalesce(m.pk, $c$'ctid ' || ctid$c$), m.person_column, m.start_column,
-                m.end_column, m.table_name);
+            parts := parts OPERATOR(pg_catalog.||) format(
+                'SELECT %L::pg_catalog.regclass AS tbl, %s AS id, %I AS p, %I AS s, %I AS e FROM %s',
+                m.table_name,
+                CASE WHEN m.pk IS NULL
+                     THEN $c$'ctid ' OPERATOR(pg_catalog.||) pg_catalog.textin(pg_catalog.tidout(ctid))$c$
+                     ELSE format('pg_catalog.format(%L, %s)', '%s', m.pk) END,
+                m.person_column, m.start_column, m.end_column, m.table_name);
         END LOOP;
         -- sorted by (person, start), an event overlaps an earlier one iff it
         -- starts before the latest end seen so far; only those are joined back
         q := format($q$
             WITH ev AS (%s),
-            w AS (SELECT ev.*, row_number() OVER o AS ord,
-                         max(e) OVER (o ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev_end
+            w AS (SELECT ev.*, pg_catalog.row_number() OVER o AS ord,
+                         pg_catalog.max(e) OVER (o ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev_end
                     FROM ev WINDOW o AS (PARTITION BY p ORDER BY s, e))
-            SELECT %L::text, a.p::text, a.tbl, a.id, a.s::text, a.e::text,
-                   b.tbl, b.id, b.s::text, b.e::text
-              FROM w b JOIN w a ON a.p = b.p AND a.ord < b.ord AND a.e > b.s
-             WHERE b.prev_end > b.s
+            SELECT %L::text, pg_catalog.format('%%s', a.p), a.tbl, a.id,
+                   pg_catalog.format('%%s', a.s), pg_catalog.format('%%s', a.e),
+                   b.tbl, b.id, pg_catalog.format('%%s', b.s), pg_catalog.format('%%s', b.e)
+              FROM w b JOIN w a ON a.p OPERATOR(pg_catalog.=) b.p AND a.ord OPERATOR(pg_catalog.<) b.ord
+                               AND a.e OPERATOR(pg_catalog.>) b.s
+             WHERE b.prev_end OPERATOR(pg_catalog.>) b.s
              ORDER BY a.p, a.s, b.s$q$, array_to_string(parts, ' UNION ALL '), g);
         RETURN QUERY EXECUTE q;
     END LOOP;
@@ -171,20 +212,25 @@ DECLARE
     t regclass;
     n bigint;
 BEGIN
-    IF group_name IS NULL OR btrim(group_name) = '' OR length(group_name) > 40 THEN
-        RAISE EXCEPTION 'group name must be a non-empty text of at most 40 characters'
-            USING ERRCODE = 'invalid_parameter_value';
+    -- the trigger is named "iact_no_overlap <group>": names are limited in bytes
+    IF group_name IS NULL OR btrim(group_name) = '' OR octet_length(group_name) > 40 THEN
+        RAISE EXCEPTION 'group_name must be a non-blank text of at most 40 bytes'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('group_name is %s bytes long.', coalesce(octet_length(group_name), 0)),
+                  HINT = 'Multibyte characters count several bytes.';
     END IF;
     IF tables IS NULL OR cardinality(tables) = 0 OR array_position(tables, NULL) IS NOT NULL THEN
         RAISE EXCEPTION 'tables must be a non-empty array of tables without NULLs'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     IF person_column IS NULL OR start_column IS NULL OR end_column IS NULL THEN
-        RAISE EXCEPTION 'person, start and end columns must not be NULL'
+        RAISE EXCEPTION 'person_column, start_column and end_column must not be NULL'
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    IF max_length IS NOT NULL AND max_length <= interval '0' THEN
-        RAISE EXCEPTION 'max_length must be a positive interval' USING ERRCODE = 'invalid_parameter_value';
+    IF max_length IS NOT NULL AND (max_length <= interval '0' OR max_length > interval '100 years') THEN
+        RAISE EXCEPTION 'max_length must be a positive interval of at most 100 years: %', max_length
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Pass NULL for no maximum.';
     END IF;
     -- existing members keep writers out while the group is checked
     FOR t IN SELECT mm.table_name FROM iact.no_overlap_members(group_name) mm LOOP
@@ -237,6 +283,14 @@ DECLARE
     t regclass;
     targets regclass[];
 BEGIN
+    IF group_name IS NULL THEN
+        RAISE EXCEPTION 'group_name must not be NULL' USING ERRCODE = 'null_value_not_allowed',
+              HINT = 'iact.no_overlap_members() lists the groups.';
+    END IF;
+    IF array_position(tables, NULL) IS NOT NULL THEN
+        RAISE EXCEPTION 'tables must not contain NULL' USING ERRCODE = 'null_value_not_allowed',
+              HINT = 'Pass NULL (not an array holding NULL) to release every table of the group.';
+    END IF;
     PERFORM iact.no_overlap_touch(group_name);
     -- a trigger cloned to a partition goes with its partitioned table's
     SELECT coalesce(array_agg(mm.table_name), '{}') INTO targets
@@ -260,17 +314,42 @@ SELECT iact.enforce_no_overlap('iact.events', ARRAY['iact.work_shifts', 'iact.ex
 
 -- Recording -------------------------------------------------------------------
 
--- [started_at, ended_at) cut at each midnight
+-- [started_at, ended_at) cut at each midnight.  Finite times, a period of at
+-- most 366 days (so at most 367 pieces): an infinite end would generate rows
+-- until the disk is full.
 CREATE FUNCTION iact.daily_pieces(started_at timestamp, ended_at timestamp)
     RETURNS TABLE (piece_start timestamp, piece_end timestamp)
-    LANGUAGE sql IMMUTABLE STRICT
+    LANGUAGE plpgsql IMMUTABLE STRICT
     SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT greatest(d, started_at), least(d + interval '1 day', ended_at)
-      FROM generate_series(date_trunc('day', started_at), ended_at, interval '1 day') AS d
-     WHERE d < ended_at
-     ORDER BY d
+BEGIN
+    IF NOT isfinite(daily_pieces.started_at) THEN
+        RAISE EXCEPTION 'started_at must be a finite time: %', daily_pieces.started_at
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'A period starts and ends at finite times.';
+    END IF;
+    IF NOT isfinite(daily_pieces.ended_at) THEN
+        RAISE EXCEPTION 'ended_at must be a finite time: %', daily_pieces.ended_at
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'A period starts and ends at finite times.';
+    END IF;
+    -- in days of dates: timestamp arithmetic near the ends of the range overflows
+    IF daily_pieces.ended_at::date - daily_pieces.started_at::date > 366 THEN
+        RAISE EXCEPTION 'the period from started_at to ended_at must last at most 366 days'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('Attempted [%s, %s).', daily_pieces.started_at, daily_pieces.ended_at),
+                  HINT = 'Cut a longer period into years.';
+    END IF;
+    RETURN QUERY
+        SELECT greatest(d, daily_pieces.started_at), least(d + interval '1 day', daily_pieces.ended_at)
+          FROM generate_series(date_trunc('day', daily_pieces.started_at), daily_pieces.ended_at,
+                               interval '1 day') AS d
+         WHERE d < daily_pieces.ended_at
+         ORDER BY d;
+END
 $$;
+COMMENT ON FUNCTION iact.daily_pieces(timestamp, timestamp) IS
+    'A period of finite times, at most 366 days, cut at each midnight (empty when it ends before it starts)';
 
 -- Shared by the record functions: validate (the longest event is 24 hours),
 -- cut at midnight, insert every piece in one statement, return the new ids.
@@ -284,6 +363,16 @@ AS $$
 DECLARE
     place_exists boolean;
 BEGIN
+    -- the two kinds of events only (callable by a recording role: never a
+    -- way to write into another table)
+    IF (event_table, place_column, place_table) IS DISTINCT FROM
+           ('iact.work_shifts'::regclass, 'office_id'::name, 'iact.offices'::regclass)
+       AND (event_table, place_column, place_table) IS DISTINCT FROM
+           ('iact.extra_hours'::regclass, 'city_id'::name, 'iact.cities'::regclass) THEN
+        RAISE EXCEPTION 'event_table, place_column and place_table must be (iact.work_shifts, office_id, iact.offices) or (iact.extra_hours, city_id, iact.cities)'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Call iact.record_work_shift or iact.record_extra_hours.';
+    END IF;
     IF person_id IS NULL OR started_at IS NULL OR ended_at IS NULL THEN
         RAISE EXCEPTION 'person_id, started_at and ended_at must not be NULL'
             USING ERRCODE = 'null_value_not_allowed';
@@ -371,13 +460,10 @@ CREATE FUNCTION iact.visible_cities(person_id bigint) RETURNS SETOF bigint
     LANGUAGE sql STABLE
     SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT DISTINCT o.city_id FROM iact.offices o
-     WHERE o.id IN (SELECT iact.visible_offices(visible_cities.person_id))
-    UNION
     SELECT c.id FROM iact.cities c WHERE c.territorial_manager_id = visible_cities.person_id
 $$;
 COMMENT ON FUNCTION iact.visible_cities(bigint) IS
-    'Cities the person territorially manages, and cities of the offices the person sees';
+    'Cities the person territorially manages (extra hours belong to a city: an office''s manager does not see them)';
 
 ALTER TABLE iact.work_shifts ENABLE ROW LEVEL SECURITY;
 ALTER TABLE iact.extra_hours ENABLE ROW LEVEL SECURITY;

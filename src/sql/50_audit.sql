@@ -25,6 +25,7 @@ CREATE TABLE iact.audit_statement (
     user_id          text,
     role_name        text        NOT NULL,
     application_name text,
+    session_role     text,
     CONSTRAINT audit_statement_pkey PRIMARY KEY (id),
     CONSTRAINT audit_statement_operation_check
         CHECK (operation IN ('INSERT', 'UPDATE', 'DELETE', 'TRUNCATE'))
@@ -57,7 +58,8 @@ SELECT s.id AS statement_id,
        s.txid,
        s."timestamp",
        s.wall_clock,
-       s.application_name
+       s.application_name,
+       s.session_role
   FROM iact.audit_statement s
   LEFT JOIN iact.audit_row r ON r.statement_id = s.id;
 
@@ -70,7 +72,11 @@ COMMENT ON COLUMN iact.audit_row.old_data IS
 COMMENT ON COLUMN iact.audit_row.new_data IS
     'INSERT: the new row; UPDATE: changed columns after the change';
 COMMENT ON COLUMN iact.audit_statement.user_id IS
-    'current_setting(''app.current_user_id'', true) when the change was made; NULL when unset or empty';
+    'current_setting(''app.current_user_id'', true) when the change was made; NULL when unset or empty. Supplied by the application: any session can set it to anything';
+COMMENT ON COLUMN iact.audit_statement.role_name IS
+    'current_user when the change was made: the role whose rights made it (set by PostgreSQL, not by the application)';
+COMMENT ON COLUMN iact.audit_statement.session_role IS
+    'session_user when the change was made: the role that logged in (only a superuser can change it); NULL for rows written by iact 1.0';
 COMMENT ON COLUMN iact.audit_statement."timestamp" IS 'transaction start time (now())';
 COMMENT ON COLUMN iact.audit_statement.wall_clock IS 'wall-clock time the statement''s audit rows were written';
 
@@ -387,6 +393,7 @@ COMMENT ON FUNCTION iact.purge_audit_log(interval, integer, integer) IS
 
 -- The same in short transactions: CALL from the top level (not inside BEGIN)
 -- commits after each batch so no lock or snapshot is held for the whole purge.
+-- (a procedure with a SET clause cannot COMMIT: every name is qualified instead)
 CREATE PROCEDURE iact.purge_audit_log_batched(older_than interval, batch_size integer DEFAULT 10000)
 LANGUAGE plpgsql
 AS $$
@@ -396,7 +403,7 @@ BEGIN
     LOOP
         n := iact.purge_audit_log(older_than, batch_size, 1);
         COMMIT;
-        EXIT WHEN n = 0;
+        EXIT WHEN n OPERATOR(pg_catalog.=) 0::bigint;
     END LOOP;
 END
 $$;
