@@ -29,6 +29,7 @@ SELECT iact.visible_offices(2201) AS tess ORDER BY 1;
 SELECT iact.visible_offices(2202) AS otto ORDER BY 1;
 SELECT count(*) AS worker FROM iact.visible_offices(2203);
 SELECT iact.visible_cities(2201) AS tess_cities ORDER BY 1;
+-- an office's operational manager sees no city (extra hours are the territorial manager's)
 SELECT iact.visible_cities(2202) AS otto_cities ORDER BY 1;
 SELECT count(*) AS nobody FROM iact.visible_offices(NULL);
 
@@ -60,7 +61,8 @@ SET iact.person_id = 2201;
 SET ROLE regress_events_reader;
 SELECT kind, id, person_id FROM iact.events ORDER BY kind, id;
 RESET ROLE;
--- the operational manager of Porto A: that office, Porto's extra hours, and his own shift in Porto B
+-- the operational manager of Porto A: that office and his own shift in Porto B; not Porto's extra
+-- hours (extra hours belong to the city: only its territorial manager sees them, issue 11)
 SET iact.person_id = 2202;
 SET ROLE regress_events_reader;
 SELECT kind, id, person_id FROM iact.events ORDER BY kind, id;
