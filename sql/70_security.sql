@@ -11,7 +11,8 @@ SET client_min_messages = warning;
 
 -- The attacker: a non-superuser who may create in schema public (a database
 -- owner may, on PostgreSQL 15).  Every trojan writes what ran, as whom, and
--- in which entry point (regress.stage) to this log.
+-- in which entry point (regress.stage) to this log, and warns (a warning
+-- still shows when the statement then fails and its transaction rolls back).
 CREATE ROLE regress_sec_mallory;
 CREATE ROLE regress_sec_clerk;
 GRANT CREATE, USAGE ON SCHEMA public TO regress_sec_mallory;
@@ -21,10 +22,15 @@ CREATE TABLE regress_trojans (what text, call text);
 GRANT INSERT ON regress_trojans TO regress_sec_mallory;
 
 SET ROLE regress_sec_mallory;
+SET client_min_messages = error;  -- (creating them runs some already created)
 CREATE FUNCTION public.regress_trojan_hit(what text) RETURNS void
-    LANGUAGE sql SET search_path = pg_catalog AS $$
+    LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+BEGIN
     INSERT INTO public.regress_trojan_log
-    VALUES (what, current_setting('regress.stage', true), current_user, current_setting('is_superuser')::boolean)
+    VALUES (what, current_setting('regress.stage', true), current_user, current_setting('is_superuser')::boolean);
+    RAISE WARNING 'trojan % ran in % as % (superuser: %)', what, current_setting('regress.stage', true),
+        current_user, current_setting('is_superuser');
+END
 $$;
 
 -- functions: exact argument types beat pg_catalog's polymorphic or variadic
@@ -114,10 +120,12 @@ INSERT INTO public.regress_trojans VALUES
     ('count(*)', 'SELECT count(*) FROM (VALUES (1)) v(x)'),
     ('max(timestamp)', 'SELECT max(x) FROM (VALUES (NULL::timestamp)) v(x)');
 RESET ROLE;
+SET client_min_messages = warning;
 
 -- Control: each trojan does run when called unqualified with public first in
 -- search_path (so a clean log below proves something)
 SET regress.stage = 'control';
+SET client_min_messages = error;
 DO $$
 DECLARE
     c text;
@@ -129,6 +137,7 @@ BEGIN
     END LOOP;
 END
 $$;
+SET client_min_messages = warning;
 SELECT count(*) AS trojans,
        count(*) FILTER (WHERE what IN (SELECT what FROM regress_trojan_log WHERE superuser)) AS ran_as_superuser
   FROM regress_trojans;
@@ -260,7 +269,9 @@ ALTER TABLE regress_sec_moods DISABLE TRIGGER "iact_no_overlap sec_moods";
 INSERT INTO regress_sec_moods VALUES (1, 'angry', 1, 5), (2, 'angry', 2, 3);
 ALTER TABLE regress_sec_moods ENABLE TRIGGER "iact_no_overlap sec_moods";
 -- (her own explicit cast works for her)
+SET client_min_messages = error;
 SELECT 'angry'::regress_sec_mood::text AS her_cast;
+SET client_min_messages = warning;
 RESET ROLE;
 TRUNCATE regress_trojan_log;
 SELECT group_name, person, id_a, started_a, ended_a, id_b, started_b, ended_b

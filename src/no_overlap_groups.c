@@ -146,8 +146,9 @@ check_group_name(const char *name)
 		ereport(ERROR,
 				(errcode(ERRCODE_NAME_TOO_LONG),
 				 errmsg("no-overlap group name is %zu bytes long; the limit is %d bytes",
-						strlen(name), NO_OVERLAP_MAX_NAME),
-				 errhint("Use a shorter group name (multibyte characters count several bytes).")));
+						strlen(name), NAMEDATALEN - 1),
+				 errhint("iact.enforce_no_overlap accepts group names of at most %d bytes.",
+						 NO_OVERLAP_MAX_NAME)));
 }
 
 static Oid

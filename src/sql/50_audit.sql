@@ -345,8 +345,8 @@ BEGIN
         RAISE EXCEPTION 'older_than and batch_size must not be NULL'
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    IF older_than < interval '0' THEN
-        RAISE EXCEPTION 'older_than must not be negative: %', older_than
+    IF older_than < interval '0' OR older_than > interval '1000 years' THEN
+        RAISE EXCEPTION 'older_than must be between 0 and 1000 years: %', older_than
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Entries older than now() - older_than are deleted, e.g. ''90 days''.';
     END IF;

@@ -28,9 +28,9 @@ BEGIN
     -- Values become text through their types' output functions (format %s),
     -- never through casts (a type's owner may create a cast to text); operators
     -- and functions resolve in pg_catalog only (search_path), and a group whose
-    -- column types (or their domains' base types) have a cast implemented by a
-    -- function of a non-superuser is refused: such a cast, made implicit, could
-    -- be chosen by operator resolution.
+    -- column types (or their domains' base types) have an implicit or
+    -- assignment cast implemented by a function of a non-superuser is refused:
+    -- operator resolution could choose such a cast.
     FOR g IN
         SELECT DISTINCT mm.group_name FROM iact.no_overlap_members(of_group) mm
          ORDER BY 1
@@ -51,14 +51,14 @@ BEGIN
           JOIN pg_cast c ON c.castsource OPERATOR(pg_catalog.=) types.t
           JOIN pg_proc f ON f.oid OPERATOR(pg_catalog.=) c.castfunc
           JOIN pg_roles r ON r.oid OPERATOR(pg_catalog.=) f.proowner
-         WHERE NOT r.rolsuper
+         WHERE NOT r.rolsuper AND c.castcontext OPERATOR(pg_catalog.<>) 'e'
          LIMIT 1;
         IF FOUND THEN
             RAISE EXCEPTION 'iact.find_overlaps will not check no-overlap group "%"', g
                 USING ERRCODE = 'insufficient_privilege',
-                      DETAIL = format('The cast from %s to %s is implemented by %s, owned by role %s, which is not a superuser; find_overlaps runs as the extension owner.',
+                      DETAIL = format('The implicit cast from %s to %s is implemented by %s, owned by role %s, which is not a superuser; find_overlaps runs as the extension owner.',
                                       bad.source, bad.target, bad.func, bad.owner),
-                      HINT = 'Drop the cast (DROP CAST), or have a superuser own its function.';
+                      HINT = 'Make the cast explicit (DROP CAST, CREATE CAST without AS IMPLICIT / AS ASSIGNMENT), or have a superuser own its function.';
         END IF;
         parts := '{}';
         FOR m IN
@@ -119,7 +119,8 @@ BEGIN
     IF group_name IS NULL OR btrim(group_name) = '' OR octet_length(group_name) > 40 THEN
         RAISE EXCEPTION 'group_name must be a non-blank text of at most 40 bytes'
             USING ERRCODE = 'invalid_parameter_value',
-                  DETAIL = format('group_name is %s bytes long.', coalesce(octet_length(group_name), 0)),
+                  DETAIL = coalesce(format('group_name is %s bytes long.', octet_length(group_name)),
+                                    'group_name is NULL.'),
                   HINT = 'Multibyte characters count several bytes.';
     END IF;
     IF tables IS NULL OR cardinality(tables) = 0 OR array_position(tables, NULL) IS NOT NULL THEN
@@ -265,8 +266,9 @@ BEGIN
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
     IF isfinite(started_at) IS NOT TRUE OR isfinite(ended_at) IS NOT TRUE THEN
-        RAISE EXCEPTION 'an event must start and end at finite times'
-            USING ERRCODE = 'invalid_parameter_value';
+        RAISE EXCEPTION 'started_at and ended_at must be finite times'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('Attempted [%s, %s).', started_at, ended_at);
     END IF;
     IF ended_at <= started_at THEN
         RAISE EXCEPTION 'an event must end after it starts'
