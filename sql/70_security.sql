@@ -143,7 +143,9 @@ SELECT count(*) AS trojans,
   FROM regress_trojans;
 TRUNCATE regress_trojan_log;
 
--- Fixtures for the entry points
+-- Fixtures for the entry points (ids shown below must not depend on the tests run before)
+SELECT setval(pg_get_serial_sequence('iact.work_shifts', 'id'), 7001, false),
+       setval(pg_get_serial_sequence('iact.extra_hours', 'id'), 7001, false);
 INSERT INTO iact.people (id, name, identifier) VALUES (7001, 'Sec One', 'SEC-7001');
 INSERT INTO iact.cities (id, name, territorial_manager_id) VALUES (7001, 'Sec City', 7001);
 INSERT INTO iact.offices (id, city_id, name) VALUES (7001, 7001, 'Sec Office');

@@ -90,7 +90,8 @@ SET iact.person_id = 1;
 SET ROLE demo_reader;
 SELECT kind, person_id, office_id, city_id, started_at, ended_at FROM iact.events ORDER BY started_at;
 RESET ROLE;
-\echo 'Otto (operational manager of Porto Ribeira) sees that office, Porto''s extra hours and his own events:'
+\echo 'Otto (operational manager of Porto Ribeira) sees that office and his own events; not Porto''s extra hours'
+\echo '(extra hours belong to the city: only its territorial manager sees them):'
 SET iact.person_id = 2;
 SET ROLE demo_reader;
 SELECT kind, person_id, office_id, city_id, started_at, ended_at FROM iact.events ORDER BY started_at;

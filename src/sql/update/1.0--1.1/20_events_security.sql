@@ -60,6 +60,19 @@ BEGIN
                                       bad.source, bad.target, bad.func, bad.owner),
                       HINT = 'Make the cast explicit (DROP CAST, CREATE CAST without AS IMPLICIT / AS ASSIGNMENT), or have a superuser own its function.';
         END IF;
+        -- a foreign table (a foreign partition) would be read through its wrapper
+        -- with the extension owner's user mapping: not done (the trigger cannot
+        -- guard one anyway: it has no index)
+        SELECT mm.table_name INTO bad
+          FROM iact.no_overlap_members(g) mm JOIN pg_class c ON c.oid OPERATOR(pg_catalog.=) mm.table_name
+         WHERE c.relkind OPERATOR(pg_catalog.<>) ALL (ARRAY['r', 'p']::"char"[])
+         LIMIT 1;
+        IF FOUND THEN
+            RAISE EXCEPTION 'iact.find_overlaps will not read %, a member of no-overlap group "%"', bad.table_name, g
+                USING ERRCODE = 'wrong_object_type',
+                      DETAIL = 'Only tables and partitioned tables are read; a foreign table would be read with the extension owner''s user mapping.',
+                      HINT = 'Release the group from it: SELECT iact.release_no_overlap(group_name, tables).';
+        END IF;
         parts := '{}';
         FOR m IN
             SELECT mm.*,
@@ -71,12 +84,14 @@ BEGIN
                        AND i.indnkeyatts OPERATOR(pg_catalog.=) 1) AS pk
               FROM iact.no_overlap_members(g) mm
              -- a partitioned table's rows are read from its partitions, which
-             -- carry the cloned trigger and are members themselves
+             -- carry the cloned trigger and are members themselves; a table's
+             -- inheritance children are not read (ONLY): the trigger does not
+             -- guard them unless they are members
              WHERE (SELECT c.relkind FROM pg_class c WHERE c.oid OPERATOR(pg_catalog.=) mm.table_name)
                    OPERATOR(pg_catalog.<>) 'p'
         LOOP
             parts := parts OPERATOR(pg_catalog.||) format(
-                'SELECT %L::pg_catalog.regclass AS tbl, %s AS id, %I AS p, %I AS s, %I AS e FROM %s',
+                'SELECT %L::pg_catalog.regclass AS tbl, %s AS id, %I AS p, %I AS s, %I AS e FROM ONLY %s',
                 m.table_name,
                 CASE WHEN m.pk IS NULL
                      THEN $c$'ctid ' OPERATOR(pg_catalog.||) pg_catalog.textin(pg_catalog.tidout(ctid))$c$
@@ -119,8 +134,8 @@ BEGIN
     IF group_name IS NULL OR btrim(group_name) = '' OR octet_length(group_name) > 40 THEN
         RAISE EXCEPTION 'group_name must be a non-blank text of at most 40 bytes'
             USING ERRCODE = 'invalid_parameter_value',
-                  DETAIL = coalesce(format('group_name is %s bytes long.', octet_length(group_name)),
-                                    'group_name is NULL.'),
+                  DETAIL = CASE WHEN group_name IS NULL THEN 'group_name is NULL.'
+                                ELSE format('group_name is %s bytes long.', octet_length(group_name)) END,
                   HINT = 'Multibyte characters count several bytes.';
     END IF;
     IF tables IS NULL OR cardinality(tables) = 0 OR array_position(tables, NULL) IS NOT NULL THEN
