@@ -286,6 +286,110 @@ caller_sees(NoOverlapConflict *c, Snapshot snap)
 }
 
 /*
+ * The new row's own checks: start before end, and (groups with a maximum
+ * length) a finite range no longer than the maximum.  Returns the lower
+ * bound of the probe's scan: s - max_length (or -infinity), or 0 without a
+ * maximum.
+ */
+static Datum
+check_new_range(NoOverlapGroup *g, Relation rel, Datum p, Datum s, Datum e)
+{
+	TypeCacheEntry *tt = g->time_tc;
+	Timestamp	ts,
+				te,
+				tl;
+	int64		length;
+
+	if (DatumGetInt32(FunctionCall2Coll(&tt->cmp_proc_finfo, InvalidOid, s, e)) >= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_CHECK_VIOLATION),
+				 errmsg("event of person %s must start before it ends",
+						datum_text(g->person_type, p)),
+				 errdetail("Attempted [%s, %s) in %s.",
+						   datum_text(g->time_type, s), datum_text(g->time_type, e),
+						   qualified_relname(RelationGetRelid(rel))),
+				 errtable(rel)));
+	if (!g->has_max)
+		return (Datum) 0;
+
+	/* timestamp and timestamptz: int64 microseconds, +-infinity at the ends */
+	ts = DatumGetTimestamp(s);
+	te = DatumGetTimestamp(e);
+	if (TIMESTAMP_NOT_FINITE(ts) || TIMESTAMP_NOT_FINITE(te) ||
+		pg_sub_s64_overflow(te, ts, &length) || length > g->max_us)
+		ereport(ERROR,
+				(errcode(ERRCODE_CHECK_VIOLATION),
+				 errmsg("event of person %s lasts longer than the maximum of no-overlap group \"%s\"",
+						datum_text(g->person_type, p), g->name),
+				 errdetail("Attempted [%s, %s) in %s; the maximum is %lld seconds.",
+						   datum_text(g->time_type, s), datum_text(g->time_type, e),
+						   qualified_relname(RelationGetRelid(rel)),
+						   (long long) (g->max_us / USECS_PER_SEC)),
+				 errtable(rel)));
+	if (pg_sub_s64_overflow(ts, g->max_us, &tl) || tl < MIN_TIMESTAMP)
+		TIMESTAMP_NOBEGIN(tl);
+	return TimestampGetDatum(tl);
+}
+
+/*
+ * Serialise writers of person p in group g: a transaction-scoped lock on
+ * (group, p) modulo NO_OVERLAP_LOCK_KEYS, with a tag SQL's advisory-lock
+ * functions cannot make (objsubid IACT_LOCK_NO_OVERLAP).  The key hashes the
+ * person under the probe index's collation, so that two values the probe
+ * calls equal share a key (the collation is deterministic, hence the same in
+ * every member: equality is equality of bytes).
+ */
+static void
+lock_person(NoOverlapGroup *g, NoOverlapMember *self, Datum p)
+{
+	uint32		key;
+	LOCKTAG		tag;
+
+	key = hash_combine(g->name_hash,
+					   DatumGetUInt32(FunctionCall1Coll(&g->person_tc->hash_proc_finfo,
+														OidIsValid(self->person_coll) ?
+														self->person_coll : DEFAULT_COLLATION_OID,
+														p))) %
+		NO_OVERLAP_LOCK_KEYS;
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, IACT_LOCK_CLASS, key, IACT_LOCK_NO_OVERLAP);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+}
+
+/*
+ * Raise the overlap found (c) for the new row [s, e) of person p: 23P01, or
+ * 40001 when the transaction snapshot cannot see the other row (committed
+ * concurrently).  The other row is named only to a caller who may read it.
+ */
+static void
+report_conflict(NoOverlapGroup *g, TriggerData *td, NoOverlapConflict *c, Snapshot snap,
+				Datum p, Datum s, Datum e)
+{
+	Relation	rel = td->tg_relation;
+	bool		concurrent = !c->seen_by_xact_snapshot;
+	char	   *person = datum_text(g->person_type, p);
+	char	   *attempted = psprintf("Attempted [%s, %s) in %s",
+									 datum_text(g->time_type, s), datum_text(g->time_type, e),
+									 qualified_relname(RelationGetRelid(rel)));
+	bool		visible = caller_sees(c, snap);
+
+	ereport(ERROR,
+			(errcode(concurrent ? ERRCODE_T_R_SERIALIZATION_FAILURE : ERRCODE_EXCLUSION_VIOLATION),
+			 concurrent ?
+			 errmsg("could not serialize access due to a concurrently committed overlapping event of person %s",
+					person) :
+			 errmsg("person %s already has an overlapping event", person),
+			 visible ?
+			 errdetail("%s overlaps %s id %s [%s, %s)%s.", attempted,
+					   qualified_relname(c->relid), c->id,
+					   datum_text(g->time_type, c->start), datum_text(g->time_type, c->end),
+					   concurrent ? ", committed after this transaction's snapshot" : "") :
+			 errdetail("%s overlaps an event you cannot see%s.", attempted,
+					   concurrent ? ", committed after this transaction's snapshot" : ""),
+			 concurrent ? errhint("Retry the transaction: it will see the other event.") : 0,
+			 errtableconstraint(rel, td->tg_trigger->tgname)));
+}
+
+/*
  * iact.no_overlap_trigger(group, person_column, start_column, end_column, max_length):
  * AFTER INSERT OR UPDATE ... FOR EACH ROW.
  */
@@ -297,8 +401,6 @@ no_overlap_trigger(PG_FUNCTION_ARGS)
 	TupleTableSlot *slot;
 	NoOverlapGroup *g = NULL;
 	NoOverlapMember *self = NULL;
-	TypeCacheEntry *pt,
-			   *tt;
 	Datum		p,
 				s,
 				e;
@@ -306,9 +408,7 @@ no_overlap_trigger(PG_FUNCTION_ARGS)
 				snull,
 				enull;
 	uint64		gen;
-	uint32		key;
-	Datum		lower = (Datum) 0;
-	LOCKTAG		tag;
+	Datum		lower;
 	Snapshot	snap;
 	NoOverlapConflict c;
 	bool		conflict = false;
@@ -357,9 +457,6 @@ no_overlap_trigger(PG_FUNCTION_ARGS)
 						g->name),
 				 errtable(rel)));
 
-	pt = g->person_tc;
-	tt = g->time_tc;
-
 	/*
 	 * An UPDATE that leaves person, start and end as they were cannot create
 	 * an overlap.  (The trigger fires on every UPDATE, not UPDATE OF the
@@ -367,59 +464,15 @@ no_overlap_trigger(PG_FUNCTION_ARGS)
 	 * column.)
 	 */
 	if (TRIGGER_FIRED_BY_UPDATE(td->tg_event) &&
-		same_value(td->tg_trigslot, slot, self->person_att, pt) &&
-		same_value(td->tg_trigslot, slot, self->start_att, tt) &&
-		same_value(td->tg_trigslot, slot, self->end_att, tt))
+		same_value(td->tg_trigslot, slot, self->person_att, g->person_tc) &&
+		same_value(td->tg_trigslot, slot, self->start_att, g->time_tc) &&
+		same_value(td->tg_trigslot, slot, self->end_att, g->time_tc))
 		return PointerGetDatum(NULL);
 
-	if (DatumGetInt32(FunctionCall2Coll(&tt->cmp_proc_finfo, InvalidOid, s, e)) >= 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_CHECK_VIOLATION),
-				 errmsg("event of person %s must start before it ends",
-						datum_text(g->person_type, p)),
-				 errdetail("Attempted [%s, %s) in %s.",
-						   datum_text(g->time_type, s), datum_text(g->time_type, e),
-						   qualified_relname(RelationGetRelid(rel))),
-				 errtable(rel)));
+	lower = check_new_range(g, rel, p, s, e);
 
-	if (g->has_max)
-	{
-		/* timestamp and timestamptz: int64 microseconds, +-infinity at the ends */
-		Timestamp	ts = DatumGetTimestamp(s);
-		Timestamp	te = DatumGetTimestamp(e);
-		int64		length;
-		Timestamp	tl;
-
-		if (TIMESTAMP_NOT_FINITE(ts) || TIMESTAMP_NOT_FINITE(te) ||
-			pg_sub_s64_overflow(te, ts, &length) || length > g->max_us)
-			ereport(ERROR,
-					(errcode(ERRCODE_CHECK_VIOLATION),
-					 errmsg("event of person %s lasts longer than the maximum of no-overlap group \"%s\"",
-							datum_text(g->person_type, p), g->name),
-					 errdetail("Attempted [%s, %s) in %s; the maximum is %lld seconds.",
-							   datum_text(g->time_type, s), datum_text(g->time_type, e),
-							   qualified_relname(RelationGetRelid(rel)),
-							   (long long) (g->max_us / USECS_PER_SEC)),
-					 errtable(rel)));
-		if (pg_sub_s64_overflow(ts, g->max_us, &tl) || tl < MIN_TIMESTAMP)
-			TIMESTAMP_NOBEGIN(tl);
-		lower = TimestampGetDatum(tl);
-	}
-
-	/*
-	 * 1. serialise writers of this person in this group.  The key hashes the
-	 * person under the probe index's collation, so that two values the probe
-	 * calls equal share a key (the collation is deterministic, hence the same
-	 * in every member: equality is equality of bytes).
-	 */
-	key = hash_combine(g->name_hash,
-					   DatumGetUInt32(FunctionCall1Coll(&pt->hash_proc_finfo,
-														OidIsValid(self->person_coll) ?
-														self->person_coll : DEFAULT_COLLATION_OID,
-														p))) %
-		NO_OVERLAP_LOCK_KEYS;
-	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, IACT_LOCK_CLASS, key, IACT_LOCK_NO_OVERLAP);
-	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+	/* 1. serialise writers of this person in this group */
+	lock_person(g, self, p);
 
 	/* 2. look with the latest snapshot, our own statement's rows included */
 	CommandCounterIncrement();
@@ -448,33 +501,8 @@ no_overlap_trigger(PG_FUNCTION_ARGS)
 	 * concurrently, which under REPEATABLE READ / SERIALIZABLE is 40001
 	 */
 	if (conflict)
-	{
-		bool		concurrent = !c.seen_by_xact_snapshot;
-		char	   *person = datum_text(g->person_type, p);
-		char	   *attempted = psprintf("Attempted [%s, %s) in %s",
-										 datum_text(g->time_type, s), datum_text(g->time_type, e),
-										 qualified_relname(RelationGetRelid(rel)));
-		/* the other event is named only to a caller who may read it */
-		bool		visible = caller_sees(&c, snap);
-
-		ereport(ERROR,
-				(errcode(concurrent ? ERRCODE_T_R_SERIALIZATION_FAILURE : ERRCODE_EXCLUSION_VIOLATION),
-				 concurrent ?
-				 errmsg("could not serialize access due to a concurrently committed overlapping event of person %s",
-						person) :
-				 errmsg("person %s already has an overlapping event", person),
-				 visible ?
-				 errdetail("%s overlaps %s id %s [%s, %s)%s.", attempted,
-						   qualified_relname(c.relid), c.id,
-						   datum_text(g->time_type, c.start), datum_text(g->time_type, c.end),
-						   concurrent ? ", committed after this transaction's snapshot" : "") :
-				 errdetail("%s overlaps an event you cannot see%s.", attempted,
-						   concurrent ? ", committed after this transaction's snapshot" : ""),
-				 concurrent ? errhint("Retry the transaction: it will see the other event.") : 0,
-				 errtableconstraint(rel, td->tg_trigger->tgname)));
-	}
+		report_conflict(g, td, &c, snap, p, s, e);
 	UnregisterSnapshot(snap);
 
 	return PointerGetDatum(NULL);
 }
-

@@ -279,6 +279,51 @@ member_column(Relation rel, const char *group, const char *col, bool strict)
 }
 
 /*
+ * Find member m's probe index (m->indexid, InvalidOid when none) and the
+ * collation of its person column (m->person_coll).  strict: a member
+ * without one is an error, which names the index refused and why.
+ */
+static void
+member_probe_index(Relation rel, NoOverlapMember *m, const char *name, Oid ptype, Oid stype,
+				   bool strict)
+{
+	const char *pcol = NameStr(m->person_col);
+	const char *scol = NameStr(m->start_col);
+	char	   *qualified;
+	Oid			refused;
+	const char *why;
+
+	m->indexid = find_probe_index(rel, m->person_att, m->start_att, ptype, stype, pcol, scol,
+								  &refused, &why);
+	if (OidIsValid(m->indexid))
+	{
+		Oid			ityp;
+		int32		ityptypmod;
+
+		get_atttypetypmodcoll(m->indexid, 1, &ityp, &ityptypmod, &m->person_coll);
+		return;
+	}
+	if (!strict)
+		return;
+	qualified = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+										   RelationGetRelationName(rel));
+	if (OidIsValid(refused))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("table %s has no usable btree index on (%s, %s) for no-overlap group \"%s\"",
+						RelationGetRelationName(rel), pcol, scol, name),
+				 errdetail("Index %s cannot serve the check: %s.", get_rel_name(refused), why),
+				 errhint("The check needs ascending columns, the default operator classes and deterministic collations: CREATE INDEX ON %s (%s, %s);",
+						 qualified, quote_identifier(pcol), quote_identifier(scol))));
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_OBJECT),
+			 errmsg("table %s has no btree index on (%s, %s) for no-overlap group \"%s\"",
+					RelationGetRelationName(rel), pcol, scol, name),
+			 errhint("CREATE INDEX ON %s (%s, %s);",
+					 qualified, quote_identifier(pcol), quote_identifier(scol))));
+}
+
+/*
  * The group's maximum event length: the same on every member, a positive
  * interval, for timestamp or timestamptz groups only.
  */
@@ -364,9 +409,7 @@ load_group(NoOverlapGroup *g, const char *name, bool strict)
 		Relation	rel;
 		Oid			ptype,
 					stype,
-					etype,
-					refused;
-		const char *why;
+					etype;
 
 		/* a table listed twice (two triggers) is probed once */
 		for (int i = 0; i < n; i++)
@@ -399,34 +442,7 @@ load_group(NoOverlapGroup *g, const char *name, bool strict)
 			g->person_type = ptype;
 			g->time_type = stype;
 		}
-		m->indexid = find_probe_index(rel, m->person_att, m->start_att, ptype, stype,
-									  args[1], args[2], &refused, &why);
-		if (OidIsValid(m->indexid))
-		{
-			Oid			ityp;
-			int32		ityptypmod;
-
-			get_atttypetypmodcoll(m->indexid, 1, &ityp, &ityptypmod, &m->person_coll);
-		}
-		if (strict && !OidIsValid(m->indexid))
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_OBJECT),
-					 OidIsValid(refused) ?
-					 errmsg("table %s has no usable btree index on (%s, %s) for no-overlap group \"%s\"",
-							RelationGetRelationName(rel), args[1], args[2], name) :
-					 errmsg("table %s has no btree index on (%s, %s) for no-overlap group \"%s\"",
-							RelationGetRelationName(rel), args[1], args[2], name),
-					 OidIsValid(refused) ?
-					 errdetail("Index %s cannot serve the check: %s.", get_rel_name(refused), why) : 0,
-					 OidIsValid(refused) ?
-					 errhint("The check needs ascending columns, the default operator classes and deterministic collations: CREATE INDEX ON %s (%s, %s);",
-							 quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
-														RelationGetRelationName(rel)),
-							 quote_identifier(args[1]), quote_identifier(args[2])) :
-					 errhint("CREATE INDEX ON %s (%s, %s);",
-							 quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
-														RelationGetRelationName(rel)),
-							 quote_identifier(args[1]), quote_identifier(args[2]))));
+		member_probe_index(rel, m, name, ptype, stype, strict);
 		table_close(rel, AccessShareLock);
 		n++;
 next:
