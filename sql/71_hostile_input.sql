@@ -61,7 +61,8 @@ $$;
 -- transaction per call; what succeeds stays)
 CREATE TABLE regress_sweep_fn (fn text, args text[], types text[], how text);
 INSERT INTO regress_sweep_fn VALUES
-  ('iact.log_migration_start', ARRAY[$$'sweep.1'$$, $$'sweep'$$], '{text,text}', 'select'),
+  ('iact.log_migration_start', ARRAY[$$'sweep.1'$$, $$'sweep'$$, 'NULL'], '{text,text,text}', 'select'),
+  ('iact.log_rollback_start', ARRAY[$$'sweep.none'$$], '{text}', 'select'),
   ('iact.log_migration_complete', ARRAY['999999999', '0'], '{bigint,bigint}', 'select'),
   ('iact.log_migration_failed', ARRAY['999999999', $$'x'$$], '{bigint,text}', 'select'),
   ('iact.run_migration', ARRAY[$$'sweep.1'$$, $$'sweep'$$, $$'SELECT 1'$$, 'NULL', 'NULL'],
@@ -141,7 +142,18 @@ SELECT regress_try('SELECT iact.metrics()') ~ '^ok: ' AS metrics_ok;
 -- trigger functions called directly
 SELECT f AS trigger_function, regress_try(format('SELECT %s()', f)) AS outcome
   FROM unnest(ARRAY['iact.migration_log_guard', 'iact.refuse_update', 'iact.no_overlap_trigger',
-                    'iact.audit_trigger', 'iact.audit_log_guard']) f ORDER BY 1;
+                    'iact.audit_trigger', 'iact.audit_log_guard', 'iact.event_deletion_trail',
+                    'iact.event_deletions_guard']) f ORDER BY 1;
+-- every function of the extension is in the sweep (the sync's have their own)
+SELECT p.oid::regprocedure AS not_swept
+  FROM pg_proc p
+ WHERE p.pronamespace = 'iact'::regnamespace
+   AND p.proname !~ '^(_?sync_|request_sync|mariadb_fdw_validator)'
+   AND p.proname NOT IN (SELECT split_part(fn, '.', 2) FROM regress_sweep_fn)
+   AND p.proname NOT IN ('session_person_id', 'health', 'metrics', 'migration_log_guard', 'refuse_update',
+                         'no_overlap_trigger', 'audit_trigger', 'audit_log_guard', 'event_deletion_trail',
+                         'event_deletions_guard')
+ ORDER BY 1;
 
 -- the server is still up, and nothing was left behind
 SELECT 1 AS still_up;
