@@ -230,7 +230,7 @@ SET search_path = public, pg_catalog;
 SELECT iact.safe_rollback_migration('sec.1');
 RESET search_path;
 
--- (iact.backfill is tested apart, in 72_security_backfill, which lands with backfill's fix)
+-- (iact.backfill: sql/72_security_backfill.sql)
 
 SET regress.stage = 'health';
 SET search_path = public, pg_catalog;
