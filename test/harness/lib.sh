@@ -143,3 +143,35 @@ stop_pg() {
 	[ -f "$data/postmaster.pid" ] && "$TMP_BINDIR/pg_ctl" -D "$data" -m fast -w stop > /dev/null 2>&1
 	return 0
 }
+
+# ---- the Debian package (the "package" suite of test/check.sh) ----
+# Build dependencies of debian/ beyond IACT_PACKAGES (installed as root only).
+IACT_DEB_BUILD_PACKAGES="debhelper dpkg-dev postgresql-server-dev-all"
+IACT_DEB_NAME=postgresql-$PG_MAJOR-iact
+
+# As root: build the .deb from a copy of the tree $1 under $2 (dpkg-buildpackage
+# -us -uc -b) and install it with apt-get, replacing whatever "make install"
+# put in the same paths.  On success prints the .deb's path.
+build_and_install_deb() {
+	local src=$1 dir=$2 deb log
+	IACT_PACKAGES="$IACT_DEB_BUILD_PACKAGES" ensure_packages >&2
+	rm -rf "$dir" && mkdir -p "$dir/iact" || return 1
+	tar -C "$src" --exclude=.git --exclude=./tmp_install --exclude=./tmp_check --exclude=./build \
+		--exclude='*.o' --exclude='*.so' --exclude='*.bc' --exclude=./results --exclude=./output_iso \
+		--exclude="./$(basename "$dir")" -cf - . | tar -C "$dir/iact" -xf - || return 1
+	make -s -C "$dir/iact" clean PG_CONFIG=$PG_CONFIG_BIN > /dev/null 2>&1
+	log=$dir/dpkg-buildpackage.log
+	(cd "$dir/iact" && dpkg-buildpackage -us -uc -b) > "$log" 2>&1 ||
+		{ tail -30 "$log" >&2; echo "dpkg-buildpackage failed (log: $log)" >&2; return 1; }
+	if grep -q 'warning:' "$log"; then
+		grep 'warning:' "$log" >&2; echo "the package build printed compiler warnings" >&2; return 1
+	fi
+	deb=$(ls "$dir"/"$IACT_DEB_NAME"_*_amd64.deb 2>/dev/null | head -1)
+	[ -n "$deb" ] || { echo "no $IACT_DEB_NAME .deb in $dir" >&2; return 1; }
+	# --reinstall: the same version may be installed already, with its files
+	# since overwritten by "make install"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --reinstall -o DPkg::Lock::Timeout=300 \
+		"$deb" > "$dir/apt-get.log" 2>&1 ||
+		{ tail -20 "$dir/apt-get.log" >&2; echo "apt-get install $deb failed" >&2; return 1; }
+	printf '%s\n' "$deb"
+}
