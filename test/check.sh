@@ -36,9 +36,13 @@ if [ "$(id -u)" = 0 ]; then
 	build_and_install_system "$ROOT"
 	ensure_test_user
 	WORK=${IACT_WORKDIR:-/tmp/iact-check}
+	say "== copying the tree to $WORK for user $IACT_TEST_USER"
+	copy_tree_for_test_user "$ROOT" "$WORK/src"
 	DEB_STATUS=""
 	if want package; then
-		# after "make install": the package's files replace what it installed
+		# after "make install": the package's files replace what it installed;
+		# last, so that the package suite tests it as soon as possible
+		# (see doc/development.md)
 		say "== building the Debian package and installing it (apt-get)"
 		if deb=$(build_and_install_deb "$ROOT" "$WORK/deb"); then
 			DEB_STATUS="installed $deb"
@@ -47,17 +51,12 @@ if [ "$(id -u)" = 0 ]; then
 			DEB_STATUS="failed"
 		fi
 	fi
-	say "== copying the tree to $WORK for user $IACT_TEST_USER"
-	copy_tree_for_test_user "$ROOT" "$WORK/src"
 	exec runuser -u "$IACT_TEST_USER" -- env HOME="$WORK" \
 		REGRESS="${REGRESS:-}" ISOLATION="${ISOLATION:-}" TAP="${TAP:-}" IACT_DEB_STATUS="$DEB_STATUS" \
 		bash "$WORK/src/test/check.sh" "$@"
 fi
 
 ensure_packages
-
-say "== building a temporary installation"
-make_temp_install "$ROOT"
 
 RUN=$ROOT/tmp_check
 rm -rf "$RUN" && mkdir -p "$RUN"
@@ -201,6 +200,11 @@ if want package; then
 	fi
 fi
 
+if want regress || want isolation || want tap; then
+	say "== building a temporary installation"
+	make_temp_install "$ROOT"
+fi
+
 if want regress || want isolation; then
 	say "== starting PostgreSQL on 127.0.0.1:$PORT"
 	start_pg "$PGDATA_T" "$SOCK" "$PORT"
@@ -210,6 +214,7 @@ if want regress; then
 	tests=${REGRESS:-$(cd "$ROOT/sql" && ls *.sql 2>/dev/null | sed 's/\.sql$//' | sort)}
 	if [ -n "$tests" ]; then
 		say "== pg_regress"
+		reset_ivr_fixture || die "cannot reload MariaDB's sample IVR"
 		"$PGXS_DIR/src/test/regress/pg_regress" --inputdir="$ROOT" --outputdir="$RUN/regress" \
 			--bindir="$TMP_BINDIR" --host="$SOCK" --port="$PORT" --user=postgres \
 			--dbname=contrib_regression --load-extension=iact $tests 2>&1 | tee "$RUN/regress.log"

@@ -7,7 +7,8 @@
 # rollbacks (one refused), a backfill, people/cities/offices and events, a
 # no-overlap group on a user table, an audited user table with entries,
 # sync registrations with run history and rejects from a real sync against
-# the harness's MariaDB.  Then ALTER EXTENSION iact UPDATE and:
+# the harness's MariaDB; the new library's worker, pointed at the 1.0
+# database, syncs a table there.  Then ALTER EXTENSION iact UPDATE and:
 #  (a) every row of every table, view and sequence of schema iact and of the
 #      user's schema is still there and reads the same (the columns that
 #      existed before the update);
@@ -19,8 +20,8 @@
 #  (c) the whole pg_regress suite passes on a database whose iact was
 #      installed as 1.0 and updated (pg_regress --use-existing);
 #  (d) the user's tables keep working: the no-overlap and audit triggers fire,
-#      events are still refused when they overlap, a sync, a migration, a
-#      rollback and a backfill run.
+#      events are still refused when they overlap, a sync (by hand and by
+#      the worker), a migration, a rollback and a backfill run.
 # A 1.1 change whose upgrade fragment is missing or different fails (b), and
 # usually (c).
 use strict;
@@ -63,6 +64,31 @@ $node->safe_psql('upg', "CREATE EXTENSION iact VERSION '$from'");
 is($node->safe_psql('upg', q{SELECT extversion FROM pg_extension WHERE extname = 'iact'}), $from,
 	"installed as $from");
 
+# MariaDB's sample IVR as the fixture loads it (other tests change it)
+sub reload_ivr
+{
+	my ($out, $err) = ('', '');
+	my $ok = IPC::Run::run([ 'bash', '-c', ". '$root/test/harness/lib.sh' && . '$root/test/harness/mariadb.sh' && "
+		  . "mariadb_sql -e 'DROP DATABASE IF EXISTS ivr' && mariadb_sql < '$root/test/fixtures/ivr.sql'" ],
+		'>', \$out, '2>', \$err);
+	diag($err) unless $ok;
+	return $ok;
+}
+
+# the worker of the new library, woken by request_sync, runs a table of $db
+sub worker_syncs
+{
+	my ($db, $table) = @_;
+	my $n = $node->safe_psql($db, "SELECT count(*) FROM iact.sync_runs WHERE target_table = '$table'");
+	$node->poll_query_until($db, q{SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'iact sync worker'})
+	  or return 'no worker';
+	my $req = $node->safe_psql($db, "SELECT iact.request_sync('$table')");
+	return "request_sync returned $req" unless $req eq 't';
+	$node->poll_query_until($db, "SELECT count(*) > $n FROM iact.sync_runs WHERE target_table = '$table' AND status <> 'running'")
+	  or return 'no run';
+	return $node->safe_psql($db, "SELECT status FROM iact.sync_runs WHERE target_table = '$table' ORDER BY id DESC LIMIT 1");
+}
+
 # psql that is expected to fail: returns stderr
 sub fails
 {
@@ -73,6 +99,7 @@ sub fails
 }
 
 # ---------------------------------------------------------------- the 1.0 fill
+ok(reload_ivr(), "MariaDB's sample IVR loaded afresh");
 # migration log: applied, failed, rolled back, a refused rollback; direct log calls
 $node->safe_psql('upg', q{
 	CREATE ROLE upg_owner;
@@ -186,6 +213,11 @@ fails('upg', q{SELECT iact.request_sync()}, qr/iact\.database|worker/, '1.0 requ
 is($node->safe_psql('upg', q{SELECT count(*) > 0 FROM iact.health()}), 't', '1.0 health');
 like($node->safe_psql('upg', q{SELECT iact.metrics()}), qr/^# (HELP|TYPE) iact_/m, '1.0 metrics');
 
+# the new library's worker serving the 1.0 database (schedule off: it runs what it is asked to)
+$node->append_conf('postgresql.conf', "iact.database = 'upg'\niact.sync_enabled = off\n");
+$node->restart;
+is(worker_syncs('upg', 'app.ivr_queues'), 'success', "the worker syncs a table of the $from database");
+
 # ------------------------------------------------------------------ the update
 my $before = relation_snapshot($node, 'upg', [ 'iact', 'app' ]);
 $node->safe_psql('upg', 'ALTER EXTENSION iact UPDATE');
@@ -259,15 +291,16 @@ is($node->safe_psql('upg', q{SELECT iact.safe_rollback_migration('2026.02.01')})
 	'(d) a migration and its rollback after the update');
 is($node->safe_psql('upg', q{SELECT status || ' ' || rows_done FROM iact.backfill_runs WHERE name = 'agents_shift'}),
 	'done 500', '(d) a backfill after the update');
+is(worker_syncs('upg', 'app.ivr_queues'), 'success', '(d) the worker syncs a table of the updated database');
 
-# (c) the regression suite on a database updated from 1.0
+# (c) the regression suite on a database updated from 1.0, on a server with
+# the worker's settings at their defaults again (40_worker shows them)
+$node->append_conf('postgresql.conf', "iact.database = 'postgres'\niact.sync_enabled = on\n");
+$node->restart;
 $node->safe_psql('postgres', 'CREATE DATABASE contrib_regression');
 $node->safe_psql('contrib_regression', "CREATE EXTENSION iact VERSION '$from'; ALTER EXTENSION iact UPDATE");
 # the sync tests expect MariaDB's sample IVR as the fixture loads it
-my ($out, $err) = ('', '');
-ok(IPC::Run::run([ 'bash', '-c', ". '$root/test/harness/lib.sh' && . '$root/test/harness/mariadb.sh' && "
-	  . "mariadb_sql -e 'DROP DATABASE IF EXISTS ivr' && mariadb_sql < '$root/test/fixtures/ivr.sql'" ],
-	'>', \$out, '2>', \$err), '(c) MariaDB sample IVR reloaded') or diag($err);
+ok(reload_ivr(), '(c) MariaDB sample IVR reloaded');
 opendir my $dh, "$root/sql" or die $!;
 my @tests = sort map { /^(.*)\.sql$/ ? $1 : () } readdir $dh;
 closedir $dh;
