@@ -163,8 +163,9 @@ build_and_install_deb() {
 	log=$dir/dpkg-buildpackage.log
 	(cd "$dir/iact" && dpkg-buildpackage -us -uc -b) > "$log" 2>&1 ||
 		{ tail -30 "$log" >&2; echo "dpkg-buildpackage failed (log: $log)" >&2; return 1; }
-	if grep -q 'warning:' "$log"; then
-		grep 'warning:' "$log" >&2; echo "the package build printed compiler warnings" >&2; return 1
+	if grep -qE '\.[ch]:[0-9]+(:[0-9]+)?: warning:' "$log"; then
+		grep -E '\.[ch]:[0-9]+(:[0-9]+)?: warning:' "$log" >&2
+		echo "the package build printed compiler warnings" >&2; return 1
 	fi
 	deb=$(ls "$dir"/"$IACT_DEB_NAME"_*_amd64.deb 2>/dev/null | head -1)
 	[ -n "$deb" ] || { echo "no $IACT_DEB_NAME .deb in $dir" >&2; return 1; }

@@ -12,7 +12,9 @@
 #     pg_dump relies on), comment, and the extension's own row (version,
 #     schema and its ACL, extconfig/extcondition as a sorted set).  Raw OIDs
 #     never appear; names are printed with search_path = pg_catalog so they
-#     are always schema-qualified, and nothing depends on other settings.
+#     are always schema-qualified, and the settings that change how values
+#     and definitions print (DateStyle, IntervalStyle, TimeZone, ...) are
+#     pinned: the description depends on no session setting.
 #     Member classes the description does not know are listed as
 #     "unhandled ..." lines (compared by identity only).  The server of this
 #     environment stamps every column's attoptions with a per-creation
@@ -172,7 +174,10 @@ SQL
 sub describe_extension
 {
 	my ($node, $db, $prefix) = @_;
-	my $sql = "BEGIN;\nSET LOCAL search_path = pg_catalog;\n";
+	# every setting that changes how a definition is printed, pinned
+	my $sql = "BEGIN;\nSET LOCAL search_path = pg_catalog; SET LOCAL datestyle = 'ISO, YMD';\n"
+	  . "SET LOCAL intervalstyle = postgres; SET LOCAL timezone = 'UTC'; SET LOCAL extra_float_digits = 1;\n"
+	  . "SET LOCAL quote_all_identifiers = off; SET LOCAL bytea_output = hex;\n";
 	$sql .= "$prefix;\n" if defined $prefix;
 	$sql .= $describe_sql;
 	$sql .= "ROLLBACK;\n";
