@@ -50,13 +50,12 @@ $node->init(extra => [ '-U', 'postgres' ]);
 $node->append_conf('postgresql.conf', "shared_preload_libraries = 'iact'\nmax_prepared_transactions = 10\n");
 $node->start;
 
-is($node->safe_psql('postgres', q{
+like($node->safe_psql('postgres', q{
 	SELECT string_agg(version, ',' ORDER BY version) FROM pg_available_extension_versions WHERE name = 'iact'}),
-	join(',', sort($from, $to)), "versions $from and $to are installable");
-is($node->safe_psql('postgres', q{
-	SELECT string_agg(source || '->' || target || ' ' || path, ',') FROM pg_extension_update_paths('iact')
-	 WHERE source = '1.0' AND target = (SELECT default_version FROM pg_available_extensions WHERE name = 'iact')}),
-	"$from->$to $from--$to", "an update path from $from to the default version $to");
+	qr/(^|,)\Q$from\E(,|$)/, "the oldest supported version $from is installable");
+my $path = $node->safe_psql('postgres', qq{
+	SELECT path FROM pg_extension_update_paths('iact') WHERE source = '$from' AND target = '$to'});
+isnt($path, '', "an update path from $from to the default version $to: $path");
 
 $node->safe_psql('postgres', 'CREATE DATABASE upg');
 $node->safe_psql('postgres', 'CREATE DATABASE fresh');
@@ -90,7 +89,7 @@ sub worker_syncs
 	return $node->safe_psql($db, "SELECT status FROM iact.sync_runs WHERE target_table = '$table' ORDER BY id DESC LIMIT 1");
 }
 
-# psql that is expected to fail: returns stderr
+# a statement that must fail with an error matching $re (two assertions)
 sub fails
 {
 	my ($db, $sql, $re, $name) = @_;
@@ -262,8 +261,10 @@ my @mutations = (
 );
 for my $m (@mutations)
 {
-	my $changed = eval { describe_extension($node, 'fresh', $m->[1]) } // "error: $@";
-	isnt($changed, $fresh, "(b) the description tells $m->[0] apart");
+	# (a mutation that no longer applies to the current objects fails here: adapt it)
+	my $changed = eval { describe_extension($node, 'fresh', $m->[1]) };
+	ok(defined $changed && $changed ne $fresh, "(b) the description tells $m->[0] apart")
+	  or diag(defined $changed ? 'no difference' : "the mutation failed: $@");
 }
 
 # (d) the user's tables keep working after the update

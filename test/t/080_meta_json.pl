@@ -9,12 +9,15 @@
 # relationship with version ranges, release_status, tags, no_index.  Then the
 # release's own facts: version = iact.control's default_version (as x.y.0) =
 # the top of debian/changelog = the top release of CHANGELOG.md; PostgreSQL
-# prereq = the majors the Makefile accepts = debian/pgversions.  The
-# validator is also shown to reject broken copies (it can fail).
+# prereq = the majors the Makefile accepts = debian/pgversions, and the
+# Makefile really refuses another major (MAJORVERSION=16 on the command line
+# stands for a pg_config of 16).  The validator is also shown to reject broken
+# copies (it can fail).
 use strict;
 use warnings;
 use Test::More;
 use JSON::PP;
+use IPC::Run;
 
 my $root = $ENV{IACT_ROOT} // '.';
 
@@ -141,6 +144,20 @@ is($meta->{prereqs}{runtime}{requires}{PostgreSQL}, ">= $majors.0.0, < " . ($maj
 	'META.json requires the PostgreSQL major the Makefile accepts');
 ok(exists $meta->{prereqs}{runtime}{x_system_libraries}{libmariadb},
 	'the runtime MariaDB client library is listed (custom key: the spec keeps non-PGXN prerequisites out of requires)');
+
+# the build refuses a major it was not tested on, with a clear message
+for my $major ($majors, $majors + 1)
+{
+	my ($out, $err) = ('', '');
+	my $ok = IPC::Run::run([ 'make', '-s', '-n', '-C', $root, "MAJORVERSION=$major" ], '>', \$out, '2>', \$err);
+	if ($major == $majors) { ok($ok, "make accepts PostgreSQL $major") or diag($err); }
+	else
+	{
+		ok(!$ok, "make refuses PostgreSQL $major");
+		like($err, qr/iact supports PostgreSQL \Q$majors\E only, but .* is PostgreSQL .*doc\/install\.md/,
+			'and says which majors it supports and where the porting notes are');
+	}
+}
 
 # the validator rejects what the spec rejects
 my %broken = (
