@@ -29,6 +29,17 @@
  */
 #define IACT_LOCK_NO_OVERLAP	3
 
+/*
+ * A table's sync lock (src/sync_run.c): an advisory-type tag (database,
+ * IACT_LOCK_SYNC_CLASS, table id, IACT_LOCK_SYNC) in PostgreSQL's DEFAULT
+ * lock method, so no SQL advisory-lock function can take it or release it
+ * (pg_advisory_unlock_all() included).  Session-level or transaction-level;
+ * returns false when another session holds it.
+ */
+#define IACT_LOCK_SYNC			4
+extern bool iact_sync_lock_table(int32 table_id, bool session);
+extern void iact_sync_unlock_table(int32 table_id);
+
 /* run fn(arg) in a subtransaction, returning its error or NULL (src/subxact.c) */
 extern ErrorData *iact_try_subxact(void (*fn) (void *arg), void *arg, MemoryContext errcxt,
 								   bool rethrow_interventions);
