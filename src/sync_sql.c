@@ -86,10 +86,17 @@ iact_sync_run_proc(PG_FUNCTION_ARGS)
 		args[0] = PG_GETARG_DATUM(0);
 	/*
 	 * a table named is synced even when disabled; without a name, every
-	 * enabled one the caller may sync (every name schema-qualified)
+	 * enabled one the caller may sync, as iact._sync_runnable_ids() says
+	 * (inlined: a 1.0 database has no such function); every name
+	 * schema-qualified
 	 */
 	if (SPI_execute_with_args("SELECT iact._sync_table_id($1) WHERE $1 IS NOT NULL UNION ALL "
-							  "SELECT x FROM iact._sync_runnable_ids() x WHERE $1 IS NULL ORDER BY 1",
+							  "SELECT t.id FROM iact.sync_tables t "
+							  "LEFT JOIN pg_catalog.pg_namespace n ON n.nspname OPERATOR(pg_catalog.=) t.target_schema "
+							  "LEFT JOIN pg_catalog.pg_class c ON c.relnamespace OPERATOR(pg_catalog.=) n.oid "
+							  "AND c.relname OPERATOR(pg_catalog.=) t.target_table "
+							  "WHERE $1 IS NULL AND t.enabled "
+							  "AND (c.oid IS NULL OR pg_catalog.pg_has_role(c.relowner, 'USAGE')) ORDER BY 1",
 							  1, argtypes, args, nulls, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read iact.sync_tables");
 	old = MemoryContextSwitchTo(cxt);

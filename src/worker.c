@@ -498,7 +498,8 @@ iact_worker_main(Datum arg)
 	SpinLockAcquire(&shared->mutex);
 	shared->connect_failures = 0;
 	SpinLockRelease(&shared->mutex);
-	pgstat_report_appname("iact sync worker");
+	/* also the setting, so what runs in the worker can tell where it runs */
+	SetConfigOption("application_name", "iact sync worker", PGC_USERSET, PGC_S_SESSION);
 	/*
 	 * Every statement of the worker resolves names in pg_catalog only: the
 	 * database's or a role's search_path setting cannot point it elsewhere.
