@@ -313,6 +313,13 @@ iact_sync_alter(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("table_id must not be NULL")));
+	if ((!PG_ARGISNULL(2) && (PG_GETARG_INT64(2) < 0 || PG_GETARG_INT64(2) > INT64CONST(3153600000))) ||
+		(!PG_ARGISNULL(3) && (PG_GETARG_INT32(3) < 0 || PG_GETARG_INT32(3) > 1000000)) ||
+		(!PG_ARGISNULL(4) && (PG_GETARG_INT32(4) < 0 || PG_GETARG_INT32(4) > 36500)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid option: lookback must be between 0 and 3153600000, batch_size between 0 and 1000000, retention_days between 0 and 36500"),
+				 errhint("batch_size 0 goes back to the iact.sync_batch_size setting; retention_days 0 keeps every row.")));
 	relid = registered_target(PG_GETARG_INT32(0), &name);
 	check_target_owner(relid, name);
 	for (i = 0; i < 6; i++)

@@ -217,6 +217,10 @@ BEGIN
 		RAISE EXCEPTION 'invalid option: lookback and retention_days must be >= 0, batch_size between 1 and 1000000'
 			USING ERRCODE = '22023';
 	END IF;
+	IF lookback > 3153600000 OR retention_days > 36500 THEN
+		RAISE EXCEPTION 'invalid option: lookback is at most 3153600000 (100 years of seconds), retention_days at most 36500'
+			USING ERRCODE = '22023', HINT = 'retention_days => 0 keeps every row.';
+	END IF;
 	src_parts := string_to_array(source_table, '.');
 	IF cardinality(src_parts) = 1 THEN
 		src_name := src_parts[1];
@@ -246,6 +250,10 @@ BEGIN
 			RAISE EXCEPTION 'source table % has no primary key', source_table
 				USING ERRCODE = '42P10', HINT = 'Pass key_columns: columns whose values identify a row.';
 		END IF;
+	END IF;
+	IF EXISTS (SELECT 1 FROM unnest(keys || watermark_column || ret_col) u(n) WHERE octet_length(u.n) > 256) THEN
+		RAISE EXCEPTION 'invalid column name: longer than 256 bytes'
+			USING ERRCODE = '22023', HINT = 'MariaDB column names are at most 64 characters.';
 	END IF;
 	IF cardinality(keys) = 0 OR array_position(keys, NULL) IS NOT NULL THEN
 		RAISE EXCEPTION 'key_columns must list at least one column and no NULL' USING ERRCODE = '22023';
