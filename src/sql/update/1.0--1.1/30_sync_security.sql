@@ -258,7 +258,7 @@ LANGUAGE sql AS $$
 	SELECT iact._sync_alter(iact._sync_table_id($1), $2, $3, $4, $5, $6)
 $$;
 COMMENT ON FUNCTION iact.sync_alter_table(text, boolean, bigint, integer, integer, boolean) IS
-	'iact: change a synced table''s settings (NULL keeps one;
+	'iact: change a synced table''s settings (NULL keeps one; batch_size 0: the default; reset_watermark: re-read all)';
 CREATE OR REPLACE FUNCTION iact.sync_now(target_table text DEFAULT NULL) RETURNS SETOF iact.sync_runs
 LANGUAGE plpgsql AS $$
 DECLARE
