@@ -268,6 +268,41 @@ resolve_columns(SyncRun *r)
 	}
 }
 
+/*
+ * iact's temporary table of the keys a full sync by a text or composite key
+ * has seen: created by iact (a restricted operation may not create one),
+ * written and read by the owner's statements, dropped by iact at the end.
+ */
+static void
+create_seen_table(SyncRun *r)
+{
+	char	   *keys = iact_sync_column_list(r, "", true, false);
+	bool		isnull;
+	SyncAs		as;
+
+	iact_sync_as_iact(r, &as);
+	iact_sync_spi_exec("SELECT pg_catalog.to_regclass('pg_temp.iact_sync_seen') IS NOT NULL", SPI_OK_SELECT);
+	if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
+		iact_sync_spi_exec("DROP TABLE pg_temp.iact_sync_seen", SPI_OK_UTILITY);
+	iact_sync_spi_exec(psprintf("CREATE TEMP TABLE iact_sync_seen AS SELECT %s FROM %s WITH NO DATA",
+								keys, r->tgt_qual), SPI_OK_UTILITY);
+	if (r->owner != r->registry_owner)
+		iact_sync_spi_exec(psprintf("GRANT SELECT, INSERT ON pg_temp.iact_sync_seen TO %s",
+									quote_identifier(GetUserNameFromId(r->owner, false))),
+						   SPI_OK_UTILITY);
+	iact_sync_restore(&as);
+}
+
+static void
+drop_seen_table(SyncRun *r)
+{
+	SyncAs		as;
+
+	iact_sync_as_iact(r, &as);
+	iact_sync_spi_exec("DROP TABLE pg_temp.iact_sync_seen", SPI_OK_UTILITY);
+	iact_sync_restore(&as);
+}
+
 /* ---- the steps of a run ---- */
 
 void
@@ -413,29 +448,7 @@ iact_sync_step_begin(SyncRun *r, void *arg)
 			}
 	}
 	if (!r->wm_col && !r->bulk && !r->merge_delete)
-	{
-		char	   *keys = iact_sync_column_list(r, "", true, false);
-		bool		isnull;
-
-		SyncAs		as;
-
-		/*
-		 * iact's temporary table of the keys seen: created by iact (a
-		 * restricted operation may not create one), written and read by
-		 * the owner's statements.
-		 */
-		iact_sync_as_iact(r, &as);
-		iact_sync_spi_exec("SELECT pg_catalog.to_regclass('pg_temp.iact_sync_seen') IS NOT NULL", SPI_OK_SELECT);
-		if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
-			iact_sync_spi_exec("DROP TABLE pg_temp.iact_sync_seen", SPI_OK_UTILITY);
-		iact_sync_spi_exec(psprintf("CREATE TEMP TABLE iact_sync_seen AS SELECT %s FROM %s WITH NO DATA",
-						  keys, r->tgt_qual), SPI_OK_UTILITY);
-		if (r->owner != r->registry_owner)
-			iact_sync_spi_exec(psprintf("GRANT SELECT, INSERT ON pg_temp.iact_sync_seen TO %s",
-										quote_identifier(GetUserNameFromId(r->owner, false))),
-							   SPI_OK_UTILITY);
-		iact_sync_restore(&as);
-	}
+		create_seen_table(r);
 	iact_sync_prepare_plans(r);
 
 	/* start streaming */
@@ -602,13 +615,7 @@ iact_sync_step_finish(SyncRun *r, void *arg)
 		else
 			iact_sync_spi_exec(sql.data, SPI_OK_DELETE);
 		r->n_deleted += SPI_processed;
-		{
-			SyncAs		as;
-
-			iact_sync_as_iact(r, &as);
-			iact_sync_spi_exec("DROP TABLE pg_temp.iact_sync_seen", SPI_OK_UTILITY);
-			iact_sync_restore(&as);
-		}
+		drop_seen_table(r);
 	}
 
 	/* never short: the counts of the synced range must agree */

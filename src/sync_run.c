@@ -272,6 +272,64 @@ error_text(ErrorData *e)
 	return e->message;
 }
 
+/*
+ * The batch-commit path of a run whose record is inserted: begin, the
+ * batches and finish, each in the owner's rights and its own subtransaction,
+ * each followed by a commit.  Returns the run's error, or NULL.
+ */
+static ErrorData *
+run_committing(SyncRun *r, const char *owner_name)
+{
+	ErrorData  *err;
+
+	SPI_commit();
+	MemoryContextSwitchTo(r->cxt);
+	err = run_step(r, iact_sync_step_begin);
+	SPI_commit();
+	while (err == NULL && !r->eof)
+	{
+		err = run_step(r, iact_sync_step_batch);
+		SPI_commit();
+		/* the worker's line in pg_stat_activity shows whose table and the progress */
+		if (IsBackgroundWorker)
+		{
+			char		activity[512];
+
+			snprintf(activity, sizeof(activity),
+					 "iact sync of %s as its owner %s: %lld rows read, %lld inserted, %lld updated",
+					 r->tgt_qual, owner_name, (long long) r->n_read,
+					 (long long) r->n_inserted, (long long) r->n_updated);
+			pgstat_report_activity(STATE_RUNNING, activity);
+		}
+	}
+	if (err == NULL)
+	{
+		char	   *start_wm = r->last_wm;
+
+		err = run_step(r, iact_sync_step_finish);
+		if (err != NULL && err->sqlerrcode == ERRCODE_DATA_EXCEPTION && r->wm_col)
+		{
+			/*
+			 * The counts disagree: the committed batches stay, but the
+			 * watermark goes back to where this run began, so the next run
+			 * reads (and checks) the same range again.
+			 */
+			Oid			t[2] = {INT4OID, TEXTOID};
+			Datum		a[2] = {Int32GetDatum(r->table_id), (Datum) 0};
+			SyncAs		as;
+
+			if (start_wm)
+				a[1] = CStringGetTextDatum(start_wm);
+			iact_sync_as_iact(r, &as);
+			if (SPI_execute_with_args("UPDATE iact.sync_tables SET last_watermark = $2 WHERE id = $1",
+									  2, t, a, start_wm ? NULL : " n", false, 0) != SPI_OK_UPDATE)
+				elog(ERROR, "could not reset the watermark of %s", r->tgt_qual);
+			iact_sync_restore(&as);
+		}
+	}
+	return err;
+}
+
 int64
 iact_sync_table(int32 table_id, bool commit_batches)
 {
@@ -280,6 +338,7 @@ iact_sync_table(int32 table_id, bool commit_batches)
 	MemoryContext callercxt = CurrentMemoryContext;
 	int64		run_id = 0;
 	volatile bool locked = false;
+	const char *owner_name = "?";
 
 	cxt = AllocSetContextCreate(TopMemoryContext, "iact sync run", ALLOCSET_DEFAULT_SIZES);
 	r = MemoryContextAllocZero(cxt, sizeof(SyncRun));
@@ -300,10 +359,11 @@ iact_sync_table(int32 table_id, bool commit_batches)
 		resolve_owner(r);
 		if (IsBackgroundWorker)
 		{
-			const char *who = GetUserNameFromId(r->owner, true);
-
+			owner_name = GetUserNameFromId(r->owner, true);
+			if (owner_name == NULL)
+				owner_name = "?";
 			pgstat_report_activity(STATE_RUNNING,
-								   psprintf("iact sync of %s as its owner %s", r->tgt_qual, who ? who : "?"));
+								   psprintf("iact sync of %s as its owner %s", r->tgt_qual, owner_name));
 		}
 		locked = iact_sync_lock_table(table_id, commit_batches);
 		if (!locked)
@@ -330,54 +390,7 @@ iact_sync_table(int32 table_id, bool commit_batches)
 			}
 			r->run_id = insert_run(r, "running", NULL);
 			if (commit_batches)
-			{
-				SPI_commit();
-				MemoryContextSwitchTo(cxt);
-				err = run_step(r, iact_sync_step_begin);
-				SPI_commit();
-				while (err == NULL && !r->eof)
-				{
-					err = run_step(r, iact_sync_step_batch);
-					SPI_commit();
-					/* the worker's line in pg_stat_activity shows the progress */
-					if (IsBackgroundWorker)
-					{
-						char		activity[512];
-
-						snprintf(activity, sizeof(activity),
-								 "iact sync of %s as its owner %s: %lld rows read, %lld inserted, %lld updated",
-								 r->tgt_qual, GetUserNameFromId(r->owner, false),
-								 (long long) r->n_read,
-								 (long long) r->n_inserted, (long long) r->n_updated);
-						pgstat_report_activity(STATE_RUNNING, activity);
-					}
-				}
-				if (err == NULL)
-				{
-					char	   *start_wm = r->last_wm;
-
-					err = run_step(r, iact_sync_step_finish);
-					if (err != NULL && err->sqlerrcode == ERRCODE_DATA_EXCEPTION && r->wm_col)
-					{
-						/*
-						 * The counts disagree: the committed batches stay, but
-						 * the watermark goes back to where this run began, so
-						 * the next run reads (and checks) the same range again.
-						 */
-						Oid			t[2] = {INT4OID, TEXTOID};
-						Datum		a[2] = {Int32GetDatum(table_id), (Datum) 0};
-						SyncAs		as;
-
-						if (start_wm)
-							a[1] = CStringGetTextDatum(start_wm);
-						iact_sync_as_iact(r, &as);
-						if (SPI_execute_with_args("UPDATE iact.sync_tables SET last_watermark = $2 WHERE id = $1",
-												  2, t, a, start_wm ? NULL : " n", false, 0) != SPI_OK_UPDATE)
-							elog(ERROR, "could not reset the watermark of %s", r->tgt_qual);
-						iact_sync_restore(&as);
-					}
-				}
-			}
+				err = run_committing(r, owner_name);
 			else
 			{
 				err = run_step(r, iact_sync_step_all);
