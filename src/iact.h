@@ -18,7 +18,7 @@
 /* advisory lock key space: pg_advisory_lock(IACT_LOCK_CLASS, <key>) */
 #define IACT_LOCK_CLASS			1767990132	/* 'iact' as a big-endian int4 */
 #define IACT_LOCK_MIGRATIONS	1
-#define IACT_LOCK_SYNC_CLASS	1767990133	/* key2 = sync table id */
+#define IACT_LOCK_SYNC_CLASS	1767990133	/* with the sync table id: see IACT_LOCK_SYNC */
 #define IACT_LOCK_CLASS_BACKFILL	1767990134	/* key2 = hash of the backfill name */
 
 /*
