@@ -317,7 +317,9 @@ DROP TABLE rv_tree;
 CREATE TABLE rv_touch (id integer PRIMARY KEY, d timestamp(0), val text);
 INSERT INTO rv_touch VALUES (1, '2099-01-01', 'a'), (2, '2099-01-01', 'b'), (3, '2099-01-01', 'c'),
     (5, '2099-01-01', 'e');
-CREATE FUNCTION regress_touch_next() RETURNS trigger LANGUAGE plpgsql
+-- the sync runs the target's triggers with search_path = pg_catalog, pg_temp:
+-- a trigger function names its schema (here with its own SET search_path)
+CREATE FUNCTION regress_touch_next() RETURNS trigger LANGUAGE plpgsql SET search_path = public
     AS $$ BEGIN UPDATE rv_touch SET val = val || '+' WHERE id = OLD.id + 1; RETURN OLD; END $$;
 CREATE TRIGGER touch AFTER DELETE ON rv_touch FOR EACH ROW EXECUTE FUNCTION regress_touch_next();
 SELECT iact.sync_add_table('regress_ivr', 'rv_touch', 'rv_touch', batch_size => 1) > 0 AS registered;

@@ -97,7 +97,8 @@ SELECT id::text, val FROM dw_num ORDER BY id;
 
 -- a trigger on the target (here an audit-like one): written by statements, which fire it
 CREATE TABLE dw_seen (id integer, op text);
-CREATE FUNCTION regress_dw_seen() RETURNS trigger LANGUAGE plpgsql
+-- (the sync runs it with search_path = pg_catalog, pg_temp: it names its schema)
+CREATE FUNCTION regress_dw_seen() RETURNS trigger LANGUAGE plpgsql SET search_path = public
     AS $$ BEGIN INSERT INTO dw_seen VALUES (NEW.id, TG_OP); RETURN NEW; END $$;
 CREATE TRIGGER seen AFTER INSERT OR UPDATE ON dw_num FOR EACH ROW EXECUTE FUNCTION regress_dw_seen();
 \! $IACT_MARIADB_CLI -e "UPDATE dw_num SET val = 'newer', changed_at = '2025-03-01' WHERE id = 2; INSERT INTO dw_num VALUES (3, 'three', '2025-03-01')"

@@ -18,7 +18,7 @@
 /* advisory lock key space: pg_advisory_lock(IACT_LOCK_CLASS, <key>) */
 #define IACT_LOCK_CLASS			1767990132	/* 'iact' as a big-endian int4 */
 #define IACT_LOCK_MIGRATIONS	1
-#define IACT_LOCK_SYNC_CLASS	1767990133	/* key2 = sync table id */
+#define IACT_LOCK_SYNC_CLASS	1767990133	/* with the sync table id: see IACT_LOCK_SYNC */
 #define IACT_LOCK_CLASS_BACKFILL	1767990134	/* key2 = hash of the backfill name */
 
 /*
@@ -28,6 +28,17 @@
  * functions only produce objsubid 1 or 2, so no SQL lock can collide.
  */
 #define IACT_LOCK_NO_OVERLAP	3
+
+/*
+ * A table's sync lock (src/sync_run.c): an advisory-type tag (database,
+ * IACT_LOCK_SYNC_CLASS, table id, IACT_LOCK_SYNC) in PostgreSQL's DEFAULT
+ * lock method, so no SQL advisory-lock function can take it or release it
+ * (pg_advisory_unlock_all() included).  Session-level or transaction-level;
+ * returns false when another session holds it.
+ */
+#define IACT_LOCK_SYNC			4
+extern bool iact_sync_lock_table(int32 table_id, bool session);
+extern void iact_sync_unlock_table(int32 table_id);
 
 /* run fn(arg) in a subtransaction, returning its error or NULL (src/subxact.c) */
 extern ErrorData *iact_try_subxact(void (*fn) (void *arg), void *arg, MemoryContext errcxt,

@@ -19,6 +19,7 @@
 #include "access/tupdesc.h"
 #include "storage/itemptr.h"
 #include "utils/elog.h"
+#include "utils/memutils.h"
 
 /* how one MariaDB value becomes a Datum (src/sync_types.c) */
 typedef enum SyncKind
@@ -52,6 +53,12 @@ typedef struct SyncColumn
 	MemoryContext domain_cxt;
 } SyncColumn;
 
+/*
+ * The largest value the sync stores (a varlena of it can be allocated); a
+ * longer one is a reject, kept out of memory (src/sync_engine.c).
+ */
+#define IACT_SYNC_MAX_VALUE		((unsigned long) (MaxAllocSize - VARHDRSZ - 1))
+
 extern const char *iact_sync_map_type(const char *data_type, const char *column_type,
 									  bool tinyint1_as_boolean);
 extern void iact_sync_column_prepare(SyncColumn *col);
@@ -84,6 +91,12 @@ typedef struct SyncRun
 	char	   *ret_col;
 	char	   *last_wm;
 	bool		commit_batches;
+
+	/* who runs what (src/sync_security.c) */
+	Oid			owner;			/* the target's owner: the writes */
+	Oid			registry_owner; /* iact.sync_tables' owner: the bookkeeping */
+	Oid			outer_user;		/* who started the run, and in which */
+	int			outer_sec;		/* security context */
 
 	/* this run */
 	int64		run_id;
@@ -185,6 +198,21 @@ extern bool iact_sync_same_value(Datum a, bool anull, Datum b, bool bnull, Form_
 /* sync_run.c: the run record and the watermark */
 extern void iact_sync_save_run(SyncRun *r, const char *status, const char *error);
 extern void iact_sync_save_watermark(SyncRun *r);
+
+/* sync_security.c: who runs what */
+typedef struct SyncAs
+{
+	Oid			user;
+	int			sec;
+	int			nest;
+} SyncAs;
+extern Oid	iact_sync_rel_owner(Oid relid);
+extern Oid	iact_sync_registry_owner(void);
+extern int	iact_sync_pin_search_path(void);
+extern void iact_sync_unpin_search_path(int nest);
+extern void iact_sync_as_owner(SyncRun *r, SyncAs *save);
+extern void iact_sync_as_iact(SyncRun *r, SyncAs *save);
+extern void iact_sync_restore(SyncAs *save);
 
 /* GUCs (src/sync_sql.c) */
 extern int	iact_sync_batch_size;

@@ -163,6 +163,8 @@ reject_key(SyncRun *r, char **vals, unsigned long *lens)
 		appendStringInfo(&s, "%s%s=", s.len ? ", " : "", r->cols[i].name);
 		if (vals[i] == NULL)
 			appendStringInfoString(&s, "NULL");
+		else if (lens[i] > 1024 * 1024)
+			appendStringInfo(&s, "(%lu bytes)", lens[i]);
 		else if (memchr(vals[i], 0, lens[i]) == NULL &&
 				 pg_verify_mbstr(PG_UTF8, vals[i], (int) lens[i], true) &&
 				 GetDatabaseEncoding() == PG_UTF8)
@@ -185,6 +187,7 @@ record_reject(SyncRun *r, char **vals, unsigned long *lens, int col, const char 
 	Datum		args[6];
 	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
 	MemoryContext cxt = CurrentMemoryContext;
+	SyncAs		as;
 
 	args[0] = Int64GetDatum(r->run_id);
 	args[1] = CStringGetTextDatum(r->tgt_qual);
@@ -192,7 +195,7 @@ record_reject(SyncRun *r, char **vals, unsigned long *lens, int col, const char 
 	if (col >= 0)
 	{
 		args[3] = CStringGetTextDatum(r->cols[col].name);
-		if (vals[col] != NULL)
+		if (vals[col] != NULL && lens[col] <= IACT_SYNC_MAX_VALUE)
 		{
 			bytea	   *b = palloc(lens[col] + VARHDRSZ);
 
@@ -209,8 +212,11 @@ record_reject(SyncRun *r, char **vals, unsigned long *lens, int col, const char 
 		nulls[4] = 'n';
 	}
 	args[5] = CStringGetTextDatum(reason);
+	/* bookkeeping: written by iact, not with the target owner's rights */
+	iact_sync_as_iact(r, &as);
 	if (SPI_execute_plan(r->reject_plan, args, nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not insert into iact.sync_rejects");
+	iact_sync_restore(&as);
 	/* SPI returns in its own procedure context, which lives as long as the run */
 	MemoryContextSwitchTo(cxt);
 	r->n_rejected++;

@@ -74,6 +74,36 @@ my_error(SyncRun *r, const char *what)
 			 errhint("Nothing was taken as the end of the data; the run can be repeated.")));
 }
 
+/* a reply that does not have the shape asked for (a NULL, a column missing) */
+static void
+bad_reply(SyncRun *r, const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+			 errmsg("MariaDB server \"%s\": unexpected reply to %s", r->server_name, what),
+			 errdetail("A value was NULL or the number of columns was not the one asked for."),
+			 errhint("Check that the server is MariaDB (or MySQL) and that nothing rewrites its replies.")));
+}
+
+/*
+ * An integer watermark goes into MariaDB SQL unquoted (so the column's index
+ * compares integers): it must be an optional minus and digits only.
+ */
+static const char *
+my_integer(SyncRun *r, const char *v)
+{
+	const char *p = v;
+
+	if (*p == '-')
+		p++;
+	if (*p == '\0' || strspn(p, "0123456789") != strlen(p) || strlen(p) > 65)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the watermark \"%s\" of %s is not an integer", v, r->tgt_qual),
+				 errhint("Reset it with iact.sync_alter_table(..., reset_watermark => true).")));
+	return v;
+}
+
 /* run a MariaDB query returning one value (NULL when SQL NULL) */
 static char *
 my_scalar(SyncRun *r, const char *sql)
@@ -86,6 +116,8 @@ my_scalar(SyncRun *r, const char *sql)
 
 	if (iact_my_query(r->conn, sql, &ncols) != 0)
 		my_error(r, "a query");
+	if (ncols != 1)
+		bad_reply(r, "a query");
 	rc = iact_my_fetch(r->conn, &row, &lens);
 	if (rc < 0)
 		my_error(r, "a query");
@@ -141,8 +173,12 @@ resolve_columns(SyncRun *r)
 					 my_literal(r, r->src_schema), my_literal(r, r->src_table));
 	if (iact_my_query(r->conn, sql.data, &ncols) != 0)
 		my_error(r, "reading the source's columns");
+	if (ncols != 3)
+		bad_reply(r, "reading the source's columns");
 	while ((rc = iact_my_fetch(r->conn, &row, &lens)) == 1)
 	{
+		if (row[0] == NULL || row[1] == NULL || row[2] == NULL)
+			bad_reply(r, "reading the source's columns");
 		src_names = lappend(src_names, pnstrdup(row[0], lens[0]));
 		src_dtypes = lappend(src_dtypes, pnstrdup(row[1], lens[1]));
 		src_ctypes = lappend(src_ctypes, pnstrdup(row[2], lens[2]));
@@ -232,6 +268,41 @@ resolve_columns(SyncRun *r)
 	}
 }
 
+/*
+ * iact's temporary table of the keys a full sync by a text or composite key
+ * has seen: created by iact (a restricted operation may not create one),
+ * written and read by the owner's statements, dropped by iact at the end.
+ */
+static void
+create_seen_table(SyncRun *r)
+{
+	char	   *keys = iact_sync_column_list(r, "", true, false);
+	bool		isnull;
+	SyncAs		as;
+
+	iact_sync_as_iact(r, &as);
+	iact_sync_spi_exec("SELECT pg_catalog.to_regclass('pg_temp.iact_sync_seen') IS NOT NULL", SPI_OK_SELECT);
+	if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
+		iact_sync_spi_exec("DROP TABLE pg_temp.iact_sync_seen", SPI_OK_UTILITY);
+	iact_sync_spi_exec(psprintf("CREATE TEMP TABLE iact_sync_seen AS SELECT %s FROM %s WITH NO DATA",
+								keys, r->tgt_qual), SPI_OK_UTILITY);
+	if (r->owner != r->registry_owner)
+		iact_sync_spi_exec(psprintf("GRANT SELECT, INSERT ON pg_temp.iact_sync_seen TO %s",
+									quote_identifier(GetUserNameFromId(r->owner, false))),
+						   SPI_OK_UTILITY);
+	iact_sync_restore(&as);
+}
+
+static void
+drop_seen_table(SyncRun *r)
+{
+	SyncAs		as;
+
+	iact_sync_as_iact(r, &as);
+	iact_sync_spi_exec("DROP TABLE pg_temp.iact_sync_seen", SPI_OK_UTILITY);
+	iact_sync_restore(&as);
+}
+
 /* ---- the steps of a run ---- */
 
 void
@@ -292,7 +363,7 @@ iact_sync_step_begin(SyncRun *r, void *arg)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("the last watermark of %s is not a valid value", r->tgt_qual)));
 		conds = lappend(conds, psprintf("%s >= %s", my_ident(r->wm_col),
-										r->wm_temporal ? my_literal(r, r->wm_from) : r->wm_from));
+										r->wm_temporal ? my_literal(r, r->wm_from) : my_integer(r, r->wm_from)));
 	}
 	if (r->ret_col && r->retention_days > 0)
 	{
@@ -377,16 +448,7 @@ iact_sync_step_begin(SyncRun *r, void *arg)
 			}
 	}
 	if (!r->wm_col && !r->bulk && !r->merge_delete)
-	{
-		char	   *keys = iact_sync_column_list(r, "", true, false);
-		bool		isnull;
-
-		iact_sync_spi_exec("SELECT to_regclass('pg_temp.iact_sync_seen') IS NOT NULL", SPI_OK_SELECT);
-		if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
-			iact_sync_spi_exec("DROP TABLE pg_temp.iact_sync_seen", SPI_OK_UTILITY);
-		iact_sync_spi_exec(psprintf("CREATE TEMP TABLE iact_sync_seen AS SELECT %s FROM %s WITH NO DATA",
-						  keys, r->tgt_qual), SPI_OK_UTILITY);
-	}
+		create_seen_table(r);
 	iact_sync_prepare_plans(r);
 
 	/* start streaming */
@@ -405,6 +467,8 @@ iact_sync_step_begin(SyncRun *r, void *arg)
 			appendStringInfo(&sql, " ORDER BY %s", my_ident(r->cols[r->key_idx].name));
 		if (iact_my_query(r->conn, sql.data, &ncols) != 0)
 			my_error(r, "the SELECT of the source rows");
+		if (ncols != (unsigned int) r->ncols)
+			bad_reply(r, "the SELECT of the source rows");
 	}
 	iact_sync_save_run(r, NULL, NULL);
 	MemoryContextSwitchTo(old);
@@ -442,6 +506,8 @@ iact_sync_step_batch(SyncRun *r, void *arg)
 			b.lens[b.n][i] = lens[i];
 			if (row[i] == NULL)
 				b.vals[b.n][i] = NULL;
+			else if (lens[i] > IACT_SYNC_MAX_VALUE)
+				b.vals[b.n][i] = "";	/* not copied: a reject (iact_sync_convert) */
 			else
 			{
 				/* every byte, NULs included, plus a terminator */
@@ -549,7 +615,7 @@ iact_sync_step_finish(SyncRun *r, void *arg)
 		else
 			iact_sync_spi_exec(sql.data, SPI_OK_DELETE);
 		r->n_deleted += SPI_processed;
-		iact_sync_spi_exec("DROP TABLE pg_temp.iact_sync_seen", SPI_OK_UTILITY);
+		drop_seen_table(r);
 	}
 
 	/* never short: the counts of the synced range must agree */
@@ -567,7 +633,7 @@ iact_sync_step_finish(SyncRun *r, void *arg)
 	{
 		appendStringInfo(&src, "%s %s <= %s", r->where_sql[0] ? " AND" : " WHERE",
 						 my_ident(r->wm_col),
-						 r->wm_temporal ? my_literal(r, r->wm_to) : r->wm_to);
+						 r->wm_temporal ? my_literal(r, r->wm_to) : my_integer(r, r->wm_to));
 		argtypes[nargs] = r->cols[r->wm_idx].typid;
 		args[nargs] = iact_sync_range_param(r, r->wm_idx, r->wm_to, &isnull);
 		if (isnull)				/* a zero date as the last value */

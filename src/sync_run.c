@@ -13,8 +13,12 @@
 
 #include "access/xact.h"
 #include "pgstat.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "nodes/makefuncs.h"
+#include "storage/lock.h"
+#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
@@ -32,11 +36,13 @@ load_registry(SyncRun *r)
 	bool		isnull;
 	Datum		d;
 	MemoryContext old;
+	SyncAs		as;
 
+	iact_sync_as_iact(r, &as);
 	if (SPI_execute_with_args("SELECT server_name::text, source_schema, source_table, "
 							  "target_schema::text, target_table::text, key_columns, "
 							  "watermark_column, lookback, "
-							  "coalesce(batch_size, current_setting('iact.sync_batch_size')::int), "
+							  "coalesce(batch_size, pg_catalog.current_setting('iact.sync_batch_size')::int4), "
 							  "retention_days, retention_column, last_watermark "
 							  "FROM iact.sync_tables WHERE id = $1",
 							  1, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
@@ -72,6 +78,7 @@ load_registry(SyncRun *r)
 	r->ret_col = iact_sync_spi_text(tup, 11);
 	r->last_wm = iact_sync_spi_text(tup, 12);
 	MemoryContextSwitchTo(old);
+	iact_sync_restore(&as);
 }
 
 /* write the run's counters and status (status NULL: keep 'running') */
@@ -84,6 +91,7 @@ iact_sync_save_run(SyncRun *r, const char *status, const char *error)
 	char		nulls[15];
 	int			i;
 	MemoryContext cxt = CurrentMemoryContext;
+	SyncAs		as;
 
 	memset(nulls, ' ', sizeof(nulls));
 	args[0] = Int64GetDatum(r->run_id);
@@ -116,6 +124,7 @@ iact_sync_save_run(SyncRun *r, const char *status, const char *error)
 		nulls[11] = 'n';
 	if (r->target_count < 0)
 		nulls[12] = 'n';
+	iact_sync_as_iact(r, &as);
 	if (SPI_execute_with_args("UPDATE iact.sync_runs SET status = $2, "
 							  "finished_at = CASE WHEN $2 = 'running' THEN NULL ELSE clock_timestamp() END, "
 							  "rows_read = $3, rows_inserted = $4, rows_updated = $5, rows_deleted = $6, "
@@ -124,6 +133,7 @@ iact_sync_save_run(SyncRun *r, const char *status, const char *error)
 							  "transaction_mode = $14, write_path = $15 WHERE id = $1",
 							  15, argtypes, args, nulls, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "could not update iact.sync_runs");
+	iact_sync_restore(&as);
 	MemoryContextSwitchTo(cxt);	/* SPI returns in its procedure context */
 }
 
@@ -133,13 +143,16 @@ iact_sync_save_watermark(SyncRun *r)
 	Oid			argtypes[2] = {INT4OID, TEXTOID};
 	Datum		args[2] = {Int32GetDatum(r->table_id), (Datum) 0};
 	MemoryContext cxt = CurrentMemoryContext;
+	SyncAs		as;
 
 	if (r->wm_col == NULL || r->wm_to == NULL)
 		return;
 	args[1] = CStringGetTextDatum(r->wm_to);
+	iact_sync_as_iact(r, &as);
 	if (SPI_execute_with_args("UPDATE iact.sync_tables SET last_watermark = $2 WHERE id = $1",
 							  2, argtypes, args, NULL, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "could not update iact.sync_tables");
+	iact_sync_restore(&as);
 	MemoryContextSwitchTo(cxt);
 }
 /* ---- the entry point ---- */
@@ -151,6 +164,8 @@ insert_run(SyncRun *r, const char *status, const char *error)
 	Datum		args[5];
 	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
 	bool		isnull;
+	SyncAs		as;
+	int64		id;
 
 	args[0] = Int32GetDatum(r->table_id);
 	args[1] = CStringGetTextDatum(r->tgt_qual);
@@ -160,24 +175,93 @@ insert_run(SyncRun *r, const char *status, const char *error)
 		args[4] = CStringGetTextDatum(error);
 	else
 		nulls[4] = 'n';
+	iact_sync_as_iact(r, &as);
 	if (SPI_execute_with_args("INSERT INTO iact.sync_runs (table_id, target_table, status, mode, error, "
 							  "finished_at) VALUES ($1, $2, $3, $4, $5, "
 							  "CASE WHEN $3 = 'running' THEN NULL ELSE clock_timestamp() END) RETURNING id",
 							  5, argtypes, args, nulls, false, 1) != SPI_OK_INSERT_RETURNING)
 		elog(ERROR, "could not insert into iact.sync_runs");
-	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	iact_sync_restore(&as);
+	return id;
 }
 
-static bool
-try_lock(SyncRun *r)
+/*
+ * A table's sync lock: an advisory-type lock tag in PostgreSQL's DEFAULT lock
+ * method with objsubid IACT_LOCK_SYNC.  SQL's advisory-lock functions only
+ * make tags of the USER lock method with objsubid 1 or 2, so no SQL session
+ * can hold it (squat) or release it: pg_advisory_unlock_all() releases the
+ * USER method's session locks only.  Session-level for the batch-commit path
+ * (released by iact_sync_unlock_table, or by an abort of the transaction),
+ * else transaction-level.
+ */
+static void
+sync_locktag(LOCKTAG *tag, int32 table_id)
 {
-	bool		isnull;
-	char	   *sql = psprintf("SELECT %s(%d, %d)",
-							   r->commit_batches ? "pg_try_advisory_lock" : "pg_try_advisory_xact_lock",
-							   IACT_LOCK_SYNC_CLASS, r->table_id);
+	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, (uint32) IACT_LOCK_SYNC_CLASS, (uint32) table_id,
+						 IACT_LOCK_SYNC);
+	tag->locktag_lockmethodid = DEFAULT_LOCKMETHOD;
+}
 
-	iact_sync_spi_exec(sql, SPI_OK_SELECT);
-	return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+bool
+iact_sync_lock_table(int32 table_id, bool session)
+{
+	LOCKTAG		tag;
+
+	sync_locktag(&tag, table_id);
+	return LockAcquire(&tag, ExclusiveLock, session, true) != LOCKACQUIRE_NOT_AVAIL;
+}
+
+void
+iact_sync_unlock_table(int32 table_id)
+{
+	LOCKTAG		tag;
+
+	sync_locktag(&tag, table_id);
+	(void) LockRelease(&tag, ExclusiveLock, true);
+}
+
+/*
+ * One step of the run in the target owner's rights (see sync_security.c):
+ * the step's writes, conversions and connection are the owner's; on an error
+ * the subtransaction's abort restores the user and search_path.
+ */
+typedef struct OwnerStep
+{
+	void		(*fn) (SyncRun *, void *);
+} OwnerStep;
+
+static void
+step_as_owner(SyncRun *r, void *arg)
+{
+	OwnerStep  *step = (OwnerStep *) arg;
+	SyncAs		as;
+
+	iact_sync_as_owner(r, &as);
+	step->fn(r, NULL);
+	iact_sync_restore(&as);
+}
+
+static ErrorData *
+run_step(SyncRun *r, void (*fn) (SyncRun *, void *))
+{
+	OwnerStep	step = {fn};
+
+	return iact_sync_in_subxact(r, step_as_owner, &step);
+}
+
+/* the target's owner; the caller must have its privileges */
+static void
+resolve_owner(SyncRun *r)
+{
+	Oid			relid = RangeVarGetRelid(makeRangeVar(r->tgt_schema, r->tgt_table, -1), NoLock, true);
+
+	r->owner = iact_sync_rel_owner(relid);
+	if (OidIsValid(r->owner) && !has_privs_of_role(r->outer_user, r->owner))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("must be owner of table %s to sync it", r->tgt_qual),
+				 errdetail("A table's sync writes as the table's owner; only that role, its members and superusers may start it.")));
 }
 
 static const char *
@@ -188,6 +272,64 @@ error_text(ErrorData *e)
 	return e->message;
 }
 
+/*
+ * The batch-commit path of a run whose record is inserted: begin, the
+ * batches and finish, each in the owner's rights and its own subtransaction,
+ * each followed by a commit.  Returns the run's error, or NULL.
+ */
+static ErrorData *
+run_committing(SyncRun *r, const char *owner_name)
+{
+	ErrorData  *err;
+
+	SPI_commit();
+	MemoryContextSwitchTo(r->cxt);
+	err = run_step(r, iact_sync_step_begin);
+	SPI_commit();
+	while (err == NULL && !r->eof)
+	{
+		err = run_step(r, iact_sync_step_batch);
+		SPI_commit();
+		/* the worker's line in pg_stat_activity shows whose table and the progress */
+		if (IsBackgroundWorker)
+		{
+			char		activity[512];
+
+			snprintf(activity, sizeof(activity),
+					 "iact sync of %s as its owner %s: %lld rows read, %lld inserted, %lld updated",
+					 r->tgt_qual, owner_name, (long long) r->n_read,
+					 (long long) r->n_inserted, (long long) r->n_updated);
+			pgstat_report_activity(STATE_RUNNING, activity);
+		}
+	}
+	if (err == NULL)
+	{
+		char	   *start_wm = r->last_wm;
+
+		err = run_step(r, iact_sync_step_finish);
+		if (err != NULL && err->sqlerrcode == ERRCODE_DATA_EXCEPTION && r->wm_col)
+		{
+			/*
+			 * The counts disagree: the committed batches stay, but the
+			 * watermark goes back to where this run began, so the next run
+			 * reads (and checks) the same range again.
+			 */
+			Oid			t[2] = {INT4OID, TEXTOID};
+			Datum		a[2] = {Int32GetDatum(r->table_id), (Datum) 0};
+			SyncAs		as;
+
+			if (start_wm)
+				a[1] = CStringGetTextDatum(start_wm);
+			iact_sync_as_iact(r, &as);
+			if (SPI_execute_with_args("UPDATE iact.sync_tables SET last_watermark = $2 WHERE id = $1",
+									  2, t, a, start_wm ? NULL : " n", false, 0) != SPI_OK_UPDATE)
+				elog(ERROR, "could not reset the watermark of %s", r->tgt_qual);
+			iact_sync_restore(&as);
+		}
+	}
+	return err;
+}
+
 int64
 iact_sync_table(int32 table_id, bool commit_batches)
 {
@@ -196,6 +338,7 @@ iact_sync_table(int32 table_id, bool commit_batches)
 	MemoryContext callercxt = CurrentMemoryContext;
 	int64		run_id = 0;
 	volatile bool locked = false;
+	const char *owner_name = "?";
 
 	cxt = AllocSetContextCreate(TopMemoryContext, "iact sync run", ALLOCSET_DEFAULT_SIZES);
 	r = MemoryContextAllocZero(cxt, sizeof(SyncRun));
@@ -204,6 +347,8 @@ iact_sync_table(int32 table_id, bool commit_batches)
 	r->table_id = table_id;
 	r->commit_batches = commit_batches;
 	r->source_count = r->target_count = -1;
+	GetUserIdAndSecContext(&r->outer_user, &r->outer_sec);
+	r->registry_owner = iact_sync_registry_owner();
 
 	if (SPI_connect_ext(commit_batches ? SPI_OPT_NONATOMIC : 0) != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -211,7 +356,16 @@ iact_sync_table(int32 table_id, bool commit_batches)
 	{
 		MemoryContextSwitchTo(cxt);
 		load_registry(r);
-		locked = try_lock(r);
+		resolve_owner(r);
+		if (IsBackgroundWorker)
+		{
+			owner_name = GetUserNameFromId(r->owner, true);
+			if (owner_name == NULL)
+				owner_name = "?";
+			pgstat_report_activity(STATE_RUNNING,
+								   psprintf("iact sync of %s as its owner %s", r->tgt_qual, owner_name));
+		}
+		locked = iact_sync_lock_table(table_id, commit_batches);
 		if (!locked)
 		{
 			r->run_id = insert_run(r, "skipped", "another run of this table is in progress");
@@ -226,60 +380,20 @@ iact_sync_table(int32 table_id, bool commit_batches)
 			{
 				Oid			t[1] = {INT4OID};
 				Datum		a[1] = {Int32GetDatum(table_id)};
+				SyncAs		as;
 
+				iact_sync_as_iact(r, &as);
 				SPI_execute_with_args("UPDATE iact.sync_runs SET status = 'failed', finished_at = clock_timestamp(), "
 									  "error = 'interrupted: the session running it ended before it finished' "
 									  "WHERE table_id = $1 AND status = 'running'", 1, t, a, NULL, false, 0);
+				iact_sync_restore(&as);
 			}
 			r->run_id = insert_run(r, "running", NULL);
 			if (commit_batches)
-			{
-				SPI_commit();
-				MemoryContextSwitchTo(cxt);
-				err = iact_sync_in_subxact(r, iact_sync_step_begin, NULL);
-				SPI_commit();
-				while (err == NULL && !r->eof)
-				{
-					err = iact_sync_in_subxact(r, iact_sync_step_batch, NULL);
-					SPI_commit();
-					/* the worker's line in pg_stat_activity shows the progress */
-					if (IsBackgroundWorker)
-					{
-						char		activity[512];
-
-						snprintf(activity, sizeof(activity),
-								 "iact sync of %s: %lld rows read, %lld inserted, %lld updated",
-								 r->tgt_qual, (long long) r->n_read,
-								 (long long) r->n_inserted, (long long) r->n_updated);
-						pgstat_report_activity(STATE_RUNNING, activity);
-					}
-				}
-				if (err == NULL)
-				{
-					char	   *start_wm = r->last_wm;
-
-					err = iact_sync_in_subxact(r, iact_sync_step_finish, NULL);
-					if (err != NULL && err->sqlerrcode == ERRCODE_DATA_EXCEPTION && r->wm_col)
-					{
-						/*
-						 * The counts disagree: the committed batches stay, but
-						 * the watermark goes back to where this run began, so
-						 * the next run reads (and checks) the same range again.
-						 */
-						Oid			t[2] = {INT4OID, TEXTOID};
-						Datum		a[2] = {Int32GetDatum(table_id), (Datum) 0};
-
-						if (start_wm)
-							a[1] = CStringGetTextDatum(start_wm);
-						if (SPI_execute_with_args("UPDATE iact.sync_tables SET last_watermark = $2 WHERE id = $1",
-												  2, t, a, start_wm ? NULL : " n", false, 0) != SPI_OK_UPDATE)
-							elog(ERROR, "could not reset the watermark of %s", r->tgt_qual);
-					}
-				}
-			}
+				err = run_committing(r, owner_name);
 			else
 			{
-				err = iact_sync_in_subxact(r, iact_sync_step_all, NULL);
+				err = run_step(r, iact_sync_step_all);
 				if (err != NULL)
 				{
 					/* atomic per table: nothing of this table's batches stays */
@@ -312,8 +426,9 @@ iact_sync_table(int32 table_id, bool commit_batches)
 			SPI_freeplan(r->reject_plan);
 		iact_sync_merge_free(r);
 		if (locked && commit_batches)
-			DirectFunctionCall2(pg_advisory_unlock_int4, Int32GetDatum(IACT_LOCK_SYNC_CLASS),
-								Int32GetDatum(table_id));
+			iact_sync_unlock_table(table_id);
+		/* the bookkeeping's and the steps' switches are over */
+		SetUserIdAndSecContext(r->outer_user, r->outer_sec);
 		run_id = r->run_id;
 		MemoryContextSwitchTo(callercxt);
 		MemoryContextDelete(cxt);

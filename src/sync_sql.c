@@ -84,9 +84,19 @@ iact_sync_run_proc(PG_FUNCTION_ARGS)
 		nulls[0] = 'n';
 	else
 		args[0] = PG_GETARG_DATUM(0);
-	/* a table named is synced even when disabled; without a name, every enabled one */
+	/*
+	 * a table named is synced even when disabled; without a name, every
+	 * enabled one the caller may sync, as iact._sync_runnable_ids() says
+	 * (inlined: a 1.0 database has no such function); every name
+	 * schema-qualified
+	 */
 	if (SPI_execute_with_args("SELECT iact._sync_table_id($1) WHERE $1 IS NOT NULL UNION ALL "
-							  "SELECT id FROM iact.sync_tables WHERE $1 IS NULL AND enabled ORDER BY 1",
+							  "SELECT t.id FROM iact.sync_tables t "
+							  "LEFT JOIN pg_catalog.pg_namespace n ON n.nspname OPERATOR(pg_catalog.=) t.target_schema "
+							  "LEFT JOIN pg_catalog.pg_class c ON c.relnamespace OPERATOR(pg_catalog.=) n.oid "
+							  "AND c.relname OPERATOR(pg_catalog.=) t.target_table "
+							  "WHERE $1 IS NULL AND t.enabled "
+							  "AND (c.oid IS NULL OR pg_catalog.pg_has_role(c.relowner, 'USAGE')) ORDER BY 1",
 							  1, argtypes, args, nulls, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read iact.sync_tables");
 	old = MemoryContextSwitchTo(cxt);
@@ -197,13 +207,27 @@ iact_sync_source_columns(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_CONNECTION_FAILURE),
 					 errmsg("MariaDB server \"%s\": reading the columns of %s failed", servername, source),
 					 errdetail("MariaDB error %u: %s", iact_my_errno(conn), iact_my_error(conn))));
+		if (ncols != 7)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+					 errmsg("MariaDB server \"%s\": unexpected reply to reading the columns of %s",
+							servername, source),
+					 errdetail("%u columns instead of 7.", ncols)));
 		while ((rc = iact_my_fetch(conn, &row, &lens)) == 1)
 		{
 			Datum		values[6];
 			bool		nulls[6] = {false, false, false, false, false, false};
-			bool		is_json = row[6] && strcmp(row[6], "1") == 0;
-			const char *dt = is_json ? "json" : row[2];
-			const char *pgtype = iact_sync_map_type(dt, row[3], tinybool);
+			bool		is_json;
+			const char *pgtype;
+
+			if (row[0] == NULL || row[1] == NULL || row[2] == NULL || row[3] == NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+						 errmsg("MariaDB server \"%s\": unexpected reply to reading the columns of %s",
+								servername, source),
+						 errdetail("A column's position, name or type was NULL.")));
+			is_json = row[6] && strcmp(row[6], "1") == 0;
+			pgtype = iact_sync_map_type(is_json ? "json" : row[2], row[3], tinybool);
 
 			values[0] = Int32GetDatum(atoi(row[0]));
 			values[1] = CStringGetTextDatum(row[1]);

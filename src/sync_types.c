@@ -278,8 +278,15 @@ const char *
 iact_sync_convert(SyncColumn *col, char *raw, unsigned long len,
 				  Datum *value, bool *isnull)
 {
-	const char *reason = convert_value(col, raw, len, value, isnull);
+	const char *reason;
 
+	if (raw != NULL && len > IACT_SYNC_MAX_VALUE)
+	{
+		*isnull = true;
+		*value = (Datum) 0;
+		return "value over 1 GB (the largest value PostgreSQL stores)";
+	}
+	reason = convert_value(col, raw, len, value, isnull);
 	if (reason == NULL && *isnull && col->is_domain)
 		domain_check((Datum) 0, true, col->typid, &col->domain_extra, col->domain_cxt);
 	return reason;
@@ -371,6 +378,7 @@ convert_value(SyncColumn *col, char *raw, unsigned long len,
 			{
 				Datum	   *elems;
 				int			n = 0;
+				size_t		nelems = 1;
 				char	   *p;
 				char	   *start;
 				ArrayType  *arr;
@@ -378,7 +386,12 @@ convert_value(SyncColumn *col, char *raw, unsigned long len,
 				if ((problem = text_problem(raw, len)) != NULL)
 					return problem;
 				raw = server_string(raw, len);
-				elems = palloc(sizeof(Datum) * (len / 2 + 2));
+				/* one element per comma, plus one: counted, never guessed */
+				for (p = raw; *p; p++)
+					nelems += (*p == ',');
+				if (nelems > MaxArraySize)
+					return "too many elements for a set (more than an array can hold)";
+				elems = palloc(sizeof(Datum) * nelems);
 				if (*raw != '\0')
 				{
 					for (start = p = raw;; p++)

@@ -40,6 +40,7 @@
 #include "tcop/tcopprot.h"
 #include "tcop/utility.h"
 #include "utils/portal.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
@@ -175,7 +176,8 @@ iact_request_sync(PG_FUNCTION_ARGS)
 		Datum		vals[1] = {PG_GETARG_DATUM(0)};
 		bool		isnull;
 
-		SPI_connect();
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
 		/* iact._sync_table_id raises a clear error for an unknown table */
 		if (SPI_execute_with_args("SELECT iact._sync_table_id($1)", 1, types, vals, NULL,
 								  true, 1) != SPI_OK_SELECT || SPI_processed != 1)
@@ -271,11 +273,33 @@ extension_installed(void)
 static void
 mark_interrupted_runs(void)
 {
-	SPI_execute("UPDATE iact.sync_runs SET status = 'failed', finished_at = pg_catalog.clock_timestamp(), "
-				"error = 'interrupted: the server restarted or the session running it ended' "
-				"WHERE status = 'running' AND (table_id IS NULL OR "
-				"pg_catalog.pg_try_advisory_xact_lock(" CppAsString2(IACT_LOCK_SYNC_CLASS) ", table_id))",
-				false, 0);
+	Datum	   *ids;
+	int			n = 0;
+	uint64		i;
+	bool		isnull;
+	Oid			argtypes[1] = {INT4ARRAYOID};
+	Datum		args[1];
+
+	if (SPI_execute("SELECT DISTINCT table_id FROM iact.sync_runs "
+					"WHERE status OPERATOR(pg_catalog.=) 'running' AND table_id IS NOT NULL",
+					true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read iact.sync_runs");
+	ids = palloc(sizeof(Datum) * (SPI_processed + 1));
+	for (i = 0; i < SPI_processed; i++)
+	{
+		int32		id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
+													 1, &isnull));
+
+		/* a table whose lock we get has no live run (the lock goes at commit) */
+		if (iact_sync_lock_table(id, false))
+			ids[n++] = Int32GetDatum(id);
+	}
+	args[0] = PointerGetDatum(construct_array(ids, n, INT4OID, 4, true, TYPALIGN_INT));
+	SPI_execute_with_args("UPDATE iact.sync_runs SET status = 'failed', finished_at = pg_catalog.clock_timestamp(), "
+						  "error = 'interrupted: the server restarted or the session running it ended' "
+						  "WHERE status OPERATOR(pg_catalog.=) 'running' AND (table_id IS NULL OR "
+						  "table_id OPERATOR(pg_catalog.=) ANY ($1))",
+						  1, argtypes, args, NULL, false, 0);
 	if (SPI_processed > 0)
 		ereport(LOG,
 				(errmsg("iact sync worker: marked %llu interrupted sync run(s) as failed",
@@ -301,8 +325,8 @@ tables_to_run(char **names, const char **whys, int max, bool all,
 	/* logical-replication subscriber: replicated targets are not pulled (worker_replica.c) */
 	List	   *replicated = iact_replicated_sync_tables();
 
-	if (SPI_execute("SELECT table_id, table_enabled, target_table, coalesce(extract(epoch FROM "
-					"next_due_at - pg_catalog.clock_timestamp())::float8, 0) "
+	if (SPI_execute("SELECT table_id, table_enabled, target_table, coalesce(pg_catalog.date_part('epoch', "
+					"next_due_at OPERATOR(pg_catalog.-) pg_catalog.clock_timestamp())::pg_catalog.float8, 0) "
 					"FROM iact.sync_schedule ORDER BY table_id",
 					true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read iact.sync_schedule");
@@ -474,7 +498,13 @@ iact_worker_main(Datum arg)
 	SpinLockAcquire(&shared->mutex);
 	shared->connect_failures = 0;
 	SpinLockRelease(&shared->mutex);
-	pgstat_report_appname("iact sync worker");
+	/* also the setting, so what runs in the worker can tell where it runs */
+	SetConfigOption("application_name", "iact sync worker", PGC_USERSET, PGC_S_SESSION);
+	/*
+	 * Every statement of the worker resolves names in pg_catalog only: the
+	 * database's or a role's search_path setting cannot point it elsewhere.
+	 */
+	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_SESSION);
 	ereport(LOG, (errmsg("iact sync worker started in database \"%s\"", iact_database)));
 
 	for (;;)

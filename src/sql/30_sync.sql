@@ -90,23 +90,30 @@ COMMENT ON FUNCTION iact.sync_source_columns(name, text, boolean) IS
 -- current_schema()).
 CREATE FUNCTION iact._sync_target_name(target text, OUT rel regclass, OUT sch name, OUT tab name)
 LANGUAGE plpgsql STABLE AS $$
+-- every name below is schema-qualified: the caller's search_path resolves
+-- the target's name and nothing else
 DECLARE
 	parts text[];
 BEGIN
-	IF target IS NULL OR btrim(target) = '' THEN
+	IF target IS NULL OR pg_catalog.btrim(target) OPERATOR(pg_catalog.=) '' THEN
 		RAISE EXCEPTION 'target table name must not be empty' USING ERRCODE = '22023';
 	END IF;
-	rel := to_regclass(target);
+	IF pg_catalog.octet_length(target) OPERATOR(pg_catalog.>) 1000 THEN
+		RAISE EXCEPTION 'target table name is too long (% bytes)', pg_catalog.octet_length(target)
+			USING ERRCODE = '42622', HINT = 'A schema-qualified name has at most two names of 63 bytes.';
+	END IF;
+	rel := pg_catalog.to_regclass(target);
 	IF rel IS NOT NULL THEN
 		SELECT n.nspname, c.relname INTO sch, tab
-		  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = rel;
+		  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+		 WHERE c.oid OPERATOR(pg_catalog.=) rel;
 		RETURN;
 	END IF;
-	parts := parse_ident(target);
-	IF cardinality(parts) = 1 THEN
-		sch := current_schema();
+	parts := pg_catalog.parse_ident(target);
+	IF pg_catalog.array_length(parts, 1) OPERATOR(pg_catalog.=) 1 THEN
+		sch := pg_catalog.current_schema();
 		tab := parts[1];
-	ELSIF cardinality(parts) = 2 THEN
+	ELSIF pg_catalog.array_length(parts, 1) OPERATOR(pg_catalog.=) 2 THEN
 		sch := parts[1];
 		tab := parts[2];
 	ELSE
@@ -121,7 +128,8 @@ DECLARE
 	tid integer;
 BEGIN
 	SELECT t.id INTO tid FROM iact._sync_target_name(target) n
-	  JOIN iact.sync_tables t ON t.target_schema = n.sch AND t.target_table = n.tab;
+	  JOIN iact.sync_tables t ON t.target_schema OPERATOR(pg_catalog.=) n.sch
+	   AND t.target_table OPERATOR(pg_catalog.=) n.tab;
 	IF tid IS NULL THEN
 		RAISE EXCEPTION 'table % is not registered for sync', target
 			USING ERRCODE = '42704', HINT = 'See iact.sync_tables; register it with iact.sync_add_table().';
@@ -129,8 +137,33 @@ BEGIN
 	RETURN tid;
 END $$;
 
+-- the enabled tables the current user may sync (those whose owner's
+-- privileges it has, and those whose target is gone: their run fails)
+CREATE FUNCTION iact._sync_runnable_ids() RETURNS SETOF integer
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+	SELECT t.id FROM iact.sync_tables t
+	  LEFT JOIN pg_namespace n ON n.nspname = t.target_schema
+	  LEFT JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = t.target_table
+	 WHERE t.enabled AND (c.oid IS NULL OR pg_has_role(c.relowner, 'USAGE'))
+	 ORDER BY t.id
+$$;
+
+-- The registry's writers (src/sync_security.c): each checks that the caller
+-- has the privileges of the target's owner, then writes as the registry's
+-- owner.  Nobody else writes iact.sync_tables.
+CREATE FUNCTION iact._sync_register(server name, source_schema text, source_table text, target regclass,
+		key_columns text[], watermark_column text, lookback bigint, batch_size integer,
+		retention_days integer, retention_column text, tinyint1_as_boolean boolean)
+	RETURNS integer AS 'MODULE_PATHNAME', 'iact_sync_register' LANGUAGE C;
+CREATE FUNCTION iact._sync_unregister(table_id integer) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'iact_sync_unregister' LANGUAGE C;
+CREATE FUNCTION iact._sync_alter(table_id integer, enabled boolean, lookback bigint, batch_size integer,
+		retention_days integer, reset_watermark boolean) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'iact_sync_alter' LANGUAGE C;
+
+-- SECURITY DEFINER: callers of sync_now / sync_run need no DELETE on the runs
 CREATE FUNCTION iact._sync_history_purge() RETURNS bigint
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	days integer := current_setting('iact.sync_history_days')::integer;
 	n bigint;
@@ -144,13 +177,14 @@ BEGIN
 	RETURN n;
 END $$;
 
-CREATE FUNCTION iact.sync_add_table(server name, source_table text, target_table text,
-		key_columns text[] DEFAULT NULL, watermark_column text DEFAULT NULL,
-		lookback bigint DEFAULT 300, retention_days integer DEFAULT 730,
-		retention_column text DEFAULT NULL, batch_size integer DEFAULT NULL,
-		tinyint1_as_boolean boolean DEFAULT true)
+-- sync_add_table's work, with search_path pinned: the target's name was
+-- resolved with the caller's search_path by iact._sync_target_name
+CREATE FUNCTION iact._sync_add_table(server name, source_table text, target_table text,
+		rel regclass, sch name, tab name, key_columns text[], watermark_column text,
+		lookback bigint, retention_days integer, retention_column text, batch_size integer,
+		tinyint1_as_boolean boolean)
 	RETURNS integer
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	srv oid;
 	src_parts text[];
@@ -160,9 +194,6 @@ DECLARE
 	coldefs text := '';
 	keys text[] := key_columns;
 	ret_col text := retention_column;
-	rel regclass;
-	sch name;
-	tab name;
 	c text;
 	new_id integer;
 	n integer;
@@ -176,11 +207,19 @@ BEGIN
 		RAISE EXCEPTION 'server "%" does not exist or is not an iact_mariadb server', server
 			USING ERRCODE = '42704', HINT = 'CREATE SERVER ... FOREIGN DATA WRAPPER iact_mariadb OPTIONS (host ..., port ..., dbname ...).';
 	END IF;
+	IF pg_catalog.octet_length(source_table) > 200 THEN
+		RAISE EXCEPTION 'invalid source table name: % bytes long', pg_catalog.octet_length(source_table)
+			USING ERRCODE = '22023', HINT = 'MariaDB names are at most 64 characters: use ''table'' or ''database.table''.';
+	END IF;
 	IF lookback IS NULL OR lookback < 0 OR retention_days IS NULL OR retention_days < 0
 	   OR (batch_size IS NOT NULL AND batch_size NOT BETWEEN 1 AND 1000000)
 	   OR tinyint1_as_boolean IS NULL THEN
 		RAISE EXCEPTION 'invalid option: lookback and retention_days must be >= 0, batch_size between 1 and 1000000'
 			USING ERRCODE = '22023';
+	END IF;
+	IF lookback > 3153600000 OR retention_days > 36500 THEN
+		RAISE EXCEPTION 'invalid option: lookback is at most 3153600000 (100 years of seconds), retention_days at most 36500'
+			USING ERRCODE = '22023', HINT = 'retention_days => 0 keeps every row.';
 	END IF;
 	src_parts := string_to_array(source_table, '.');
 	IF cardinality(src_parts) = 1 THEN
@@ -212,6 +251,10 @@ BEGIN
 				USING ERRCODE = '42P10', HINT = 'Pass key_columns: columns whose values identify a row.';
 		END IF;
 	END IF;
+	IF EXISTS (SELECT 1 FROM unnest(keys || watermark_column || ret_col) u(n) WHERE octet_length(u.n) > 256) THEN
+		RAISE EXCEPTION 'invalid column name: longer than 256 bytes'
+			USING ERRCODE = '22023', HINT = 'MariaDB column names are at most 64 characters.';
+	END IF;
 	IF cardinality(keys) = 0 OR array_position(keys, NULL) IS NOT NULL THEN
 		RAISE EXCEPTION 'key_columns must list at least one column and no NULL' USING ERRCODE = '22023';
 	END IF;
@@ -240,7 +283,6 @@ BEGIN
 	END IF;
 
 	-- the target: existing (it must have a unique index on the key) or created
-	SELECT n.rel, n.sch, n.tab INTO rel, sch, tab FROM iact._sync_target_name(target_table) n;
 	IF rel IS NULL THEN
 		IF sch IS NULL THEN
 			RAISE EXCEPTION 'no schema to create % in', target_table USING ERRCODE = '3F000';
@@ -261,6 +303,7 @@ BEGIN
 								   WHERE x IS NOT NULL AND x <> ALL (keys)) LOOP
 			EXECUTE format('CREATE INDEX ON %I.%I (%I)', sch, tab, c);
 		END LOOP;
+		rel := format('%I.%I', sch, tab)::regclass;
 	ELSE
 		IF NOT EXISTS (
 			SELECT 1 FROM pg_index i WHERE i.indrelid = rel AND i.indisunique AND i.indpred IS NULL
@@ -272,30 +315,57 @@ BEGIN
 				USING ERRCODE = '42P10', HINT = 'The sync upserts by key: add a primary key or unique index on the key columns.';
 		END IF;
 	END IF;
-	IF EXISTS (SELECT 1 FROM iact.sync_tables t WHERE t.target_schema = sch AND t.target_table = tab) THEN
+	-- registered by iact, if the caller has the privileges of the target's owner
+	BEGIN
+		new_id := iact._sync_register(server, src_schema, src_name, rel, keys, watermark_column, lookback,
+			batch_size, retention_days, ret_col, tinyint1_as_boolean);
+	EXCEPTION WHEN unique_violation THEN
 		RAISE EXCEPTION 'table %.% is already registered for sync', quote_ident(sch), quote_ident(tab)
 			USING ERRCODE = '42710', HINT = 'iact.sync_remove_table() first to change its settings.';
-	END IF;
-	INSERT INTO iact.sync_tables (server_name, source_schema, source_table, target_schema, target_table,
-		key_columns, watermark_column, lookback, batch_size, retention_days, retention_column,
-		tinyint1_as_boolean)
-	VALUES (server, src_schema, src_name, sch, tab, keys, watermark_column, lookback, batch_size,
-		retention_days, ret_col, tinyint1_as_boolean)
-	RETURNING id INTO new_id;
+	END;
 	DROP TABLE iact_sync_add_cols;
 	RETURN new_id;
+END $$;
+
+CREATE FUNCTION iact.sync_add_table(server name, source_table text, target_table text,
+		key_columns text[] DEFAULT NULL, watermark_column text DEFAULT NULL,
+		lookback bigint DEFAULT 300, retention_days integer DEFAULT 730,
+		retention_column text DEFAULT NULL, batch_size integer DEFAULT NULL,
+		tinyint1_as_boolean boolean DEFAULT true)
+	RETURNS integer
+LANGUAGE plpgsql AS $$
+-- schema-qualified: only the target's name is resolved with the caller's search_path
+DECLARE
+	rel regclass;
+	sch name;
+	tab name;
+BEGIN
+	IF server IS NULL OR source_table IS NULL OR target_table IS NULL THEN
+		RAISE EXCEPTION 'server, source_table and target_table must not be NULL' USING ERRCODE = '22004';
+	END IF;
+	SELECT n.rel, n.sch, n.tab INTO rel, sch, tab FROM iact._sync_target_name(target_table) n;
+	RETURN iact._sync_add_table(server, source_table, target_table, rel, sch, tab, key_columns,
+		watermark_column, lookback, retention_days, retention_column, batch_size, tinyint1_as_boolean);
 END $$;
 COMMENT ON FUNCTION iact.sync_add_table(name, text, text, text[], text, bigint, integer, text, integer, boolean) IS
 	'iact: register a MariaDB table for sync (creates the target when missing)';
 
 CREATE FUNCTION iact.sync_remove_table(target_table text) RETURNS boolean
-LANGUAGE plpgsql AS $$
-BEGIN
-	DELETE FROM iact.sync_tables WHERE id = iact._sync_table_id(sync_remove_table.target_table);
-	RETURN true;
-END $$;
+LANGUAGE sql AS $$
+	SELECT iact._sync_unregister(iact._sync_table_id($1))
+$$;
 COMMENT ON FUNCTION iact.sync_remove_table(text) IS
 	'iact: unregister a synced table (the target table and the run history stay)';
+
+CREATE FUNCTION iact.sync_alter_table(target_table text, enabled boolean DEFAULT NULL,
+		lookback bigint DEFAULT NULL, batch_size integer DEFAULT NULL,
+		retention_days integer DEFAULT NULL, reset_watermark boolean DEFAULT false)
+	RETURNS boolean
+LANGUAGE sql AS $$
+	SELECT iact._sync_alter(iact._sync_table_id($1), $2, $3, $4, $5, $6)
+$$;
+COMMENT ON FUNCTION iact.sync_alter_table(text, boolean, bigint, integer, integer, boolean) IS
+	'iact: change a synced table''s settings (NULL keeps one; batch_size 0: the default; reset_watermark: re-read all)';
 
 CREATE FUNCTION iact._sync_table(table_id integer) RETURNS bigint
 	AS 'MODULE_PATHNAME', 'iact_sync_table_sql' LANGUAGE C STRICT;
@@ -306,13 +376,15 @@ DECLARE
 	tid integer;
 	run_id bigint;
 BEGIN
-	-- a table named is synced even when disabled; without a name, every enabled one
+	-- a table named is synced even when disabled; without a name, every enabled
+	-- one the caller may sync.  Every name is schema-qualified (the caller's
+	-- search_path resolves the target's name only).
 	FOR tid IN SELECT iact._sync_table_id(sync_now.target_table) WHERE sync_now.target_table IS NOT NULL
 			   UNION ALL
-			   SELECT id FROM iact.sync_tables WHERE sync_now.target_table IS NULL AND enabled
+			   SELECT x FROM iact._sync_runnable_ids() x WHERE sync_now.target_table IS NULL
 			   ORDER BY 1 LOOP
 		run_id := iact._sync_table(tid);
-		RETURN QUERY SELECT * FROM iact.sync_runs WHERE id = run_id;
+		RETURN QUERY SELECT * FROM iact.sync_runs WHERE id OPERATOR(pg_catalog.=) run_id;
 	END LOOP;
 	PERFORM iact._sync_history_purge();
 END $$;
@@ -328,6 +400,12 @@ REVOKE ALL ON FUNCTION iact.sync_source_columns(name, text, boolean) FROM PUBLIC
 REVOKE ALL ON FUNCTION iact._sync_target_name(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION iact._sync_table_id(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION iact._sync_history_purge() FROM PUBLIC;
+REVOKE ALL ON FUNCTION iact._sync_runnable_ids() FROM PUBLIC;
+REVOKE ALL ON FUNCTION iact._sync_register(name, text, text, regclass, text[], text, bigint, integer, integer, text, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION iact._sync_unregister(integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION iact._sync_alter(integer, boolean, bigint, integer, integer, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION iact._sync_add_table(name, text, text, regclass, name, name, text[], text, bigint, integer, text, integer, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION iact.sync_alter_table(text, boolean, bigint, integer, integer, boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION iact.sync_add_table(name, text, text, text[], text, bigint, integer, text, integer, boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION iact.sync_remove_table(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION iact._sync_table(integer) FROM PUBLIC;

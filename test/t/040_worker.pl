@@ -133,8 +133,8 @@ $pid = worker_pid();
 # (read pg_stat_activity before freezing the worker: a reader waits for a
 # backend that is stopped in the middle of updating its own entry)
 ok($node->poll_query_until('postgres',
-		"SELECT query ~ '^iact sync of public\\.bulk: \\d+ rows read, \\d+ inserted, \\d+ updated\$' FROM pg_stat_activity WHERE pid = $pid"),
-	'pg_stat_activity shows the table and the progress of the run');
+		"SELECT query ~ '^iact sync of public\\.bulk as its owner \\w+: \\d+ rows read, \\d+ inserted, \\d+ updated\$' FROM pg_stat_activity WHERE pid = $pid"),
+	'pg_stat_activity shows the table, its owner and the progress of the run');
 # the run in progress, then the kill right away (the run takes seconds).  The
 # worker is not frozen with SIGSTOP first: stopped while it holds an LWLock
 # (ProcArrayLock for a snapshot, a buffer's content lock), it would block
