@@ -1,4 +1,4 @@
-# test/t/080_meta_json.pl -- META.json against the PGXN Meta Spec 1.0.x, and
+# test/t/081_meta_json.pl -- META.json against the PGXN Meta Spec 1.0.x, and
 # the release's version in the places that carry it.
 #
 # The spec's rules checked here: the required keys (name, version, abstract,
