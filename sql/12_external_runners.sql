@@ -192,3 +192,83 @@ DROP OPERATOR public.<= (int, int);
 DROP FUNCTION public.trojan_eq(int, int), public.trojan_gt(int, int), public.trojan_le(int, int),
               public.trojan_cmp(int, int, text);
 DROP TABLE trojan_ran, sp_t;
+
+------------------------------------------------------------------------------
+-- down_sql stays confined to the role that applied it: it cannot RESET ROLE
+-- back to a superuser that did SET ROLE to that role, leave settings, temp
+-- tables or WITH HOLD cursors in the caller's session, nor have deferred
+-- triggers fire later as the caller
+------------------------------------------------------------------------------
+CREATE ROLE regress_conf_a;
+GRANT USAGE ON SCHEMA iact TO regress_conf_a;
+GRANT CREATE ON SCHEMA public TO regress_conf_a;
+GRANT EXECUTE ON PROCEDURE iact.run_migration(text, text, text, text, interval) TO regress_conf_a;
+GRANT EXECUTE ON FUNCTION iact.safe_rollback_migration(text, interval) TO regress_conf_a;
+CREATE TABLE conf_seen (what text, who name);
+GRANT INSERT ON conf_seen TO PUBLIC;
+CREATE SCHEMA regress_conf_s AUTHORIZATION regress_conf_a;
+SET ROLE regress_conf_a;
+CREATE FUNCTION regress_conf_s.seen(what text) RETURNS int LANGUAGE sql
+  AS $$ INSERT INTO public.conf_seen VALUES (what, current_user) RETURNING 1 $$;
+CREATE TABLE regress_conf_s.t (x int);
+CREATE FUNCTION regress_conf_s.trg() RETURNS trigger LANGUAGE plpgsql
+  AS $$ BEGIN PERFORM regress_conf_s.seen('deferred trigger'); RETURN NULL; END $$;
+CREATE CONSTRAINT TRIGGER t_deferred AFTER INSERT ON regress_conf_s.t
+  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION regress_conf_s.trg();
+CALL iact.run_migration('conf.1', 'escape by RESET ROLE', 'SELECT 1',
+  'RESET ROLE; ALTER ROLE regress_conf_a SUPERUSER');
+CALL iact.run_migration('conf.2', 'settings outlive it', 'SELECT 1',
+  'SET search_path = regress_conf_s, public; SET work_mem = ''7MB''');
+CALL iact.run_migration('conf.3', 'deferred trigger', 'SELECT 1',
+  'INSERT INTO regress_conf_s.t VALUES (1)');
+CALL iact.run_migration('conf.4', 'temp table', 'SELECT 1',
+  'CREATE TEMP TABLE conf_seen (what text, who name)');
+CALL iact.run_migration('conf.5', 'WITH HOLD cursor', 'SELECT 1',
+  $$DECLARE c CURSOR WITH HOLD FOR SELECT regress_conf_s.seen('held cursor')$$);
+CALL iact.run_migration('conf.6', 'deferred again', 'SELECT 1',
+  'SET CONSTRAINTS ALL DEFERRED; INSERT INTO regress_conf_s.t VALUES (2)');
+RESET ROLE;
+-- refused ones are recorded ROLLBACK_FAILED; clear them as rolled back by hand
+CREATE FUNCTION conf_clear(v text) RETURNS void LANGUAGE sql
+  AS $$ SELECT iact.log_migration_complete(iact.log_rollback_start(v)) $$;
+SET ROLE regress_conf_a;
+SELECT iact.safe_rollback_migration('conf.6');     -- deferring its own checks
+RESET ROLE;
+SELECT conf_clear('conf.6');
+SET ROLE regress_conf_a;
+SELECT iact.safe_rollback_migration('conf.5');     -- a WITH HOLD cursor
+RESET ROLE;
+SELECT conf_clear('conf.5');
+SET ROLE regress_conf_a;
+SELECT iact.safe_rollback_migration('conf.4');     -- a temp table in the caller's session
+RESET ROLE;
+SELECT conf_clear('conf.4');
+-- the deferred trigger fires inside down_sql, as the applier, not at the caller's commit
+BEGIN;
+SELECT iact.safe_rollback_migration('conf.3');
+COMMIT;
+-- what down_sql SETs does not outlive it
+BEGIN;
+SELECT iact.safe_rollback_migration('conf.2');
+SHOW search_path;
+SHOW work_mem;
+COMMIT;
+SHOW search_path;
+SHOW work_mem;
+-- a superuser acting as the applier: RESET ROLE inside down_sql is refused
+SET ROLE regress_conf_a;
+SELECT iact.safe_rollback_migration('conf.1');
+SELECT current_user AS still_acting_as;
+RESET ROLE;
+SELECT conf_clear('conf.1');
+SELECT rolsuper AS applier_became_superuser FROM pg_roles WHERE rolname = 'regress_conf_a';
+SELECT what, who FROM conf_seen ORDER BY what;
+SELECT count(*) AS temp_tables_left FROM pg_class WHERE relnamespace = pg_my_temp_schema();
+SELECT version, status, error_message FROM iact.migration_log
+ WHERE version LIKE 'conf.%' AND action = 'rollback' AND runner = 'safe_rollback_migration'
+ ORDER BY id;
+SELECT count(*) AS still_applied FROM iact.migration_status WHERE version LIKE 'conf.%' AND applied;
+DROP FUNCTION conf_clear(text);
+DROP OWNED BY regress_conf_a;
+DROP ROLE regress_conf_a;
+DROP TABLE conf_seen;

@@ -675,7 +675,8 @@ iact_backfill(PG_FUNCTION_ARGS)
 	b->relname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(b->relid)),
 											get_rel_name(b->relid));
 
-	SPI_connect_ext(SPI_OPT_NONATOMIC);
+	if (SPI_connect_ext(SPI_OPT_NONATOMIC) != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
 	backfill_lock(b->name);
 	PG_TRY();
 	{

@@ -118,15 +118,41 @@ typedef struct MigrationStep
 	const char *what;
 	int			timeout_ms;
 	bool		check_deferred; /* fire deferred constraints inside the step */
+	Oid			as_role;		/* run as this role, confined; InvalidOid: as the caller */
 	int64		rows;
 } MigrationStep;
 
+/*
+ * Run a step's statements.  With as_role (down_sql, run as the role that
+ * applied it) the statements run the way PostgreSQL's maintenance commands
+ * run a table owner's code: as that role in a security-restricted
+ * operation, so they cannot SET ROLE / RESET ROLE (even when the caller did
+ * SET ROLE to that role), create temporary objects in the caller's session,
+ * open WITH HOLD cursors or leave deferred triggers to fire later as the
+ * caller; and every setting they change (search_path, ...) is undone when
+ * they end, so nothing of theirs outlives them in the caller's session.
+ * The caller's own pending deferred triggers fire first, as the caller
+ * (SET CONSTRAINTS ALL IMMEDIATE, which stays in force for the rest of the
+ * caller's transaction), so that down_sql's constraint checks fire at once.
+ */
 static void
 migration_step(void *arg)
 {
 	MigrationStep *step = (MigrationStep *) arg;
-	int			save_nestlevel = NewGUCNestLevel();
+	bool		confined = OidIsValid(step->as_role);
+	Oid			save_userid = InvalidOid;
+	int			save_sec_context = 0;
+	int			save_nestlevel;
 
+	if (confined)
+	{
+		if (SPI_execute("SET CONSTRAINTS ALL IMMEDIATE", false, 0) != SPI_OK_UTILITY)
+			elog(ERROR, "could not fire the pending deferred triggers");
+		GetUserIdAndSecContext(&save_userid, &save_sec_context);
+		SetUserIdAndSecContext(step->as_role, save_sec_context |
+							   SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+	}
+	save_nestlevel = NewGUCNestLevel();
 	migration_set_lock_timeout(step->timeout_ms);
 	step->rows = run_statements(step->sql, step->what);
 
@@ -137,7 +163,10 @@ migration_step(void *arg)
 	 */
 	if (step->check_deferred)
 		(void) SPI_execute("SET CONSTRAINTS ALL IMMEDIATE", false, 0);
-	AtEOXact_GUC(true, save_nestlevel);
+	/* a confined step's settings end with it; up_sql's SETs stay, as 1.0 did */
+	AtEOXact_GUC(!confined, save_nestlevel);
+	if (confined)
+		SetUserIdAndSecContext(save_userid, save_sec_context);
 }
 
 /*
@@ -146,13 +175,14 @@ migration_step(void *arg)
  * (the schema is as before) and returns false with *edata set, copied into
  * errcxt (which must outlive SPI_finish: the caller raises or prints it
  * after).  Every error is returned, a cancel too: the caller records it
- * before raising it.
+ * before raising it.  as_role: see migration_step (InvalidOid for up_sql,
+ * which runs as the caller).
  */
 static bool
 run_in_subxact(const char *sql, const char *what, int timeout_ms, bool check_deferred,
-			   MemoryContext errcxt, int64 *rows, ErrorData **edata)
+			   Oid as_role, MemoryContext errcxt, int64 *rows, ErrorData **edata)
 {
-	MigrationStep step = {sql, what, timeout_ms, check_deferred, 0};
+	MigrationStep step = {sql, what, timeout_ms, check_deferred, as_role, 0};
 
 	*edata = iact_try_subxact(migration_step, &step, errcxt, false);
 	*rows = step.rows;
@@ -208,7 +238,8 @@ iact_run_migration(PG_FUNCTION_ARGS)
 	checksum = migration_sha256_hex(up_sql, strlen(up_sql));
 	migration_actor(&actor);
 
-	SPI_connect_ext(nonatomic ? SPI_OPT_NONATOMIC : 0);
+	if (SPI_connect_ext(nonatomic ? SPI_OPT_NONATOMIC : 0) != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
 	migration_lock(timeout_ms, nonatomic);
 	PG_TRY();
 	{
@@ -238,7 +269,8 @@ iact_run_migration(PG_FUNCTION_ARGS)
 		if (nonatomic)
 			SPI_commit();		/* other sessions now see it RUNNING */
 
-		ok = run_in_subxact(up_sql, "up_sql", timeout_ms, nonatomic, cxt, &rows, &edata);
+		ok = run_in_subxact(up_sql, "up_sql", timeout_ms, nonatomic, InvalidOid, cxt,
+							&rows, &edata);
 		migration_finish_entry(id, ok ? "SUCCESS" : "FAILED", rows, !ok, edata, NULL);
 		if (nonatomic)
 			SPI_commit();		/* the FAILED entry survives the error below */
@@ -381,8 +413,6 @@ iact_safe_rollback_migration(PG_FUNCTION_ARGS)
 	bool		ok;
 	int64		id;
 	Oid			applier;
-	Oid			save_userid;
-	int			save_sec_context;
 
 	MemoryContext callercxt = CurrentMemoryContext;
 
@@ -395,11 +425,9 @@ iact_safe_rollback_migration(PG_FUNCTION_ARGS)
 	applier = rollback_check_down_sql(version, &state);
 
 	e.started_at = GetCurrentTimestamp();
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	if (applier != save_userid)
-		SetUserIdAndSecContext(applier, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
-	ok = run_in_subxact(state.down_sql, "down_sql", timeout_ms, false, callercxt, &rows, &edata);
-	SetUserIdAndSecContext(save_userid, save_sec_context);
+	/* always confined, also when the caller is (or SET ROLE to) the applier */
+	ok = run_in_subxact(state.down_sql, "down_sql", timeout_ms, false, applier, callercxt,
+						&rows, &edata);
 
 	e.version = version;
 	if (!ok && (edata->sqlerrcode == ERRCODE_QUERY_CANCELED ||
