@@ -272,3 +272,25 @@ DROP FUNCTION conf_clear(text);
 DROP OWNED BY regress_conf_a;
 DROP ROLE regress_conf_a;
 DROP TABLE conf_seen;
+
+------------------------------------------------------------------------------
+-- the migration lock cannot be handed to a prepared transaction (it would
+-- outlive the session and restarts, and block every migration)
+------------------------------------------------------------------------------
+BEGIN;
+SELECT iact.log_migration_start('prep.1', 'in a transaction') > 0 AS started;
+PREPARE TRANSACTION 'iact_prep_1';
+SELECT count(*) AS prepared FROM pg_prepared_xacts WHERE gid = 'iact_prep_1';
+SELECT count(*) AS migration_lock_holders FROM pg_locks WHERE locktype = 'userlock';
+SELECT count(*) AS entries FROM iact.migration_log WHERE version = 'prep.1';
+BEGIN;
+CALL iact.run_migration('prep.2', 'in a transaction block', 'SELECT 1');
+PREPARE TRANSACTION 'iact_prep_2';
+-- without the lock PREPARE is as usual
+BEGIN;
+SELECT count(*) FROM iact.migration_status WHERE version LIKE 'prep.%';
+PREPARE TRANSACTION 'iact_prep_3';
+COMMIT PREPARED 'iact_prep_3';
+SELECT gid FROM pg_prepared_xacts;
+CALL iact.run_migration('prep.3', 'the lock is free', 'SELECT 1', NULL, '1s');
+SELECT version, status FROM iact.migration_log WHERE version LIKE 'prep.%' ORDER BY id;

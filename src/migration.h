@@ -94,8 +94,7 @@ typedef struct MigrationEntry
 	const char *runner;
 	const char *checksum;		/* may be NULL */
 	const char *up_sql;			/* may be NULL */
-	const char *down_sql;		/* may be NULL */
-	const char *down_checksum;	/* SHA-256 of down_sql, may be NULL */
+	const char *down_sql;		/* may be NULL; its SHA-256 goes in down_checksum */
 	int64		rollback_of;	/* 0 = none */
 	TimestampTz started_at;		/* 0 = now */
 	int64		rows_affected;	/* -1 = unknown */

@@ -83,7 +83,6 @@ iact_log_migration_start(PG_FUNCTION_ARGS)
 	e.status = "RUNNING";
 	e.runner = "external";
 	e.down_sql = down_sql;
-	e.down_checksum = down_sql ? migration_sha256_hex(down_sql, strlen(down_sql)) : NULL;
 	e.rows_affected = -1;
 	id = migration_insert_entry(&e, &actor);
 	SPI_finish();

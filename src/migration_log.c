@@ -24,6 +24,7 @@
 #include <limits.h>
 
 #include "access/htup_details.h"
+#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "commands/trigger.h"
@@ -42,9 +43,36 @@ PG_FUNCTION_INFO_V1(iact_migration_log_guard);
 
 int			iact_migration_lock_timeout = 0;
 
+static void migration_locktag(LOCKTAG *tag);
+
+/*
+ * PREPARE TRANSACTION would hand the migration lock (and the RUNNING entry
+ * taken with it) to a prepared transaction that outlives the session and
+ * restarts: every migration would wait on it, "held by process 0", until
+ * someone finds and ends it.  Refused, as PostgreSQL refuses to prepare a
+ * transaction that used temporary objects.
+ */
+static void
+migration_xact_callback(XactEvent event, void *arg)
+{
+	LOCKTAG		tag;
+
+	if (event != XACT_EVENT_PRE_PREPARE)
+		return;
+	migration_locktag(&tag);
+	if (LockHeldByMe(&tag, ExclusiveLock))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot PREPARE a transaction that holds the iact migration lock"),
+				 errdetail("An iact migration function (log_migration_start, log_rollback_start, "
+						   "safe_rollback_migration, run_migration) ran in this transaction."),
+				 errhint("Commit or roll back instead.")));
+}
+
 void
 iact_migration_init(void)
 {
+	RegisterXactCallback(migration_xact_callback, NULL);
 	DefineCustomIntVariable("iact.migration_lock_timeout",
 							"Longest wait for a lock in iact.run_migration and iact.safe_rollback_migration.",
 							"Applies to the migration lock and to every lock the migration's SQL waits for. "
@@ -474,7 +502,9 @@ migration_insert_entry(const MigrationEntry *e, const MigrationActor *actor)
 	v[14] = DirectFunctionCall1(namein, CStringGetDatum(actor->session_role));
 	v[15] = nullable_text(actor->application_name, &n[15]);
 	v[16] = Int32GetDatum(MyProcPid);
-	v[17] = nullable_text(e->down_checksum, &n[17]);
+	/* the checksum of down_sql is always computed here, from the text stored */
+	v[17] = nullable_text(e->down_sql ? migration_sha256_hex(e->down_sql, strlen(e->down_sql)) : NULL,
+						  &n[17]);
 
 	/* a 1.0 database has no down_checksum column: $18 is then not used */
 	migration_log_exec(migration_log_has_down_checksum() ?

@@ -263,7 +263,6 @@ iact_run_migration(PG_FUNCTION_ARGS)
 		e.checksum = checksum;
 		e.up_sql = up_sql;
 		e.down_sql = down_sql;
-		e.down_checksum = down_sql ? migration_sha256_hex(down_sql, strlen(down_sql)) : NULL;
 		e.rows_affected = -1;
 		id = migration_insert_entry(&e, &actor);
 		if (nonatomic)
