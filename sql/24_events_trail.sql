@@ -15,7 +15,7 @@ SELECT count(*) AS trail_before FROM iact.event_deletions WHERE person_id = 2401
 -- a clerk deletes a shift and the extra hours
 CREATE ROLE regress_trail_clerk BYPASSRLS;
 GRANT USAGE ON SCHEMA iact TO regress_trail_clerk;
-GRANT SELECT, DELETE ON iact.work_shifts, iact.extra_hours TO regress_trail_clerk;
+GRANT SELECT, DELETE, TRUNCATE ON iact.work_shifts, iact.extra_hours TO regress_trail_clerk;
 SET ROLE regress_trail_clerk;
 SET app.current_user_id = 'ui-user-77';
 DELETE FROM iact.work_shifts WHERE id = 24002;
@@ -29,15 +29,29 @@ SELECT event_table, operation, event_id, person_id, started_at, ended_at,
        deleted_by, session_role = session_user AS session_role_ok, app_user_id,
        deleted_at <= clock_timestamp() AS deleted_at_ok, txid > 0 AS has_txid
   FROM iact.event_deletions WHERE person_id = 2401 ORDER BY id;
--- a rolled-back delete leaves nothing; TRUNCATE is recorded as one row
+-- a rolled-back delete leaves nothing; a TRUNCATE keeps what it removed,
+-- one trail row per event, as a DELETE does
 BEGIN;
 DELETE FROM iact.work_shifts WHERE id = 24003;
 ROLLBACK;
 SELECT count(*) AS trail_rows FROM iact.event_deletions WHERE person_id = 2401;
 BEGIN;
+INSERT INTO iact.extra_hours (id, person_id, city_id, started_at, ended_at) VALUES
+    (24002, 2401, 2401, '2024-05-04 18:00', '2024-05-04 20:00'),
+    (24003, 2401, 2401, '2024-05-05 18:00', '2024-05-05 19:00');
+CREATE TEMP TABLE eh_before AS SELECT id, person_id, started_at, ended_at FROM iact.extra_hours;
+SET ROLE regress_trail_clerk;
 TRUNCATE iact.extra_hours;
-SELECT event_table, operation, event_id, old_row, deleted_by FROM iact.event_deletions
- WHERE operation = 'TRUNCATE' ORDER BY id DESC LIMIT 1;
+RESET ROLE;
+SELECT (SELECT count(*) FROM eh_before) > 1 AS several_events,
+       count(*) = (SELECT count(*) FROM eh_before) AS one_row_per_event,
+       count(*) FILTER (WHERE (d.event_id, d.person_id, d.started_at, d.ended_at)
+                        IN (SELECT * FROM eh_before)
+                          AND (d.old_row ->> 'id')::bigint = d.event_id) = count(*) AS rows_match,
+       count(DISTINCT d.deleted_by) AS deleters, min(d.deleted_by) AS deleted_by
+  FROM iact.event_deletions d WHERE d.operation = 'TRUNCATE';
+SELECT event_table, operation, event_id, old_row ->> 'city_id' AS city_id, deleted_by
+  FROM iact.event_deletions WHERE operation = 'TRUNCATE' AND person_id = 2401 ORDER BY event_id;
 ROLLBACK;
 
 -- append-only, even for the owner

@@ -572,7 +572,7 @@ REVOKE ALL ON FUNCTION iact.refuse_update(), iact.no_overlap_trigger(),
 
 -- The deletion trail (src/events_trail.c) ---------------------------------
 -- Deleting a work shift or extra hours (DELETE, a cascade, TRUNCATE) leaves a
--- row here: what was deleted, when, and by whom.  Append-only; kept by
+-- row here per deleted event: what was deleted, when, and by whom.  Append-only; kept by
 -- pg_dump / pg_restore.
 
 CREATE TABLE iact.event_deletions (
@@ -598,7 +598,7 @@ COMMENT ON COLUMN iact.event_deletions.deleted_by IS 'current_user of the deleti
 COMMENT ON COLUMN iact.event_deletions.session_role IS 'session_user of the deleting session';
 COMMENT ON COLUMN iact.event_deletions.acting_person_id IS 'the iact.person_id setting of the session (set by superusers only)';
 COMMENT ON COLUMN iact.event_deletions.app_user_id IS 'app.current_user_id of the session: supplied by the application, any session can set it';
-COMMENT ON COLUMN iact.event_deletions.old_row IS 'the deleted row; NULL for a TRUNCATE';
+COMMENT ON COLUMN iact.event_deletions.old_row IS 'the deleted row (for a TRUNCATE too: one trail row per event it removed)';
 SELECT pg_catalog.pg_extension_config_dump('iact.event_deletions', '');
 SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('iact.event_deletions', 'id'), '');
 REVOKE ALL ON TABLE iact.event_deletions FROM PUBLIC;
@@ -607,18 +607,18 @@ CREATE FUNCTION iact.event_deletion_trail() RETURNS trigger
     LANGUAGE c AS 'MODULE_PATHNAME', 'events_deletion_trail';
 REVOKE ALL ON FUNCTION iact.event_deletion_trail() FROM PUBLIC;
 COMMENT ON FUNCTION iact.event_deletion_trail() IS
-    'AFTER DELETE / TRUNCATE trigger of the event tables: records the deletion in iact.event_deletions';
+    'AFTER DELETE row / BEFORE TRUNCATE trigger of the event tables: records each deleted event in iact.event_deletions';
 CREATE FUNCTION iact.event_deletions_guard() RETURNS trigger
     LANGUAGE c AS 'MODULE_PATHNAME', 'events_deletions_guard';
 REVOKE ALL ON FUNCTION iact.event_deletions_guard() FROM PUBLIC;
 
 CREATE TRIGGER work_shifts_deletion_trail AFTER DELETE ON iact.work_shifts
     FOR EACH ROW EXECUTE FUNCTION iact.event_deletion_trail();
-CREATE TRIGGER work_shifts_truncate_trail AFTER TRUNCATE ON iact.work_shifts
+CREATE TRIGGER work_shifts_truncate_trail BEFORE TRUNCATE ON iact.work_shifts
     FOR EACH STATEMENT EXECUTE FUNCTION iact.event_deletion_trail();
 CREATE TRIGGER extra_hours_deletion_trail AFTER DELETE ON iact.extra_hours
     FOR EACH ROW EXECUTE FUNCTION iact.event_deletion_trail();
-CREATE TRIGGER extra_hours_truncate_trail AFTER TRUNCATE ON iact.extra_hours
+CREATE TRIGGER extra_hours_truncate_trail BEFORE TRUNCATE ON iact.extra_hours
     FOR EACH STATEMENT EXECUTE FUNCTION iact.event_deletion_trail();
 CREATE TRIGGER event_deletions_guard BEFORE UPDATE OR DELETE ON iact.event_deletions
     FOR EACH ROW EXECUTE FUNCTION iact.event_deletions_guard();
