@@ -41,6 +41,43 @@ external_spi_connect(void)
 }
 
 /*
+ * A RUNNING entry of runner 'external' for version, under the migration
+ * lock: an apply entry (description, down_sql) when rollback is false, else
+ * a rollback entry of the applied one.  Refuses what safe_rollback_migration
+ * or run_migration would refuse.  Returns the entry's id.
+ */
+static int64
+external_start(const char *version, bool rollback, const char *description,
+			   const char *down_sql)
+{
+	VersionState state;
+	MigrationActor actor;
+	MigrationEntry e = {0};
+	int64		id;
+
+	migration_actor(&actor);
+	external_spi_connect();
+	migration_lock(iact_migration_lock_timeout, false);
+	migration_version_state(version, &state);
+	if (rollback)
+		migration_refuse_rollback(version, &state);
+	else
+		migration_refuse_apply(version, &state);
+
+	e.version = version;
+	e.description = rollback ? (state.description ? state.description : "") : description;
+	e.action = rollback ? "rollback" : "apply";
+	e.status = "RUNNING";
+	e.runner = "external";
+	e.down_sql = down_sql;
+	e.rollback_of = rollback ? state.applied_id : 0;
+	e.rows_affected = -1;
+	id = migration_insert_entry(&e, &actor);
+	SPI_finish();
+	return id;
+}
+
+/*
  * log_migration_start(version, description [, down_sql]) -> log id.
  * Release 1.0 declared it with two arguments; the same C entry serves both
  * (PG_NARGS() tells which).  A RUNNING apply entry of runner 'external';
@@ -54,10 +91,6 @@ iact_log_migration_start(PG_FUNCTION_ARGS)
 	char	   *version = migration_text_arg(fcinfo, 0, "version");
 	char	   *description;
 	char	   *down_sql = NULL;
-	VersionState state;
-	MigrationActor actor;
-	MigrationEntry e = {0};
-	int64		id;
 
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
@@ -70,23 +103,7 @@ iact_log_migration_start(PG_FUNCTION_ARGS)
 		down_sql = migration_text_arg(fcinfo, 2, "down_sql");
 		(void) migration_parse_sql(down_sql, "down_sql");
 	}
-	migration_actor(&actor);
-
-	external_spi_connect();
-	migration_lock(iact_migration_lock_timeout, false);
-	migration_version_state(version, &state);
-	migration_refuse_apply(version, &state);
-
-	e.version = version;
-	e.description = description;
-	e.action = "apply";
-	e.status = "RUNNING";
-	e.runner = "external";
-	e.down_sql = down_sql;
-	e.rows_affected = -1;
-	id = migration_insert_entry(&e, &actor);
-	SPI_finish();
-	PG_RETURN_INT64(id);
+	PG_RETURN_INT64(external_start(version, false, description, down_sql));
 }
 
 /*
@@ -101,28 +118,7 @@ iact_log_migration_start(PG_FUNCTION_ARGS)
 Datum
 iact_log_rollback_start(PG_FUNCTION_ARGS)
 {
-	char	   *version = migration_text_arg(fcinfo, 0, "version");
-	VersionState state;
-	MigrationActor actor;
-	MigrationEntry e = {0};
-	int64		id;
-
-	migration_actor(&actor);
-	external_spi_connect();
-	migration_lock(iact_migration_lock_timeout, false);
-	migration_version_state(version, &state);
-	migration_refuse_rollback(version, &state);
-
-	e.version = version;
-	e.description = state.description ? state.description : "";
-	e.action = "rollback";
-	e.status = "RUNNING";
-	e.runner = "external";
-	e.rollback_of = state.applied_id;
-	e.rows_affected = -1;
-	id = migration_insert_entry(&e, &actor);
-	SPI_finish();
-	PG_RETURN_INT64(id);
+	PG_RETURN_INT64(external_start(migration_text_arg(fcinfo, 0, "version"), true, NULL, NULL));
 }
 
 /*
