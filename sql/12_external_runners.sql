@@ -268,6 +268,33 @@ SELECT version, status, error_message FROM iact.migration_log
  WHERE version LIKE 'conf.%' AND action = 'rollback' AND runner = 'safe_rollback_migration'
  ORDER BY id;
 SELECT count(*) AS still_applied FROM iact.migration_status WHERE version LIKE 'conf.%' AND applied;
+-- recording an external rollback follows the same rule: another runner cannot
+-- mark regress_conf_a's migration as rolled back; when the applying role is
+-- gone, only a superuser can
+CREATE ROLE regress_conf_b;
+CREATE ROLE regress_conf_c;
+GRANT USAGE ON SCHEMA iact TO regress_conf_b, regress_conf_c;
+GRANT EXECUTE ON FUNCTION iact.log_migration_start(text, text, text), iact.log_rollback_start(text),
+  iact.log_migration_complete(bigint, bigint) TO regress_conf_a, regress_conf_b, regress_conf_c;
+SET ROLE regress_conf_c;
+SELECT iact.log_migration_complete(iact.log_migration_start('conf.7', 'by c'));
+SET ROLE regress_conf_a;
+SELECT iact.log_migration_complete(iact.log_migration_start('conf.8', 'by a'));
+SET ROLE regress_conf_b;
+SELECT iact.log_rollback_start('conf.8');           -- b did not apply it: refused
+SET ROLE regress_conf_a;
+SELECT iact.log_migration_complete(iact.log_rollback_start('conf.8'));
+RESET ROLE;
+DROP OWNED BY regress_conf_c;
+DROP ROLE regress_conf_c;
+SET ROLE regress_conf_a;
+SELECT iact.log_rollback_start('conf.7');           -- its role is gone: refused
+RESET ROLE;
+SELECT iact.log_migration_complete(iact.log_rollback_start('conf.7'));
+SELECT version, action, status, installed_by FROM iact.migration_log
+ WHERE version IN ('conf.7', 'conf.8') ORDER BY id;
+DROP OWNED BY regress_conf_b;
+DROP ROLE regress_conf_b;
 DROP FUNCTION conf_clear(text);
 DROP OWNED BY regress_conf_a;
 DROP ROLE regress_conf_a;

@@ -113,5 +113,7 @@ extern List *migration_parse_sql(const char *sql, const char *what);
 
 /* refusals shared by safe_rollback_migration and log_rollback_start */
 extern void migration_refuse_rollback(const char *version, const VersionState *state);
+/* log_rollback_start: only the applying role, its members or a superuser */
+extern void migration_refuse_rollback_by_other(const char *version, const VersionState *state);
 
 #endif							/* IACT_MIGRATION_H */

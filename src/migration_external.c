@@ -60,7 +60,10 @@ external_start(const char *version, bool rollback, const char *description,
 	migration_lock(iact_migration_lock_timeout, false);
 	migration_version_state(version, &state);
 	if (rollback)
+	{
 		migration_refuse_rollback(version, &state);
+		migration_refuse_rollback_by_other(version, &state);
+	}
 	else
 		migration_refuse_apply(version, &state);
 
@@ -110,7 +113,8 @@ iact_log_migration_start(PG_FUNCTION_ARGS)
  * log_rollback_start(version) -> log id: a RUNNING rollback entry (runner
  * 'external', rollback_of = the applied entry) for a rollback the caller
  * performs itself.  The same rules as safe_rollback_migration: the version
- * must be applied, not RUNNING, and the newest applied one.  The entry
+ * must be applied, not RUNNING, and the newest applied one, and the caller
+ * must have the privileges of the role that applied it.  The entry
  * holds the version (neither applied again nor rolled back by anyone else)
  * until log_migration_complete (ROLLED_BACK: the version is no longer
  * applied) or log_migration_failed (ROLLBACK_FAILED: it stays applied).

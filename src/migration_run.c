@@ -346,6 +346,30 @@ migration_refuse_rollback(const char *version, const VersionState *state)
 }
 
 /*
+ * Who may record a rollback that an external runner performs itself
+ * (log_rollback_start): as for safe_rollback_migration, the role that
+ * applied the migration, a member of it (with INHERIT), or a superuser --
+ * a superuser only when that role no longer exists.  So one runner cannot
+ * mark another role's migration as rolled back.
+ */
+void
+migration_refuse_rollback_by_other(const char *version, const VersionState *state)
+{
+	Oid			applier = state->installed_by ? get_role_oid(state->installed_by, true) : InvalidOid;
+
+	if (OidIsValid(applier) ? has_privs_of_role(GetUserId(), applier) : superuser())
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied to roll back migration %s", version),
+			 OidIsValid(applier) ?
+			 errdetail("It was applied by role \"%s\".", state->installed_by) :
+			 errdetail("It was applied by role \"%s\", which no longer exists.",
+					   state->installed_by ? state->installed_by : "?"),
+			 errhint("Record its rollback as that role, as a member of it, or as a superuser.")));
+}
+
+/*
  * Who may run the stored down_sql, and as whom: it runs as the role that
  * applied the migration (installed_by of the apply entry), and only a
  * caller that has that role's privileges (is it, is a member of it with
