@@ -7,9 +7,12 @@
  * in a subtransaction of its own, so a check that errors out (a table of
  * another feature with an unexpected shape, say) becomes one 'warn' row
  * saying why, and the other checks still run.  Checks of features that may
- * be absent (sync, migrations, overlaps) look their objects up at run time
- * with to_regclass / to_regprocedure and report "not configured" with status
- * ok when they are missing.  iact.metrics() (src/health_metrics.c) turns the
+ * be absent (sync, migrations, maintenance) look their objects up at run time
+ * with to_regclass and report "not configured" with status ok when they are
+ * missing.  Every check reads small tables or one row through an index, so a
+ * call stays cheap however many events there are: the overlap scan itself
+ * runs in the maintenance worker (src/maintenance.c), and the checks read
+ * its last result and age.  iact.metrics() (src/health_metrics.c) turns the
  * same report into Prometheus text.  The thresholds are GUCs defined here.
  *
  *-------------------------------------------------------------------------
@@ -32,6 +35,7 @@ PG_FUNCTION_INFO_V1(iact_health);
 static int	health_connections_warn = 80;	/* percent of max_connections */
 static int	health_connections_fail = 95;
 static int	health_database_size_warn = 0;	/* MB, 0 = no limit */
+static int	health_migration_warn_runtime = 1800;	/* seconds */
 static int	health_migration_max_runtime = 3600;	/* seconds */
 static int	health_audit_rows_warn = 0; /* audit entries per day, 0 = no limit */
 static int	health_expected_role = 0;
@@ -59,6 +63,10 @@ iact_health_init(void)
 							"0 disables the limit.",
 							&health_database_size_warn, 0, 0, INT_MAX,
 							PGC_SUSET, GUC_UNIT_MB, NULL, NULL, NULL);
+	DefineCustomIntVariable("iact.health_migration_warn_runtime",
+							"How long a migration may stay RUNNING before iact.health() warns.",
+							NULL, &health_migration_warn_runtime, 1800, 1, INT_MAX,
+							PGC_SUSET, GUC_UNIT_S, NULL, NULL, NULL);
 	DefineCustomIntVariable("iact.health_migration_max_runtime",
 							"How long a migration may stay RUNNING before iact.health() fails.",
 							NULL, &health_migration_max_runtime, 3600, 1, INT_MAX,
@@ -338,36 +346,144 @@ check_sync_rejects(HealthReport *r)
 			   psprintf("%.0f row(s) rejected by the sync in the last 24 hours", rejects));
 }
 
+/*
+ * Migrations RUNNING for too long: warn beyond
+ * iact.health_migration_warn_runtime, fail beyond
+ * iact.health_migration_max_runtime.  The value counts those beyond the
+ * warning threshold; the detail names them with their age.
+ */
 static void
 check_migrations(HealthReport *r)
 {
-	double		overdue = 0;
+	double		warned = 0;
+	double		failed = 0;
 
 	if (!health_installed(r, "migrations_running", "migration_log", true))
 		return;
-	health_query(psprintf("SELECT count(*)::float8, string_agg(m.version::text, ', ' ORDER BY m.started_at)"
+	health_query(psprintf("SELECT count(*)::float8,"
+						  " (count(*) FILTER (WHERE m.started_at < pg_catalog.now() - %d * interval '1 second'))::float8,"
+						  " string_agg(m.version || ' (' || round(extract(epoch FROM pg_catalog.now() - m.started_at))"
+						  "   || ' s)', ', ' ORDER BY m.started_at)"
 						  " FROM \"iact\".\"migration_log\" m WHERE m.status = 'RUNNING'"
 						  " AND m.started_at < pg_catalog.now() - %d * interval '1 second'",
-						  health_migration_max_runtime));
-	(void) health_float(0, 1, &overdue);
-	health_add(r, "migrations_running", NULL, overdue > 0 ? "fail" : "ok", true, overdue,
-			   overdue > 0 ?
-			   psprintf("RUNNING for longer than %d s: %s", health_migration_max_runtime,
-						health_text(0, 2)) :
-			   psprintf("no migration RUNNING for longer than %d s", health_migration_max_runtime));
+						  health_migration_max_runtime,
+						  Min(health_migration_warn_runtime, health_migration_max_runtime)));
+	(void) health_float(0, 1, &warned);
+	(void) health_float(0, 2, &failed);
+	health_add(r, "migrations_running", NULL,
+			   failed > 0 ? "fail" : warned > 0 ? "warn" : "ok", true, warned,
+			   warned > 0 ?
+			   psprintf("RUNNING for longer than %d s: %s (warn beyond %d s, fail beyond %d s)",
+						Min(health_migration_warn_runtime, health_migration_max_runtime), health_text(0, 3),
+						health_migration_warn_runtime, health_migration_max_runtime) :
+			   psprintf("no migration RUNNING for longer than %d s", health_migration_warn_runtime));
 }
 
+/* FAILED applies and ROLLBACK_FAILED rollbacks that ended in the last 24 hours */
+static void
+check_migrations_failed(HealthReport *r)
+{
+	double		n = 0;
+
+	if (!health_installed(r, "migrations_failed", "migration_log", true))
+		return;
+	health_query("SELECT count(*)::float8, string_agg(m.version || ' ' || m.status, ', ' ORDER BY m.id)"
+				 " FROM \"iact\".\"migration_log\" m"
+				 " WHERE m.status IN ('FAILED', 'ROLLBACK_FAILED')"
+				 " AND coalesce(m.completed_at, m.started_at) > pg_catalog.now() - interval '1 day'");
+	(void) health_float(0, 1, &n);
+	health_add(r, "migrations_failed", NULL, n > 0 ? "fail" : "ok", true, n,
+			   n > 0 ? psprintf("%.0f failed migration or rollback entr%s in the last 24 hours: %s",
+								n, n == 1 ? "y" : "ies", health_text(0, 2))
+			   : "no failed migration or rollback in the last 24 hours");
+}
+
+/*
+ * The last overlap scan's result (iact.maintenance_runs, written by the
+ * maintenance worker or iact.check_overlaps_now()): fail when it found
+ * overlapping pairs.  Reads one row; never scans the events.
+ */
 static void
 check_overlaps(HealthReport *r)
 {
 	double		n = 0;
 
-	if (!health_installed(r, "overlaps", "find_overlaps", false))
+	if (!health_installed(r, "overlaps", "maintenance_runs", true))
 		return;
-	health_query("SELECT count(*)::float8 FROM \"iact\".\"find_overlaps\"()");
+	health_query("SELECT m.overlaps_found::float8, m.finished_at::text,"
+				 " (SELECT string_agg(p->>'person' || ': ' || (p->>'table_a') || ' ' || (p->>'id_a') || ' / '"
+				 "   || (p->>'table_b') || ' ' || (p->>'id_b'), '; ')"
+				 "   FROM jsonb_array_elements(m.overlaps_sample) WITH ORDINALITY AS s(p, i) WHERE s.i <= 3)"
+				 " FROM \"iact\".\"maintenance_runs\" m"
+				 " WHERE m.task = 'overlap_check' AND m.status = 'success' ORDER BY m.id DESC LIMIT 1");
+	if (SPI_processed == 0)
+	{
+		health_add(r, "overlaps", NULL, "ok", false, 0,
+				   "no overlap check has completed yet (see overlap_check_age)");
+		return;
+	}
 	(void) health_float(0, 1, &n);
 	health_add(r, "overlaps", NULL, n > 0 ? "fail" : "ok", true, n,
-			   n > 0 ? psprintf("%.0f overlapping pair(s) of events", n) : "no overlapping events");
+			   n > 0 ? psprintf("%.0f overlapping pair(s) of events found by the check of %s, e.g. %s;"
+								" list them with SELECT * FROM iact.find_overlaps()",
+								n, health_text(0, 2), health_text(0, 3)) :
+			   psprintf("no overlapping events at the check of %s", health_text(0, 2)));
+}
+
+/*
+ * Age of the last successful overlap scan: warn when there is none or it is
+ * older than 2 x iact.overlap_check_interval (the maintenance worker is not
+ * running, or its scans fail).  With the schedule off, ok.
+ */
+static void
+check_overlap_check_age(HealthReport *r)
+{
+	double		age = 0;
+	double		limit = 2.0 * iact_overlap_check_interval;
+	char	   *last_failure;
+
+	if (!health_installed(r, "overlap_check_age", "maintenance_runs", true))
+		return;
+	health_query("SELECT extract(epoch FROM pg_catalog.now() - (SELECT m.finished_at FROM \"iact\".\"maintenance_runs\" m"
+				 "   WHERE m.task = 'overlap_check' AND m.status = 'success' ORDER BY m.id DESC LIMIT 1))::float8,"
+				 " (SELECT m.finished_at::text || ': ' || m.error FROM \"iact\".\"maintenance_runs\" m"
+				 "   WHERE m.task = 'overlap_check' AND m.status = 'failed' ORDER BY m.id DESC LIMIT 1)");
+	last_failure = health_text(0, 2);
+	if (!health_float(0, 1, &age))
+		health_add(r, "overlap_check_age", NULL, iact_overlap_check_interval > 0 ? "warn" : "ok",
+				   false, 0,
+				   psprintf("no overlap check has completed yet%s%s; run SELECT iact.check_overlaps_now()%s",
+							last_failure ? "; last failure " : "", last_failure ? last_failure : "",
+							iact_overlap_check_interval > 0 ?
+							" or check that the iact maintenance worker runs" :
+							" (iact.overlap_check_interval is 0: no scheduled check)"));
+	else
+		health_add(r, "overlap_check_age", NULL,
+				   (iact_overlap_check_interval > 0 && age > limit) ? "warn" : "ok", true, age,
+				   iact_overlap_check_interval > 0 ?
+				   psprintf("last overlap check completed %.0f s ago (interval %d s; warn beyond 2 intervals)%s%s",
+							age, iact_overlap_check_interval,
+							last_failure ? "; last failure " : "", last_failure ? last_failure : "") :
+				   psprintf("last overlap check completed %.0f s ago (iact.overlap_check_interval is 0: no scheduled check)",
+							age));
+}
+
+/* failed runs of the maintenance worker's tasks in the last 24 hours */
+static void
+check_maintenance_failures(HealthReport *r)
+{
+	double		n = 0;
+
+	if (!health_installed(r, "maintenance_failures", "maintenance_runs", true))
+		return;
+	health_query("SELECT count(*)::float8, string_agg(m.task || ' at ' || m.started_at::text || ': ' || m.error,"
+				 " '; ' ORDER BY m.id)"
+				 " FROM \"iact\".\"maintenance_runs\" m"
+				 " WHERE m.status = 'failed' AND m.started_at > pg_catalog.now() - interval '1 day'");
+	(void) health_float(0, 1, &n);
+	health_add(r, "maintenance_failures", NULL, n > 0 ? "warn" : "ok", true, n,
+			   n > 0 ? psprintf("%.0f failed maintenance run(s) in the last 24 hours: %s", n, health_text(0, 2))
+			   : "no failed maintenance run in the last 24 hours");
 }
 
 /* ---------------------------------------------------------------------
@@ -390,7 +506,10 @@ static const struct
 	{"sync_failures", check_sync_failures},
 	{"sync_rejects", check_sync_rejects},
 	{"migrations_running", check_migrations},
+	{"migrations_failed", check_migrations_failed},
 	{"overlaps", check_overlaps},
+	{"overlap_check_age", check_overlap_check_age},
+	{"maintenance_failures", check_maintenance_failures},
 	{"audit_log_growth", check_audit_growth},
 	{"audit_uncovered", check_audit_uncovered},
 };

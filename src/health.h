@@ -29,6 +29,11 @@ typedef struct HealthReport
 	MemoryContext cxt;			/* where rows are allocated */
 	List	   *rows;			/* of HealthRow */
 } HealthReport;
+/* the maintenance worker's settings (src/maintenance.c), in seconds; 0 = off */
+extern int	iact_overlap_check_interval;
+extern int	iact_audit_retention;
+extern int	iact_audit_purge_interval;
+
 extern void iact_health_collect(HealthReport *r, MemoryContext cxt);
 extern char *iact_health_check_name(HealthRow *row);
 extern bool iact_health_try(void (*fn) (void *arg), void *arg, char **errmsg);

@@ -212,6 +212,8 @@ section_sync(void *arg)
 	MetricsArgs *a = arg;
 	static const char *const per_table[] = {"table"};
 	static const char *const per_status[] = {"table", "status"};
+	static const char *const per_op[] = {"table", "operation"};
+	static const char *const none[] = {NULL};
 
 	metrics_from_query(a->buf, "iact_sync_last_success_timestamp_seconds", "gauge",
 					   "End of the last successful (or partial) sync run per table, Unix time.",
@@ -219,11 +221,93 @@ section_sync(void *arg)
 					   "SELECT r.target_table::text, extract(epoch FROM max(r.finished_at)"
 					   " FILTER (WHERE r.status IN ('success', 'partial')))::float8"
 					   " FROM \"iact\".\"sync_runs\" r GROUP BY 1 ORDER BY 1");
+	metrics_from_query(a->buf, "iact_sync_interval_seconds", "gauge",
+					   "The iact.sync_interval setting in seconds (6 hours when unset): a sync is stale beyond 2 intervals.",
+					   none, 0,
+					   "SELECT extract(epoch FROM coalesce(nullif(pg_catalog.current_setting("
+					   "'iact.sync_interval', true), '')::interval, interval '6 hours'))::float8");
+	metrics_from_query(a->buf, "iact_sync_rows_total", "counter",
+					   "Rows handled by the sync runs kept in iact.sync_runs, per table and operation.",
+					   per_op, 2,
+					   "SELECT r.target_table::text, o.op, sum(CASE o.op WHEN 'read' THEN r.rows_read"
+					   " WHEN 'inserted' THEN r.rows_inserted WHEN 'updated' THEN r.rows_updated"
+					   " WHEN 'deleted' THEN r.rows_deleted WHEN 'rejected' THEN r.rows_rejected"
+					   " ELSE r.rows_purged END)::float8"
+					   " FROM \"iact\".\"sync_runs\" r CROSS JOIN (VALUES ('read'), ('inserted'), ('updated'),"
+					   " ('deleted'), ('rejected'), ('purged')) o(op) GROUP BY 1, 2 ORDER BY 1, 2");
 	metrics_from_query(a->buf, "iact_sync_runs_total", "counter",
 					   "Sync runs kept in iact.sync_runs per table and status (purging the history resets it).",
 					   per_status, 2,
 					   "SELECT r.target_table::text, r.status::text, count(*)::float8"
 					   " FROM \"iact\".\"sync_runs\" r GROUP BY 1, 2 ORDER BY 1, 2");
+}
+
+static void
+section_migrations(void *arg)
+{
+	MetricsArgs *a = arg;
+	static const char *const none[] = {NULL};
+	static const char *const per_status[] = {"status"};
+
+	metrics_from_query(a->buf, "iact_migration_running_oldest_age_seconds", "gauge",
+					   "Seconds since the oldest migration still RUNNING started (0 when none is).",
+					   none, 0,
+					   "SELECT coalesce(extract(epoch FROM pg_catalog.now() - min(m.started_at)), 0)::float8"
+					   " FROM \"iact\".\"migration_log\" m WHERE m.status = 'RUNNING'");
+	metrics_from_query(a->buf, "iact_migration_log_entries", "gauge",
+					   "Entries of iact.migration_log per status (applies: RUNNING, SUCCESS, FAILED; rollbacks: ROLLED_BACK, ROLLBACK_FAILED).",
+					   per_status, 1,
+					   "SELECT s.status, count(m.id)::float8"
+					   " FROM (VALUES ('RUNNING'), ('SUCCESS'), ('FAILED'), ('ROLLED_BACK'), ('ROLLBACK_FAILED')) s(status)"
+					   " LEFT JOIN \"iact\".\"migration_log\" m ON m.status = s.status GROUP BY 1 ORDER BY 1");
+	metrics_from_query(a->buf, "iact_migration_last_success_timestamp_seconds", "gauge",
+					   "End of the last successful migration (apply), Unix time.",
+					   none, 0,
+					   "SELECT extract(epoch FROM max(m.completed_at))::float8"
+					   " FROM \"iact\".\"migration_log\" m WHERE m.status = 'SUCCESS'");
+}
+
+static void
+section_maintenance(void *arg)
+{
+	MetricsArgs *a = arg;
+	static const char *const none[] = {NULL};
+	static const char *const per_task[] = {"task"};
+	static const char *const per_status[] = {"task", "status"};
+	const char *last_check = "FROM (SELECT m.* FROM \"iact\".\"maintenance_runs\" m"
+		" WHERE m.task = 'overlap_check' AND m.status = 'success' ORDER BY m.id DESC LIMIT 1) l";
+
+	metrics_from_query(a->buf, "iact_overlap_check_interval_seconds", "gauge",
+					   "The iact.overlap_check_interval setting in seconds (0: no scheduled overlap check).",
+					   none, 0, psprintf("SELECT %d::float8", iact_overlap_check_interval));
+	metrics_from_query(a->buf, "iact_overlaps_found", "gauge",
+					   "Overlapping pairs of events found by the last successful overlap check.",
+					   none, 0, psprintf("SELECT l.overlaps_found::float8 %s", last_check));
+	metrics_from_query(a->buf, "iact_overlap_check_last_success_timestamp_seconds", "gauge",
+					   "End of the last successful overlap check, Unix time.",
+					   none, 0, psprintf("SELECT extract(epoch FROM l.finished_at)::float8 %s", last_check));
+	metrics_from_query(a->buf, "iact_overlap_check_duration_seconds", "gauge",
+					   "Duration of the last successful overlap check.",
+					   none, 0, psprintf("SELECT extract(epoch FROM l.finished_at - l.started_at)::float8 %s",
+										 last_check));
+	metrics_from_query(a->buf, "iact_maintenance_runs_total", "counter",
+					   "Runs of the maintenance worker's tasks kept in iact.maintenance_runs, per task and status.",
+					   per_status, 2,
+					   "SELECT m.task, m.status, count(*)::float8 FROM \"iact\".\"maintenance_runs\" m"
+					   " GROUP BY 1, 2 ORDER BY 1, 2");
+	metrics_from_query(a->buf, "iact_maintenance_last_success_timestamp_seconds", "gauge",
+					   "End of the last successful run of each maintenance task, Unix time.",
+					   per_task, 1,
+					   "SELECT m.task, extract(epoch FROM max(m.finished_at))::float8"
+					   " FROM \"iact\".\"maintenance_runs\" m WHERE m.status = 'success' GROUP BY 1 ORDER BY 1");
+	metrics_from_query(a->buf, "iact_audit_retention_seconds", "gauge",
+					   "The iact.audit_retention setting in seconds (0: audit entries are kept forever).",
+					   none, 0, psprintf("SELECT %d::float8", iact_audit_retention));
+	metrics_from_query(a->buf, "iact_audit_purged_entries_total", "counter",
+					   "Audit entries deleted by the retention runs kept in iact.maintenance_runs.",
+					   none, 0,
+					   "SELECT coalesce(sum(m.rows_purged), 0)::float8 FROM \"iact\".\"maintenance_runs\" m"
+					   " WHERE m.task = 'audit_retention'");
 }
 
 /* a section that fails leaves a comment line instead of half its samples */
@@ -272,6 +356,14 @@ iact_metrics(PG_FUNCTION_ARGS)
 	metrics_run_section(&args, "health", section_health);
 	metrics_run_section(&args, "server", section_server);
 	metrics_run_section(&args, "audit", section_audit);
+	if (metrics_have("iact.migration_log"))
+		metrics_run_section(&args, "migrations", section_migrations);
+	else
+		appendStringInfoString(&buf, "# iact: migrations not configured (iact.migration_log does not exist)\n");
+	if (metrics_have("iact.maintenance_runs"))
+		metrics_run_section(&args, "maintenance", section_maintenance);
+	else
+		appendStringInfoString(&buf, "# iact: maintenance not configured (iact.maintenance_runs does not exist)\n");
 	if (metrics_have("iact.sync_runs"))
 		metrics_run_section(&args, "sync", section_sync);
 	else

@@ -33,6 +33,7 @@ _PG_init(void)
 	iact_sync_init();
 	iact_worker_init();
 	iact_worker_replica_init();
+	iact_maintenance_init();	/* after iact_worker_init: reads iact.database */
 
 	MarkGUCPrefixReserved("iact");
 }

@@ -53,6 +53,7 @@ extern void iact_events_init(void);
 extern void iact_health_init(void);
 extern void iact_sync_init(void);
 extern void iact_worker_init(void);
+extern void iact_maintenance_init(void);
 
 /*
  * The sync engine's entry point (src/sync_run.c), for the worker too:

@@ -1,0 +1,479 @@
+/*-------------------------------------------------------------------------
+ *
+ * maintenance.c
+ *	  The maintenance worker: the overlap scan on its own schedule and the
+ *	  audit trail's retention, so that a scrape never sorts every event and
+ *	  the audit log needs no cron job.
+ *
+ * One static background worker per cluster, registered from _PG_init when
+ * iact is in shared_preload_libraries, working in the database named by the
+ * sync worker's setting iact.database.  Every iact.overlap_check_interval it
+ * runs SELECT iact.check_overlaps_now() (src/sql/65_maintenance.sql), which
+ * stores the count and a sample of the overlapping pairs in
+ * iact.maintenance_runs; iact.health() and iact.metrics() read the last
+ * result and its age.  When iact.audit_retention is set, every
+ * iact.audit_purge_interval it deletes the audit entries older than that in
+ * batches of iact.audit_purge_batch_size, one transaction per batch, and
+ * records the run (rows purged, status, error) in the same table.  When
+ * each task is next due is derived from the table, so a restart neither
+ * repeats nor skips a run.
+ *
+ * A worker that cannot reach its database would end in FATAL at every
+ * start.  So a worker first starts without a database, checks that
+ * iact.database exists (saying once, and waiting, when it does not), and
+ * only then exits to be restarted by the postmaster connected to it; the
+ * "checked" flag lives in a small shared memory struct.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "health.h"
+
+#include <limits.h>
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "commands/dbcommands.h"
+#include "executor/spi.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "storage/shmem.h"
+#include "storage/spin.h"
+#include "tcop/tcopprot.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+PGDLLEXPORT void iact_maintenance_main(Datum arg);
+
+/* GUCs (read by health.c too) */
+int			iact_overlap_check_interval = 3600; /* seconds, 0 = off */
+int			iact_audit_retention = 0;	/* seconds, 0 = keep everything */
+int			iact_audit_purge_interval = 86400;	/* seconds */
+static int	audit_purge_batch_size = 10000;
+
+#define MAINT_RESTART_SECONDS 5
+
+typedef struct MaintenanceShared
+{
+	slock_t		mutex;
+	bool		database_checked;	/* iact.database was seen to exist */
+} MaintenanceShared;
+
+static MaintenanceShared *maint = NULL;
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+static void
+maintenance_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(MAXALIGN(sizeof(MaintenanceShared)));
+}
+
+static void
+maintenance_shmem_startup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	maint = ShmemInitStruct("iact maintenance worker", sizeof(MaintenanceShared), &found);
+	if (!found)
+	{
+		memset(maint, 0, sizeof(MaintenanceShared));
+		SpinLockInit(&maint->mutex);
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/*
+ * The settings (always, so that iact.health() can read them in any session)
+ * and, under shared_preload_libraries, the worker.  Must run after
+ * iact_worker_init(), which defines iact.database.
+ */
+void
+iact_maintenance_init(void)
+{
+	BackgroundWorker worker;
+
+	DefineCustomIntVariable("iact.overlap_check_interval",
+							"Time between two overlap scans of the maintenance worker.",
+							"0 turns the scheduled scan off. Takes effect on reload.",
+							&iact_overlap_check_interval, 3600, 0, INT_MAX / 1000,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("iact.audit_retention",
+							"Age beyond which the maintenance worker deletes audit entries.",
+							"0 (the default) keeps every entry. Takes effect on reload.",
+							&iact_audit_retention, 0, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("iact.audit_purge_interval",
+							"Time between two audit retention runs of the maintenance worker.",
+							"Takes effect on reload.",
+							&iact_audit_purge_interval, 86400, 1, INT_MAX / 1000,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("iact.audit_purge_batch_size",
+							"Audit statements deleted per transaction by the retention runs.",
+							"Takes effect on reload.",
+							&audit_purge_batch_size, 10000, 1, 1000000,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = maintenance_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = maintenance_shmem_startup;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = MAINT_RESTART_SECONDS;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "iact");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "iact_maintenance_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "iact maintenance worker");
+	snprintf(worker.bgw_type, BGW_MAXLEN, "iact maintenance worker");
+	RegisterBackgroundWorker(&worker);
+}
+
+/* ---------------------------------------------------------------------
+ * Small helpers
+ * ---------------------------------------------------------------------
+ */
+
+static const char *
+maintenance_database(void)
+{
+	const char *db = GetConfigOption("iact.database", true, false);
+
+	return db ? db : "postgres";
+}
+
+static void
+maintenance_sleep(long ms)
+{
+	(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+					 ms, PG_WAIT_EXTENSION);
+	ResetLatch(MyLatch);
+	CHECK_FOR_INTERRUPTS();
+	if (ConfigReloadPending)
+	{
+		ConfigReloadPending = false;
+		ProcessConfigFile(PGC_SIGHUP);
+	}
+}
+
+static void
+maintenance_begin(void)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	PushActiveSnapshot(GetTransactionSnapshot());
+}
+
+static void
+maintenance_commit(void)
+{
+	PopActiveSnapshot();
+	SPI_finish();
+	CommitTransactionCommand();
+}
+
+/* first column of the first row of a one-row query as int64 (NULL: -1) */
+static int64
+maintenance_int8(const char *sql, int nargs, Oid *types, Datum *values, bool read_only)
+{
+	bool		isnull;
+	Datum		d;
+	int			rc = SPI_execute_with_args(sql, nargs, types, values, NULL, read_only, 0);
+
+	if (rc < 0 || SPI_processed != 1)
+		elog(ERROR, "iact maintenance worker: query failed (%s): %s",
+			 SPI_result_code_string(rc), sql);
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	return isnull ? -1 : DatumGetInt64(d);
+}
+
+/*
+ * Without a database yet: does iact.database exist?  When it does, note it
+ * and exit; the postmaster restarts the worker, which then connects.  When
+ * it does not, say so once and look again every minute: never a FATAL.
+ */
+static void
+maintenance_check_database(void)
+{
+	const char *db = maintenance_database();
+	bool		said = false;
+
+	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
+	for (;;)
+	{
+		bool		exists;
+
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		exists = OidIsValid(get_database_oid(db, true));
+		CommitTransactionCommand();
+		if (exists)
+		{
+			SpinLockAcquire(&maint->mutex);
+			maint->database_checked = true;
+			SpinLockRelease(&maint->mutex);
+			proc_exit(1);		/* restarted after bgw_restart_time, connected */
+		}
+		if (!said)
+			ereport(LOG,
+					(errmsg("iact maintenance worker: database \"%s\" does not exist; looking again every minute",
+							db),
+					 errhint("Create that database, or set iact.database and restart the server.")));
+		said = true;
+		maintenance_sleep(60 * 1000L);
+	}
+}
+
+/* ---------------------------------------------------------------------
+ * The tasks
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * Is iact 1.1 (with iact.maintenance_runs) installed here?  On the first
+ * call, runs left 'running' by a worker that died are marked failed.
+ */
+static bool
+maintenance_installed(bool *first)
+{
+	if (maintenance_int8("SELECT count(*) FROM pg_catalog.pg_extension WHERE extname = 'iact'",
+						 0, NULL, NULL, true) == 0 ||
+		maintenance_int8("SELECT (pg_catalog.to_regclass('iact.maintenance_runs') IS NOT NULL)::int8",
+						 0, NULL, NULL, true) == 0)
+		return false;
+	if (*first)
+	{
+		SPI_execute("UPDATE iact.maintenance_runs SET status = 'failed',"
+					" finished_at = pg_catalog.clock_timestamp(),"
+					" error = 'interrupted: the server restarted or the worker ended'"
+					" WHERE status OPERATOR(pg_catalog.=) 'running'", false, 0);
+		if (SPI_processed > 0)
+			ereport(LOG,
+					(errmsg("iact maintenance worker: marked %llu interrupted run(s) as failed",
+							(unsigned long long) SPI_processed)));
+		*first = false;
+	}
+	return true;
+}
+
+/* seconds until task is due again, every seconds after its last start (<= 0: now) */
+static double
+maintenance_due_in(const char *task, int every)
+{
+	Oid			types[2] = {TEXTOID, INT4OID};
+	Datum		values[2] = {CStringGetTextDatum(task), Int32GetDatum(every)};
+	int64		ms = maintenance_int8("SELECT (extract(epoch FROM max(r.started_at)"
+									  " OPERATOR(pg_catalog.+) $2 * interval '1 second'"
+									  " OPERATOR(pg_catalog.-) pg_catalog.clock_timestamp()) * 1000)::int8"
+									  " FROM iact.maintenance_runs r WHERE r.task OPERATOR(pg_catalog.=) $1",
+									  2, types, values, true);
+
+	return ms == -1 ? 0 : ms / 1000.0;
+}
+
+/* run one statement in its own transaction; an error is logged, not fatal */
+static bool
+maintenance_run_statement(const char *sql, char **errmsg)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	bool		ok = true;
+
+	PG_TRY();
+	{
+		maintenance_begin();
+		if (SPI_execute(sql, false, 0) < 0)
+			elog(ERROR, "iact maintenance worker: statement failed: %s", sql);
+		maintenance_commit();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		EmitErrorReport();
+		FlushErrorState();
+		AbortOutOfAnyTransaction();
+		if (errmsg)
+			*errmsg = edata->message;
+		ok = false;
+	}
+	PG_END_TRY();
+	return ok;
+}
+
+static void
+maintenance_overlap_check(void)
+{
+	pgstat_report_activity(STATE_RUNNING, "iact overlap check");
+	(void) maintenance_run_statement("SELECT iact.check_overlaps_now()", NULL);
+	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+/*
+ * One audit retention run: a 'running' row first (committed), then batches
+ * of iact.purge_audit_log(retention, batch size, 1), each committed with the
+ * run's rows_purged, until a batch deletes nothing; then 'success', or
+ * 'failed' with the error.
+ */
+static void
+maintenance_audit_retention(void)
+{
+	int64		run_id;
+	int64		n;
+	char	   *errmsg = NULL;
+	bool		ok;
+
+	maintenance_begin();
+	run_id = maintenance_int8("INSERT INTO iact.maintenance_runs (task, status, rows_purged)"
+							  " VALUES ('audit_retention', 'running', 0) RETURNING id",
+							  0, NULL, NULL, false);
+	maintenance_commit();
+	do
+	{
+		char	   *sql;
+
+		CHECK_FOR_INTERRUPTS();
+		pgstat_report_activity(STATE_RUNNING, "iact audit retention");
+		sql = psprintf("WITH p AS (SELECT iact.purge_audit_log(%d * interval '1 second', %d, 1) AS n)"
+					   " UPDATE iact.maintenance_runs r SET rows_purged = r.rows_purged OPERATOR(pg_catalog.+) p.n"
+					   " FROM p WHERE r.id OPERATOR(pg_catalog.=) " INT64_FORMAT " RETURNING p.n",
+					   iact_audit_retention, audit_purge_batch_size, run_id);
+		n = 0;
+		ok = false;
+		PG_TRY();
+		{
+			maintenance_begin();
+			n = maintenance_int8(sql, 0, NULL, NULL, false);
+			maintenance_commit();
+			ok = true;
+		}
+		PG_CATCH();
+		{
+			ErrorData  *edata;
+
+			MemoryContextSwitchTo(TopMemoryContext);
+			edata = CopyErrorData();
+			EmitErrorReport();
+			FlushErrorState();
+			AbortOutOfAnyTransaction();
+			errmsg = edata->message;
+		}
+		PG_END_TRY();
+	} while (ok && n > 0);
+
+	maintenance_begin();
+	{
+		Oid			types[2] = {INT8OID, TEXTOID};
+		Datum		values[2] = {Int64GetDatum(run_id), ok ? (Datum) 0 : CStringGetTextDatum(errmsg)};
+		char		nulls[2] = {' ', ok ? 'n' : ' '};
+
+		if (SPI_execute_with_args("UPDATE iact.maintenance_runs SET finished_at = pg_catalog.clock_timestamp(),"
+								  " status = CASE WHEN $2 IS NULL THEN 'success' ELSE 'failed' END, error = $2"
+								  " WHERE id OPERATOR(pg_catalog.=) $1",
+								  2, types, values, nulls, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "could not record the audit retention run");
+	}
+	maintenance_commit();
+	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+/* ---------------------------------------------------------------------
+ * The worker
+ * ---------------------------------------------------------------------
+ */
+
+/* one look at the schedule: run what is due, return the ms to sleep */
+static long
+maintenance_round(bool *first)
+{
+	double		overlap_in = -1;
+	double		purge_in = -1;
+	double		next = 60;
+
+	maintenance_begin();
+	if (!maintenance_installed(first))
+	{
+		maintenance_commit();
+		return 10 * 1000L;
+	}
+	if (iact_overlap_check_interval > 0)
+		overlap_in = maintenance_due_in("overlap_check", iact_overlap_check_interval);
+	if (iact_audit_retention > 0)
+		purge_in = maintenance_due_in("audit_retention", iact_audit_purge_interval);
+	maintenance_commit();
+
+	if (iact_overlap_check_interval > 0 && overlap_in <= 0)
+	{
+		maintenance_overlap_check();
+		overlap_in = iact_overlap_check_interval;
+	}
+	if (iact_audit_retention > 0 && purge_in <= 0)
+	{
+		maintenance_audit_retention();
+		purge_in = iact_audit_purge_interval;
+	}
+	if (overlap_in > 0 && overlap_in < next)
+		next = overlap_in;
+	if (purge_in > 0 && purge_in < next)
+		next = purge_in;
+	return (long) (next * 1000) + 1;
+}
+
+void
+iact_maintenance_main(Datum arg)
+{
+	bool		checked;
+	bool		first = true;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+
+	SpinLockAcquire(&maint->mutex);
+	checked = maint->database_checked;
+	maint->database_checked = false;	/* a failed connect re-checks */
+	SpinLockRelease(&maint->mutex);
+	if (!checked)
+		maintenance_check_database();
+
+	BackgroundWorkerInitializeConnection(maintenance_database(), NULL, 0);
+	SpinLockAcquire(&maint->mutex);
+	maint->database_checked = true;
+	SpinLockRelease(&maint->mutex);
+	pgstat_report_appname("iact maintenance worker");
+	ereport(LOG, (errmsg("iact maintenance worker started in database \"%s\"",
+						 maintenance_database())));
+
+	for (;;)
+	{
+		long		sleep_ms;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+		sleep_ms = maintenance_round(&first);
+		pgstat_report_stat(true);
+		maintenance_sleep(sleep_ms);
+	}
+}
