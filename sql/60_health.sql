@@ -17,7 +17,10 @@ WITH f(check_name, object, is_function) AS (
            ('sync_failures', 'iact.sync_runs', false),
            ('sync_rejects', 'iact.sync_rejects', false),
            ('migrations_running', 'iact.migration_log', false),
-           ('overlaps', 'iact.find_overlaps()', true)
+           ('migrations_failed', 'iact.migration_log', false),
+           ('overlaps', 'iact.maintenance_runs', false),
+           ('overlap_check_age', 'iact.maintenance_runs', false),
+           ('maintenance_failures', 'iact.maintenance_runs', false)
 ), h AS (
     SELECT split_part(check_name, ':', 1) AS check_name, status, value, detail FROM iact.health()
 )
@@ -91,12 +94,109 @@ RESET iact.health_audit_rows_warn;
 UPDATE iact.audit_statement SET "timestamp" = "timestamp" - interval '2 days' WHERE operation = 'INSERT';
 SELECT status, value FROM iact.health() WHERE check_name = 'audit_log_growth';
 
-\echo == migration threshold setting
+\echo == migration threshold settings
+SHOW iact.health_migration_warn_runtime;
 SHOW iact.health_migration_max_runtime;
 SET iact.health_migration_max_runtime = '10min';
 SHOW iact.health_migration_max_runtime;
 SET iact.health_migration_max_runtime = 0;
+SET iact.health_migration_warn_runtime = 0;
 RESET iact.health_migration_max_runtime;
+
+\echo == migrations RUNNING too long, FAILED and ROLLBACK_FAILED in the last 24 hours
+-- the migration log is append-only: everything here is rolled back
+BEGIN;
+SELECT check_name, status, value, detail FROM iact.health()
+ WHERE check_name IN ('migrations_running', 'migrations_failed') ORDER BY 1;
+SELECT iact.log_migration_start('regress_h1', 'a long one') AS h1 \gset
+SELECT iact.log_migration_start('regress_h2', 'a short one') AS h2 \gset
+-- h1 started 40 minutes ago: beyond the warning threshold (30 min), not the failing one (1 h)
+UPDATE iact.migration_log SET started_at = now() - interval '40 min' WHERE id = :h1;
+SELECT check_name, status, value, detail FROM iact.health() WHERE check_name = 'migrations_running';
+-- 2 hours ago: failing
+UPDATE iact.migration_log SET started_at = now() - interval '2 hours' WHERE id = :h1;
+SELECT check_name, status, value, detail FROM iact.health() WHERE check_name = 'migrations_running';
+-- the thresholds are settings
+SET LOCAL iact.health_migration_max_runtime = '3h';
+SELECT status, value FROM iact.health() WHERE check_name = 'migrations_running';
+SET LOCAL iact.health_migration_warn_runtime = '3h';
+SELECT status, value FROM iact.health() WHERE check_name = 'migrations_running';
+RESET iact.health_migration_max_runtime;
+RESET iact.health_migration_warn_runtime;
+-- metrics: the oldest RUNNING one's age, entries by status
+SELECT substring(l FROM ' ([0-9.]+)$')::numeric BETWEEN 7200 AND 7300 AS oldest_age_is_h1
+  FROM regexp_split_to_table(iact.metrics(), E'\n') AS l
+ WHERE l LIKE 'iact_migration_running_oldest_age_seconds %';
+SELECT iact.log_migration_failed(:h1, 'boom');
+SELECT iact.log_migration_complete(:h2);
+SELECT check_name, status, value, detail FROM iact.health()
+ WHERE check_name IN ('migrations_running', 'migrations_failed') ORDER BY 1;
+-- a failed rollback counts too; entries that ended more than a day ago do not
+INSERT INTO iact.migration_log (version, description, action, status, started_at, completed_at,
+                                rollback_of, runner, installed_by, session_role)
+VALUES ('regress_h2', 'rollback', 'rollback', 'ROLLBACK_FAILED', now(), clock_timestamp(), :h2,
+        'external', current_user, session_user),
+       ('regress_h0', 'old failure', 'apply', 'FAILED', now() - interval '3 days',
+        now() - interval '3 days', NULL, 'external', current_user, session_user);
+SELECT check_name, status, value, detail FROM iact.health() WHERE check_name = 'migrations_failed';
+SELECT l FROM regexp_split_to_table(iact.metrics(), E'\n') AS l
+ WHERE l ~ '^iact_migration_(log_entries|running_oldest_age_seconds)[ {]'
+    OR l ~ '^iact_health_status\{check="migrations_';
+SELECT substring(l FROM ' ([0-9.]+)$')::numeric
+       = (SELECT extract(epoch FROM max(completed_at)) FROM iact.migration_log WHERE status = 'SUCCESS')
+       AS last_success_matches
+  FROM regexp_split_to_table(iact.metrics(), E'\n') AS l
+ WHERE l LIKE 'iact_migration_last_success_timestamp_seconds %';
+ROLLBACK;
+
+\echo == overlaps: the last stored scan, never a scan per call
+-- nothing has run the overlap check in this database yet
+SELECT check_name, status, value, detail FROM iact.health()
+ WHERE check_name IN ('overlaps', 'overlap_check_age', 'maintenance_failures') ORDER BY 1;
+SELECT count(*) AS pairs_before FROM iact.find_overlaps() \gset
+SELECT iact.check_overlaps_now() = :pairs_before AS check_counts_find_overlaps;
+SELECT task, status, overlaps_found = :pairs_before AS found, rows_purged, error,
+       finished_at >= started_at AS finished, run_by = session_user AS run_by_me
+  FROM iact.maintenance_runs;
+SELECT check_name, status, value = :pairs_before AS value_is_count FROM iact.health()
+ WHERE check_name = 'overlaps';
+SELECT status, value < 60 AS fresh, detail LIKE 'last overlap check completed % s ago (interval 3600 s; warn beyond 2 intervals)' AS detail_ok
+  FROM iact.health() WHERE check_name = 'overlap_check_age';
+-- an overlapping pair that slipped in with the triggers off
+CREATE TABLE regress_health.rooms (id integer PRIMARY KEY, room integer NOT NULL, starts timestamp NOT NULL, ends timestamp NOT NULL);
+CREATE INDEX ON regress_health.rooms (room, starts);
+SELECT iact.enforce_no_overlap('regress_health_rooms', ARRAY['regress_health.rooms']::regclass[], 'room', 'starts', 'ends');
+SET session_replication_role = replica;
+INSERT INTO regress_health.rooms VALUES (1, 7, '2026-01-01 08:00', '2026-01-01 12:00'),
+                                       (2, 7, '2026-01-01 11:00', '2026-01-01 13:00');
+RESET session_replication_role;
+-- the health check does not see it until the next scan
+SELECT status, value = :pairs_before AS unchanged FROM iact.health() WHERE check_name = 'overlaps';
+SELECT iact.check_overlaps_now() = :pairs_before + 1 AS one_more;
+SELECT status, value = :pairs_before + 1 AS counted,
+       detail LIKE '% overlapping pair(s) of events found by the check of %, e.g. %7: regress_health.rooms 1 / regress_health.rooms 2%' AS detail_names_pair
+  FROM iact.health() WHERE check_name = 'overlaps';
+SELECT s.p->>'group_name' AS group_name, s.p->>'id_a' AS id_a, s.p->>'id_b' AS id_b
+  FROM iact.maintenance_runs m, jsonb_array_elements(m.overlaps_sample) s(p)
+ WHERE m.id = (SELECT max(id) FROM iact.maintenance_runs) AND s.p->>'group_name' = 'regress_health_rooms';
+SELECT substring(l FROM ' ([0-9]+)$')::int = :pairs_before + 1 AS overlaps_found_metric
+  FROM regexp_split_to_table(iact.metrics(), E'\n') AS l WHERE l LIKE 'iact_overlaps_found %';
+SELECT l FROM regexp_split_to_table(iact.metrics(), E'\n') AS l
+ WHERE l ~ '^iact_(overlap_check_interval_seconds|maintenance_runs_total|audit_retention_seconds|audit_purged_entries_total)[ {]'
+    OR l ~ '^iact_health_status\{check="(overlaps|overlap_check_age|maintenance_failures)"';
+-- a stale result: older than 2 intervals
+UPDATE iact.maintenance_runs SET started_at = started_at - interval '3 hours', finished_at = finished_at - interval '3 hours';
+SELECT status, value > 10800 AS old FROM iact.health() WHERE check_name = 'overlap_check_age';
+-- a failed run warns for a day and is named
+INSERT INTO iact.maintenance_runs (task, status, finished_at, error)
+VALUES ('audit_retention', 'failed', clock_timestamp(), 'regress: disk full');
+SELECT status, value, detail LIKE '1 failed maintenance run(s) in the last 24 hours: audit_retention at %: regress: disk full' AS detail_ok
+  FROM iact.health() WHERE check_name = 'maintenance_failures';
+-- privileges: not for PUBLIC
+SELECT has_function_privilege('public', 'iact.check_overlaps_now()', 'EXECUTE') AS public_may_scan,
+       has_table_privilege('public', 'iact.maintenance_runs', 'SELECT') AS public_may_read;
+DROP TABLE regress_health.rooms;
+DELETE FROM iact.maintenance_runs;
 
 \echo == metrics(): Prometheus text exposition format
 -- every line is a HELP, a TYPE, an iact comment or a sample
@@ -122,7 +222,7 @@ SELECT l FROM regexp_split_to_table(iact.metrics(), E'\n') AS l
  WHERE l ~ '^iact_(up|is_standby|audit_entries_last_day)[ {]'
     OR l ~ '^iact_health_(status|configured)\{check="(connections|database_size|server_role|audit_log_growth)"\}';
 -- every check has a status sample and a configured sample, 0 exactly for "not configured"
-SELECT count(*) >= 9 AS all_checks,
+SELECT count(*) >= 13 AS all_checks,
        bool_and(m.status = CASE h.status WHEN 'ok' THEN 0 WHEN 'warn' THEN 1 ELSE 2 END) AS status_matches,
        bool_and(m.configured = CASE WHEN h.detail LIKE 'not configured%' THEN 0 ELSE 1 END) AS configured_matches
   FROM (SELECT split_part(check_name, ':', 1) AS c, nullif(split_part(check_name, ':', 2), '') AS t, status, detail
@@ -155,7 +255,7 @@ SELECT p.oid::regprocedure AS function, prosecdef, proconfig,
 CREATE ROLE regress_health_monitor IN ROLE pg_monitor;
 GRANT USAGE ON SCHEMA iact TO regress_health_monitor;
 SET ROLE regress_health_monitor;
-SELECT count(*) >= 9 AS all_checks, count(*) FILTER (WHERE detail LIKE 'check failed%') AS failed_to_run
+SELECT count(*) >= 13 AS all_checks, count(*) FILTER (WHERE detail LIKE 'check failed%') AS failed_to_run
   FROM iact.health();
 SELECT iact.metrics() LIKE '%iact_up 1%' AS scraped;
 SELECT count(*) FROM iact.audit_statement;
