@@ -30,9 +30,12 @@
 
 #include <limits.h>
 
+#include "access/heapam.h"
+#include "access/table.h"
+#include "access/tableam.h"
 #include "access/xact.h"
+#include "catalog/pg_database.h"
 #include "catalog/pg_type.h"
-#include "commands/dbcommands.h"
 #include "executor/spi.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
@@ -205,6 +208,32 @@ maintenance_int8(const char *sql, int nargs, Oid *types, Datum *values, bool rea
 }
 
 /*
+ * Is there a database of that name?  A heap scan of pg_database, as the
+ * autovacuum launcher does: without a database, only the nailed shared
+ * catalogs can be opened (no index, no syscache).
+ */
+static bool
+maintenance_database_exists(const char *db)
+{
+	Relation	rel;
+	TableScanDesc scan;
+	HeapTuple	tup;
+	bool		found = false;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	(void) GetTransactionSnapshot();
+	rel = table_open(DatabaseRelationId, AccessShareLock);
+	scan = table_beginscan_catalog(rel, 0, NULL);
+	while (!found && (tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
+		found = strcmp(NameStr(((Form_pg_database) GETSTRUCT(tup))->datname), db) == 0;
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+	CommitTransactionCommand();
+	return found;
+}
+
+/*
  * Without a database yet: does iact.database exist?  When it does, note it
  * and exit; the postmaster restarts the worker, which then connects.  When
  * it does not, say so once and look again every minute: never a FATAL.
@@ -220,10 +249,7 @@ maintenance_check_database(void)
 	{
 		bool		exists;
 
-		SetCurrentStatementStartTimestamp();
-		StartTransactionCommand();
-		exists = OidIsValid(get_database_oid(db, true));
-		CommitTransactionCommand();
+		exists = maintenance_database_exists(db);
 		if (exists)
 		{
 			SpinLockAcquire(&maint->mutex);
@@ -255,7 +281,7 @@ maintenance_installed(bool *first)
 {
 	if (maintenance_int8("SELECT count(*) FROM pg_catalog.pg_extension WHERE extname = 'iact'",
 						 0, NULL, NULL, true) == 0 ||
-		maintenance_int8("SELECT (pg_catalog.to_regclass('iact.maintenance_runs') IS NOT NULL)::int8",
+		maintenance_int8("SELECT (pg_catalog.to_regclass('iact.maintenance_runs') IS NOT NULL)::int4::int8",
 						 0, NULL, NULL, true) == 0)
 		return false;
 	if (*first)
@@ -437,6 +463,29 @@ maintenance_round(bool *first)
 	return (long) (next * 1000) + 1;
 }
 
+/* a round that errors out is logged; the worker carries on a minute later */
+static long
+maintenance_round_safely(bool *first)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	long		sleep_ms = 60 * 1000L;
+
+	PG_TRY();
+	{
+		sleep_ms = maintenance_round(first);
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		EmitErrorReport();
+		FlushErrorState();
+		AbortOutOfAnyTransaction();
+		pgstat_report_activity(STATE_IDLE, NULL);
+	}
+	PG_END_TRY();
+	return sleep_ms;
+}
+
 void
 iact_maintenance_main(Datum arg)
 {
@@ -472,7 +521,7 @@ iact_maintenance_main(Datum arg)
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
 		}
-		sleep_ms = maintenance_round(&first);
+		sleep_ms = maintenance_round_safely(&first);
 		pgstat_report_stat(true);
 		maintenance_sleep(sleep_ms);
 	}

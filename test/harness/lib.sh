@@ -18,7 +18,7 @@ IACT_TEST_USER=${IACT_TEST_USER:-iacttest}
 # Debian packages the demo and the tests need (beyond gcc, make, git).
 IACT_PACKAGES="postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR postgresql-contrib
  libipc-run-perl mariadb-server mariadb-client libmariadb-dev
- ca-certificates openssl"
+ ca-certificates openssl prometheus prometheus-node-exporter"
 
 say() { printf '%s\n' "$*"; }
 die() { printf 'error: %s\n' "$*" >&2; exit 2; }

@@ -1,0 +1,134 @@
+# test/t/080_maintenance.pl -- the maintenance worker (src/maintenance.c) on a
+# real server with short intervals: the scheduled overlap scan whose result
+# iact.health() reads, audit retention in batches with its runs recorded,
+# the setting off by default and after a reload, a run left 'running' by a
+# crash marked failed at the next start, and a missing iact.database that
+# makes the worker wait (saying so once) instead of dying in FATAL.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use IactTest;
+
+my $node = iact_node('maint', conf => "iact.overlap_check_interval = '2s'\n");
+$node->start;
+sub q1 { return $node->safe_psql('postgres', shift); }
+
+# --- the worker and the scheduled overlap scan ----------------------------------
+ok($node->poll_query_until('postgres',
+		q{SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'iact maintenance worker'
+		  AND application_name = 'iact maintenance worker'}),
+	'one maintenance worker, connected to iact.database');
+q1(q{CREATE EXTENSION iact;
+	CREATE TABLE rooms (id integer PRIMARY KEY, room integer NOT NULL, starts timestamp NOT NULL,
+	                    ends timestamp NOT NULL);
+	CREATE INDEX ON rooms (room, starts);
+	SELECT iact.enforce_no_overlap('rooms', ARRAY['rooms']::regclass[], 'room', 'starts', 'ends');
+	INSERT INTO rooms VALUES (1, 1, '2026-01-01 08:00', '2026-01-01 10:00');});
+ok($node->poll_query_until('postgres',
+		q{SELECT count(*) >= 3 FROM iact.maintenance_runs WHERE task = 'overlap_check' AND status = 'success'}),
+	'the worker runs the overlap check on its schedule once iact is installed');
+my @starts = split /\n/, q1(q{SELECT extract(epoch FROM started_at) FROM iact.maintenance_runs
+	WHERE task = 'overlap_check' ORDER BY id DESC LIMIT 2});
+cmp_ok($starts[0] - $starts[1], '>=', 1.9, 'checks are an interval apart');
+is(q1(q{SELECT status || ' ' || value FROM iact.health() WHERE check_name = 'overlaps'}), 'ok 0',
+	'health reads the stored result: no overlap');
+is(q1(q{SELECT status FROM iact.health() WHERE check_name = 'overlap_check_age'}), 'ok',
+	'and the result is fresh');
+
+# an overlap that slipped in with the triggers off is found by the next scheduled check
+q1(q{SET session_replication_role = replica;
+	INSERT INTO rooms VALUES (2, 1, '2026-01-01 09:00', '2026-01-01 11:00');});
+ok($node->poll_query_until('postgres',
+		q{SELECT status = 'fail' AND value = 1 FROM iact.health() WHERE check_name = 'overlaps'}),
+	'the next scheduled check finds the overlapping pair and health fails');
+like(q1(q{SELECT detail FROM iact.health() WHERE check_name = 'overlaps'}),
+	qr/^1 overlapping pair\(s\) of events found by the check of .*, e\.g\. 1: public\.rooms 1 \/ public\.rooms 2;/,
+	'the detail names the pair');
+q1(q{DELETE FROM rooms WHERE id = 2});
+
+# turned off by a reload: no more checks, and the age check says so
+q1(q{ALTER SYSTEM SET iact.overlap_check_interval = 0; SELECT pg_reload_conf();});
+sleep 3;
+my $n = q1(q{SELECT count(*) FROM iact.maintenance_runs WHERE task = 'overlap_check'});
+sleep 4;
+is(q1(q{SELECT count(*) FROM iact.maintenance_runs WHERE task = 'overlap_check'}), $n,
+	'with iact.overlap_check_interval = 0 no scheduled check runs');
+like(q1(q{SELECT status || ' ' || detail FROM iact.health() WHERE check_name = 'overlap_check_age'}),
+	qr/^ok last overlap check completed \d+ s ago \(iact.overlap_check_interval is 0: no scheduled check\)$/,
+	'and overlap_check_age says the schedule is off');
+
+# --- audit retention ---------------------------------------------------------------
+q1(q{CREATE TABLE calls (id integer PRIMARY KEY, v text); SELECT iact.enable_audit('calls');});
+q1("INSERT INTO calls VALUES ($_, 'x')") for 1 .. 25;
+q1(q{UPDATE calls SET v = 'y' WHERE id <= 5});
+q1(q{TRUNCATE calls});
+my $entries = q1(q{SELECT (SELECT count(*) FROM iact.audit_row)
+	+ (SELECT count(*) FROM iact.audit_statement WHERE row_count = 0)});
+is($entries, 31, 'the audit trail has 31 entries: 25 inserted rows, 5 updated, a TRUNCATE');
+sleep 5;
+is(q1(q{SELECT count(*) FROM iact.maintenance_runs WHERE task = 'audit_retention'}), '0',
+	'retention is off by default: no run, nothing purged');
+is(q1(q{SELECT count(*) FROM iact.audit_statement}), '27', 'every audited statement is still there');
+
+q1(q{ALTER SYSTEM SET iact.audit_retention = '3s';
+	ALTER SYSTEM SET iact.audit_purge_interval = '2s';
+	ALTER SYSTEM SET iact.audit_purge_batch_size = 7;
+	SELECT pg_reload_conf();});
+ok($node->poll_query_until('postgres',
+		q{SELECT count(*) > 0 FROM iact.maintenance_runs WHERE task = 'audit_retention' AND status = 'success'
+		  AND rows_purged > 0}),
+	'with iact.audit_retention set the worker purges the audit trail');
+is(q1(q{SELECT (SELECT count(*) FROM iact.audit_row) + (SELECT count(*) FROM iact.audit_statement)}), '0',
+	'every entry older than the retention is gone');
+is(q1(q{SELECT sum(rows_purged) FROM iact.maintenance_runs WHERE task = 'audit_retention'}), $entries,
+	'the runs count every entry purged');
+is(q1(q{SELECT count(*) FROM iact.maintenance_runs WHERE task = 'audit_retention'
+	AND (status <> 'success' OR error IS NOT NULL OR finished_at < started_at)}), '0',
+	'the runs ended as success, with start and end');
+like(q1('SELECT iact.metrics()'), qr/^iact_audit_purged_entries_total $entries$/m,
+	'metrics: purged entries');
+like(q1('SELECT iact.metrics()'), qr/^iact_audit_retention_seconds 3$/m, 'metrics: the retention');
+# recent entries are kept
+q1(q{ALTER SYSTEM SET iact.audit_retention = '1h'; SELECT pg_reload_conf();});
+q1(q{INSERT INTO calls VALUES (100, 'new')});
+my $runs = q1(q{SELECT count(*) FROM iact.maintenance_runs WHERE task = 'audit_retention'});
+ok($node->poll_query_until('postgres',
+		"SELECT count(*) > $runs FROM iact.maintenance_runs WHERE task = 'audit_retention' AND status = 'success'"),
+	'a later run happens');
+is(q1(q{SELECT count(*) FROM iact.audit_row}), '1', 'entries younger than the retention are kept');
+q1(q{ALTER SYSTEM RESET iact.audit_retention; SELECT pg_reload_conf();});
+
+# --- a run left 'running' by a crash is marked failed at the next start ------------
+q1(q{INSERT INTO iact.maintenance_runs (task, status) VALUES ('audit_retention', 'running')});
+$node->restart;
+ok($node->poll_query_until('postgres',
+		q{SELECT count(*) = 1 FROM iact.maintenance_runs WHERE status = 'failed'
+		  AND error = 'interrupted: the server restarted or the worker ended'}),
+	'after a restart the interrupted run is marked failed');
+like(q1(q{SELECT status || ' ' || detail FROM iact.health() WHERE check_name = 'maintenance_failures'}),
+	qr/^warn 1 failed maintenance run\(s\) in the last 24 hours: audit_retention at .*: interrupted/,
+	'and maintenance_failures warns about it');
+$node->stop;
+
+# --- iact.database missing: no FATAL from this worker, one LOG line -------------------
+my $nodb = iact_node('nodb', conf => "iact.database = 'nosuchdb'\n");
+$nodb->start;
+ok($nodb->poll_query_until('postgres',
+		q{SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'iact maintenance worker'}),
+	'the maintenance worker waits, started, without a database');
+sleep 3;
+my $log = slurp_file($nodb->logfile);
+my $said = () = $log =~ /iact maintenance worker: database "nosuchdb" does not exist; looking again every minute/g;
+is($said, 1, 'it says once that the database does not exist');
+unlike($log, qr/background worker "iact maintenance worker".*exited with exit code 1/,
+	'and never exits for it');
+$nodb->safe_psql('postgres', 'CREATE DATABASE nosuchdb');
+$nodb->restart;
+ok($nodb->poll_query_until('postgres',
+		q{SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'iact maintenance worker'
+		  AND datname = 'nosuchdb'}),
+	'once the database exists the worker connects to it');
+$nodb->stop;
+done_testing();
