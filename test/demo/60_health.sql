@@ -16,3 +16,10 @@ RESET iact.health_database_size_warn;
 SELECT iact.metrics();
 \pset format aligned
 \pset tuples_only off
+
+\echo '-- the overlap check no longer sorts every event per call: the maintenance worker runs it'
+\echo '-- every iact.overlap_check_interval and health() reads the stored result; run it now:'
+SELECT iact.check_overlaps_now() AS overlapping_pairs;
+SELECT task, status, overlaps_found, finished_at - started_at AS took, run_by
+  FROM iact.maintenance_runs ORDER BY id DESC LIMIT 3;
+SELECT * FROM iact.health() WHERE check_name IN ('overlaps', 'overlap_check_age', 'maintenance_failures');
