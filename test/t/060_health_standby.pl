@@ -14,6 +14,7 @@ $primary->safe_psql('postgres', q{
 	CREATE TABLE calls (id integer PRIMARY KEY, v text);
 	SELECT iact.enable_audit('calls');
 	INSERT INTO calls VALUES (1, 'a'), (2, 'b');
+	SELECT iact.check_overlaps_now();
 });
 $primary->backup('base');
 my $standby = PostgreSQL::Test::Cluster->new('standby');
@@ -29,7 +30,9 @@ is($standby->safe_psql('postgres', "SET iact.health_expected_role = 'primary'; $
 	'fail 1 standby (in recovery), but iact.health_expected_role is primary',
 	'a standby where a primary is expected fails');
 is($standby->safe_psql('postgres', q{SELECT count(*) FILTER (WHERE status <> 'ok') || '/' || count(*) FROM iact.health()}),
-	'0/10', 'every check answers on a read-only standby');
+	'0/13', 'every check answers on a read-only standby');
+is($standby->safe_psql('postgres', q{SELECT status || ' ' || value FROM iact.health() WHERE check_name = 'overlaps'}),
+	'ok 0', "the standby reads the primary's stored overlap check");
 is($standby->safe_psql('postgres', q{SELECT value FROM iact.health() WHERE check_name = 'audit_log_growth'}),
 	'3', 'the standby sees the replicated audit entries');
 like($standby->safe_psql('postgres', 'SELECT iact.metrics()'), qr/^iact_is_standby 1$/m,
@@ -45,7 +48,7 @@ my $health = $primary->safe_psql('postgres',
 like($health, qr/^audit_log_growth warn check failed: canceling statement due to lock timeout$/m,
 	'a check that errors out is one warn row with the reason');
 like($health, qr/^connections ok /m, 'the other checks still answer');
-is(scalar(() = $health =~ /\n/g) + 1, 10, 'still one row per check');
+is(scalar(() = $health =~ /\n/g) + 1, 13, 'still one row per check');
 my $metrics = $primary->safe_psql('postgres', q{SET lock_timeout = '200ms'; SELECT iact.metrics()});
 like($metrics, qr/^# iact: audit metrics left out: canceling statement due to lock timeout$/m,
 	'metrics leave the section out with a comment');
