@@ -155,9 +155,10 @@ SELECT count(*) AS statuses,
                 = (SELECT count(*) FROM iact.migration_log m
                     WHERE m.status = substring(l FROM 'status="([A-Z_]+)"'))) AS counts_match
   FROM regexp_split_to_table(iact.metrics(), E'\n') AS l WHERE l LIKE 'iact_migration_log_entries{%';
-SELECT substring(l FROM ' ([0-9.]+)$')::numeric
-       = (SELECT extract(epoch FROM max(completed_at)) FROM iact.migration_log WHERE status = 'SUCCESS')
-       AS last_success_matches
+-- (a float8 in the scrape: equal to the microsecond)
+SELECT abs(substring(l FROM ' ([0-9.]+)$')::numeric
+           - (SELECT extract(epoch FROM max(completed_at)) FROM iact.migration_log WHERE status = 'SUCCESS'))
+       < 0.000002 AS last_success_matches
   FROM regexp_split_to_table(iact.metrics(), E'\n') AS l
  WHERE l LIKE 'iact_migration_last_success_timestamp_seconds %';
 ROLLBACK;
