@@ -507,6 +507,8 @@ iact_maintenance_main(Datum arg)
 	SpinLockAcquire(&maint->mutex);
 	maint->database_checked = true;
 	SpinLockRelease(&maint->mutex);
+	/* every internal statement resolves names in pg_catalog first */
+	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
 	pgstat_report_appname("iact maintenance worker");
 	ereport(LOG, (errmsg("iact maintenance worker started in database \"%s\"",
 						 maintenance_database())));
