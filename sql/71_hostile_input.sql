@@ -139,6 +139,7 @@ SELECT call FROM regress_sweep_calls
 SELECT regress_try('SELECT * FROM iact.session_person_id()') AS session_person_id;
 SELECT regress_try('SELECT * FROM iact.health()') ~ '^ok: ' AS health_ok;
 SELECT regress_try('SELECT iact.metrics()') ~ '^ok: ' AS metrics_ok;
+SELECT regress_try('SELECT iact.check_overlaps_now()') ~ '^ok: ' AS check_overlaps_now_ok;
 -- trigger functions called directly
 SELECT f AS trigger_function, regress_try(format('SELECT %s()', f)) AS outcome
   FROM unnest(ARRAY['iact.migration_log_guard', 'iact.refuse_update', 'iact.no_overlap_trigger',
@@ -150,7 +151,7 @@ SELECT p.oid::regprocedure AS not_swept
  WHERE p.pronamespace = 'iact'::regnamespace
    AND p.proname !~ '^(_?sync_|request_sync|mariadb_fdw_validator)'
    AND p.proname NOT IN (SELECT split_part(fn, '.', 2) FROM regress_sweep_fn)
-   AND p.proname NOT IN ('session_person_id', 'health', 'metrics', 'migration_log_guard', 'refuse_update',
+   AND p.proname NOT IN ('session_person_id', 'health', 'metrics', 'check_overlaps_now', 'migration_log_guard', 'refuse_update',
                          'no_overlap_trigger', 'audit_trigger', 'audit_log_guard', 'event_deletion_trail',
                          'event_deletions_guard')
  ORDER BY 1;
