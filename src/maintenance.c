@@ -426,10 +426,18 @@ maintenance_audit_retention(void)
  * ---------------------------------------------------------------------
  */
 
-/* one look at the schedule: run what is due, return the ms to sleep */
+/*
+ * One look at the schedule: run what is due, return the ms to sleep.
+ * When iact appears only after the worker started (CREATE EXTENSION,
+ * pg_restore), the tasks wait up to a minute (at most their interval)
+ * before their first run.
+ */
 static long
 maintenance_round(bool *first)
 {
+	static bool seen_missing = false;	/* iact was not installed at some round */
+	static TimestampTz appeared_at = 0; /* when it then appeared */
+
 	double		overlap_in = -1;
 	double		purge_in = -1;
 	double		next = 60;
@@ -438,7 +446,37 @@ maintenance_round(bool *first)
 	if (!maintenance_installed(first))
 	{
 		maintenance_commit();
+		seen_missing = true;
+		appeared_at = 0;
 		return 10 * 1000L;
+	}
+	if (seen_missing)
+	{
+		/*
+		 * iact was installed while we watched: perhaps by pg_restore, which
+		 * fills iact.maintenance_runs later on.  Write nothing for a while,
+		 * so that no run of ours takes an id the dump's rows carry.
+		 */
+		appeared_at = GetCurrentTimestamp();
+		seen_missing = false;
+	}
+	if (appeared_at != 0)
+	{
+		int			quiet_s = 60;
+		long		left;
+
+		if (iact_overlap_check_interval > 0)
+			quiet_s = Min(quiet_s, iact_overlap_check_interval);
+		if (iact_audit_retention > 0)
+			quiet_s = Min(quiet_s, iact_audit_purge_interval);
+		left = TimestampDifferenceMilliseconds(GetCurrentTimestamp(),
+											   TimestampTzPlusMilliseconds(appeared_at, quiet_s * 1000L));
+		if (left > 0)
+		{
+			maintenance_commit();
+			return left + 1;
+		}
+		appeared_at = 0;
 	}
 	if (iact_overlap_check_interval > 0)
 		overlap_in = maintenance_due_in("overlap_check", iact_overlap_check_interval);
