@@ -44,9 +44,11 @@ sub spawn
 	my $pid = fork() // die "fork: $!";
 	if ($pid == 0)
 	{
-		open(STDOUT, '>', $log) or die "$log: $!";
-		open(STDERR, '>&', \*STDOUT) or die;
-		exec(@cmd) or die "exec $cmd[0]: $!";
+		# (never die here: the child must not run the parent's END block)
+		open(STDOUT, '>', $log) or POSIX::_exit(126);
+		open(STDERR, '>&', \*STDOUT) or POSIX::_exit(126);
+		exec(@cmd);
+		POSIX::_exit(127);
 	}
 	$children{$pid} = $name;
 	return $pid;
@@ -64,6 +66,7 @@ sub stop_children
 	}
 }
 END { stop_children(); }
+$SIG{$_} = sub { stop_children(); exit 1 } for qw(INT TERM HUP);
 
 # --- PostgreSQL with iact, the database of the manual's example ("calls") -------
 my $node = iact_node('scraped', conf => "iact.database = 'calls'\niact.sync_interval = '10s'\n");
