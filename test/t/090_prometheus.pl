@@ -5,11 +5,13 @@
 # every second, evaluating the shipped rules (monitoring/prometheus/
 # iact-rules.yml, unchanged) every second.  The test then:
 #   - reads iact_up through Prometheus' HTTP API;
-#   - provokes a FAILED migration (iact.run_migration of failing SQL) and a
-#     stale sync (a sync run that ended 50 s ago with iact.sync_interval =
-#     10s: beyond 4 intervals), and sees IactMigrationFailed, IactSyncStale
-#     and IactSyncStaleCritical firing in /api/v1/alerts, and the alerts of
-#     conditions that do not hold (IactOverlapsFound, IactMigrationRunning)
+#   - provokes a FAILED migration (iact.run_migration of failing SQL), a
+#     migration RUNNING for 40 minutes (log_migration_start, its start moved
+#     back) and a stale sync (a sync run that ended 50 s ago with
+#     iact.sync_interval = 10s: beyond 4 intervals), and sees
+#     IactMigrationFailed, IactMigrationRunning, IactSyncStale and
+#     IactSyncStaleCritical firing in /api/v1/alerts, and the alerts of
+#     conditions that do not hold (IactOverlapsFound, IactMetricsAbsent)
 #     not firing.  These alerts have no `for:`: their conditions already
 #     contain their duration, so they fire at the first evaluation and the
 #     shipped file can be used as it is (no rewritten copy with short
@@ -175,6 +177,9 @@ my ($ret, $out, $err) = $node->psql('calls',
 	q{CALL iact.run_migration('2026.090', 'fails on purpose', 'SELECT 1/0')});
 is($node->safe_psql('calls', q{SELECT status FROM iact.migration_log WHERE version = '2026.090'}),
 	'FAILED', 'the migration is logged FAILED');
+# a migration an external runner started 40 minutes ago and never finished
+$node->safe_psql('calls', q{SELECT iact.log_migration_start('2026.091', 'still running');
+	UPDATE iact.migration_log SET started_at = now() - interval '40 min' WHERE version = '2026.091'});
 # a sync of calls.ivr_calls that last succeeded 50 s ago, with an interval of 10 s
 $node->safe_psql('calls', q{INSERT INTO iact.sync_runs (target_table, status, started_at, finished_at)
 	VALUES ('public.ivr_calls', 'success', now() - interval '55 s', now() - interval '50 s')});
@@ -193,7 +198,8 @@ sub firing
 my $alerts = {};
 wait_for(sub {
 	$alerts = firing();
-	return $alerts->{IactMigrationFailed} && $alerts->{IactSyncStale} && $alerts->{IactSyncStaleCritical};
+	return $alerts->{IactMigrationFailed} && $alerts->{IactMigrationRunning}
+	  && $alerts->{IactSyncStale} && $alerts->{IactSyncStaleCritical};
 });
 ok($alerts->{IactMigrationFailed}, 'IactMigrationFailed fires');
 is($alerts->{IactMigrationFailed}{labels}{severity}, 'critical', 'as critical');
@@ -204,7 +210,8 @@ is($alerts->{IactSyncStale}{labels}{table}, 'public.ivr_calls', 'for the stale t
 is($alerts->{IactSyncStale}{labels}{severity}, 'warning', 'as a warning');
 ok($alerts->{IactSyncStaleCritical}, 'IactSyncStaleCritical fires (4 intervals)');
 ok(!$alerts->{IactOverlapsFound}, 'IactOverlapsFound does not fire (no overlap)');
-ok(!$alerts->{IactMigrationRunning}, 'IactMigrationRunning does not fire (nothing RUNNING)');
+ok($alerts->{IactMigrationRunning}, 'IactMigrationRunning fires (RUNNING for 40 minutes)');
+is($alerts->{IactMigrationRunning}{labels}{severity}, 'warning', 'as a warning');
 ok(!$alerts->{IactMetricsAbsent}, 'IactMetricsAbsent does not fire');
 
 # --- every expression of the dashboard runs --------------------------------------
