@@ -1,4 +1,4 @@
-# test/t/080_maintenance.pl -- the maintenance worker (src/maintenance.c) on a
+# test/t/084_maintenance.pl -- the maintenance worker (src/maintenance.c) on a
 # real server with short intervals: the scheduled overlap scan whose result
 # iact.health() reads, audit retention in batches with its runs recorded,
 # the setting off by default and after a reload, a run left 'running' by a
