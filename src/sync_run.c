@@ -203,11 +203,42 @@ sync_locktag(LOCKTAG *tag, int32 table_id)
 	tag->locktag_lockmethodid = DEFAULT_LOCKMETHOD;
 }
 
+/*
+ * The runs under way in this backend, innermost first: a lock is re-entrant
+ * within one backend, so a run started from inside a run of the same table
+ * (the target owner's trigger calling iact.sync_now()) would get the lock and
+ * run nested.  Pushed by iact_sync_table, popped on every exit (PG_FINALLY).
+ */
+typedef struct RunFrame
+{
+	int32		table_id;
+	struct RunFrame *outer;
+} RunFrame;
+
+static RunFrame *runs_in_progress = NULL;
+
+static bool
+run_in_progress(int32 table_id)
+{
+	RunFrame   *f;
+
+	for (f = runs_in_progress; f != NULL; f = f->outer)
+		if (f->table_id == table_id)
+			return true;
+	return false;
+}
+
+/*
+ * Take a table's sync lock without waiting: false when another session, or
+ * an outer run of the same table in this one, has it.
+ */
 bool
 iact_sync_lock_table(int32 table_id, bool session)
 {
 	LOCKTAG		tag;
 
+	if (run_in_progress(table_id))
+		return false;
 	sync_locktag(&tag, table_id);
 	return LockAcquire(&tag, ExclusiveLock, session, true) != LOCKACQUIRE_NOT_AVAIL;
 }
@@ -339,6 +370,8 @@ iact_sync_table(int32 table_id, bool commit_batches)
 	int64		run_id = 0;
 	volatile bool locked = false;
 	const char *owner_name = "?";
+	RunFrame	frame;
+	RunFrame   *volatile outer_frame = runs_in_progress;
 
 	cxt = AllocSetContextCreate(TopMemoryContext, "iact sync run", ALLOCSET_DEFAULT_SIZES);
 	r = MemoryContextAllocZero(cxt, sizeof(SyncRun));
@@ -366,6 +399,12 @@ iact_sync_table(int32 table_id, bool commit_batches)
 								   psprintf("iact sync of %s as its owner %s", r->tgt_qual, owner_name));
 		}
 		locked = iact_sync_lock_table(table_id, commit_batches);
+		if (locked)
+		{
+			frame.table_id = table_id;
+			frame.outer = outer_frame;
+			runs_in_progress = &frame;
+		}
 		if (!locked)
 		{
 			r->run_id = insert_run(r, "skipped", "another run of this table is in progress");
@@ -427,6 +466,7 @@ iact_sync_table(int32 table_id, bool commit_batches)
 		iact_sync_merge_free(r);
 		if (locked && commit_batches)
 			iact_sync_unlock_table(table_id);
+		runs_in_progress = outer_frame;
 		/* the bookkeeping's and the steps' switches are over */
 		SetUserIdAndSecContext(r->outer_user, r->outer_sec);
 		run_id = r->run_id;

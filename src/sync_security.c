@@ -25,6 +25,7 @@
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "nodes/makefuncs.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -89,16 +90,34 @@ iact_sync_unpin_search_path(int nest)
  * Become the target's owner for the writes of one step: the current user and
  * security context are saved in *save; restore with iact_sync_restore().  On
  * an error the (sub)transaction's abort restores them.
+ *
+ * The owner is looked up again at every step, with the target locked
+ * (RowExclusiveLock, the lock its writes take anyway, held until the step's
+ * transaction ends), so that ALTER TABLE ... OWNER TO, or a table dropped and
+ * created again, between two batch commits takes effect from the next batch
+ * on: a run never writes as a role that no longer owns the table (the new
+ * owner's triggers would run with the old owner's rights).  The role that
+ * started the run must have the privileges of the new owner too.
  */
 void
 iact_sync_as_owner(SyncRun *r, SyncAs *save)
 {
+	Oid			relid;
+
 	GetUserIdAndSecContext(&save->user, &save->sec);
+	relid = RangeVarGetRelid(makeRangeVar(r->tgt_schema, r->tgt_table, -1), RowExclusiveLock, true);
+	r->owner = iact_sync_rel_owner(relid);
 	if (!OidIsValid(r->owner))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("target table %s does not exist", r->tgt_qual),
 				 errhint("Register the table again with iact.sync_add_table() to create it.")));
+	if (!has_privs_of_role(r->outer_user, r->owner))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("must be owner of table %s to sync it", r->tgt_qual),
+				 errdetail("The table's owner changed during the run; only that role, its members and superusers may sync it."),
+				 errhint("Run the sync again as the new owner (or a member of it).")));
 	SetUserIdAndSecContext(r->owner, save->sec | SECURITY_RESTRICTED_OPERATION |
 						   SECURITY_LOCAL_USERID_CHANGE);
 	save->nest = iact_sync_pin_search_path();
