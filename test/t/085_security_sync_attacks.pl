@@ -21,9 +21,13 @@
 #   is written as its NEW owner from the next batch on (before the fix the
 #   run kept the old owner, a superuser, and the new owner's trigger ran
 #   with superuser rights);
+# - foreign keys across owners follow PostgreSQL's rule: the check of the
+#   target's key in another role's table, and a cascade from the target into
+#   another role's table, run as that role (its trigger never as the caller);
 # - the owner's trigger starting a nested run of the same table is skipped
 #   (the sync lock is re-entrant inside one backend: before the fix the
-#   nested run ran);
+#   nested run ran, its own insert started another, and so on until MariaDB
+#   refused connections: "Too many connections");
 # - a run whose batch fails holds its lock to the end (a second run
 #   meanwhile is skipped) and releases it (the next run is not);
 use strict;
@@ -159,6 +163,42 @@ for my $tag ('domain id', 'domain watermark', 'default', 'rule', 'policy using',
 {
 	is(seen($tag), 'alice/false', "alice's $tag ran as alice only, without superuser rights");
 }
+
+# --- foreign keys across owners: PostgreSQL's RI actions run as the other table's owner
+# alice's target alice.parent is referenced by bob's bob.child (ON DELETE CASCADE, bob's
+# trigger on it); alice's target alice.kid references bob's bob.ref
+$node->safe_psql($db, q{
+	SET ROLE alice;
+	CREATE TABLE alice.parent (id integer PRIMARY KEY, val text, changed_at timestamp);
+	GRANT REFERENCES ON alice.parent TO bob;
+	GRANT USAGE ON SCHEMA alice TO bob;
+	RESET ROLE; SET ROLE bob;
+	CREATE TABLE bob.child (id integer PRIMARY KEY REFERENCES alice.parent ON DELETE CASCADE);
+	CREATE FUNCTION bob.child_note() RETURNS trigger LANGUAGE plpgsql AS $$
+	BEGIN
+		PERFORM public.note('cascade to bob.child');
+		RETURN OLD;
+	END $$;
+	CREATE TRIGGER child_note BEFORE DELETE ON bob.child FOR EACH ROW EXECUTE FUNCTION bob.child_note();
+	CREATE TABLE bob.ref (id integer PRIMARY KEY);
+	INSERT INTO bob.ref SELECT g FROM generate_series(1, 20) g;
+	GRANT REFERENCES ON bob.ref TO alice;
+	GRANT USAGE ON SCHEMA bob TO alice;
+	RESET ROLE; SET ROLE alice;
+	CREATE TABLE alice.kid (id integer PRIMARY KEY REFERENCES bob.ref, val text, changed_at timestamp);});
+q1(q{SELECT iact.sync_add_table('ivr', 'atk_t', 'alice.parent', retention_days => 0)});
+q1(q{SELECT iact.sync_add_table('ivr', 'atk_t', 'alice.kid', retention_days => 0)});
+is(q1(q{SELECT status FROM iact.sync_now('alice.parent')}), 'success', 'alice.parent loaded');
+is(q1(q{SELECT status FROM iact.sync_now('alice.kid')}), 'success',
+	"alice.kid loaded: its foreign key's check on bob.ref passes (run as bob, PostgreSQL's rule)");
+$node->safe_psql($db, q{SET ROLE bob; INSERT INTO bob.child VALUES (9), (10)});
+mariadb_sql(q{DELETE FROM atk_t WHERE id = 10});
+($ret, $out, $err) = $node->psql($db, q{SELECT status || coalesce(' ' || error, '') FROM iact.sync_now('alice.parent')});
+is($out, 'success', "a full sync deleting from alice.parent cascades to bob.child") or diag($err);
+is(q1(q{SELECT string_agg(id::text, ',') FROM bob.child}), '9', 'the cascade deleted the child row');
+is(seen('cascade to bob.child'), 'bob/false', "bob's trigger on the cascaded delete ran as bob, without superuser rights");
+mariadb_sql(q{INSERT INTO atk_t VALUES (10, 'v10', '2025-01-01 00:00:10')});
+q1(q{SELECT iact.sync_now('alice.parent')});
 
 # --- breaking out of the restricted context --------------------------------------
 $node->safe_psql($db, q{
