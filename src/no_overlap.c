@@ -336,8 +336,8 @@ check_new_range(NoOverlapGroup *g, Relation rel, Datum p, Datum s, Datum e)
  * (group, p) modulo NO_OVERLAP_LOCK_KEYS, with a tag SQL's advisory-lock
  * functions cannot make (objsubid IACT_LOCK_NO_OVERLAP).  The key hashes the
  * person under the probe index's collation, so that two values the probe
- * calls equal share a key (the collation is deterministic, hence the same in
- * every member: equality is equality of bytes).
+ * calls equal share a key (every member's probe index uses that collation:
+ * check_member_collations).
  */
 static void
 lock_person(NoOverlapGroup *g, NoOverlapMember *self, Datum p)

@@ -172,11 +172,13 @@ index_am(Oid indexoid)
  * person with the hash function of the same equality: it needs ascending
  * NULLS LAST columns, the default operator classes, and deterministic
  * collations (under a nondeterministic one, two persons the index calls equal
- * may differ in bytes, hash to different lock keys and race).
+ * may differ in bytes, hash to different lock keys and race), and the person
+ * column itself under a deterministic collation (person_colcoll: else the
+ * column's equality is not the index's).
  */
 static const char *
 probe_index_problem(HeapTuple itup, Oid person_type, Oid time_type, const char *person_col,
-					const char *start_col)
+					const char *start_col, Oid person_colcoll)
 {
 	Form_pg_index ind = (Form_pg_index) GETSTRUCT(itup);
 	bool		isnull;
@@ -193,6 +195,13 @@ probe_index_problem(HeapTuple itup, Oid person_type, Oid time_type, const char *
 		return "it is not valid (CREATE INDEX CONCURRENTLY failed or is in progress)";
 	if (!heap_attisnull(itup, Anum_pg_index_indpred, NULL))
 		return "it is a partial index";
+	/*
+	 * Under a nondeterministic collation the column calls persons equal that
+	 * differ in bytes ('Alice', 'alice'): an index under another collation
+	 * would tell them apart and let their events overlap.
+	 */
+	if (OidIsValid(person_colcoll) && !get_collation_isdeterministic(person_colcoll))
+		return psprintf("the table's column %s has a nondeterministic collation", quote_identifier(person_col));
 	for (int i = 0; i < 2; i++)
 	{
 		if (indoption->values[i] & INDOPTION_DESC)
@@ -222,6 +231,7 @@ find_probe_index(Relation rel, AttrNumber person_att, AttrNumber start_att,
 	ListCell   *lc;
 	Oid			best = InvalidOid;
 	int			best_natts = INT_MAX;
+	Oid			person_colcoll = TupleDescAttr(RelationGetDescr(rel), person_att - 1)->attcollation;
 
 	*refused = InvalidOid;
 	*why = NULL;
@@ -240,7 +250,8 @@ find_probe_index(Relation rel, AttrNumber person_att, AttrNumber start_att,
 			ind->indkey.values[1] == start_att &&
 			index_am(indexoid) == BTREE_AM_OID)
 		{
-			problem = probe_index_problem(itup, person_type, time_type, person_col, start_col);
+			problem = probe_index_problem(itup, person_type, time_type, person_col, start_col,
+										  person_colcoll);
 			if (problem == NULL && ind->indnkeyatts < best_natts)
 			{
 				best = indexoid;
@@ -292,6 +303,7 @@ member_probe_index(Relation rel, NoOverlapMember *m, const char *name, Oid ptype
 	char	   *qualified;
 	Oid			refused;
 	const char *why;
+	Oid			pcoll = TupleDescAttr(RelationGetDescr(rel), m->person_att - 1)->attcollation;
 
 	m->indexid = find_probe_index(rel, m->person_att, m->start_att, ptype, stype, pcol, scol,
 								  &refused, &why);
@@ -307,6 +319,14 @@ member_probe_index(Relation rel, NoOverlapMember *m, const char *name, Oid ptype
 		return;
 	qualified = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
 										   RelationGetRelationName(rel));
+	if (OidIsValid(pcoll) && !get_collation_isdeterministic(pcoll))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("column %s of table %s has a nondeterministic collation, which no-overlap group \"%s\" cannot use",
+						quote_identifier(pcol), RelationGetRelationName(rel), name),
+				 errdetail("The check compares persons byte by byte; the column's equality may call persons that differ in bytes equal."),
+				 errhint("Give the column a deterministic collation: ALTER TABLE %s ALTER COLUMN %s TYPE %s COLLATE \"C\";",
+						 qualified, quote_identifier(pcol), format_type_be(ptype))));
 	if (OidIsValid(refused))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -357,6 +377,47 @@ load_max_length(NoOverlapGroup *g, const char *name)
 				 errmsg("the maximum event length of no-overlap group \"%s\" must be a positive interval",
 						name)));
 	g->has_max = true;
+}
+
+/*
+ * What the members of a group must share beyond their column types (strict
+ * loads): one collation for the person column of every probe index, so that
+ * the probes, the lock key and find_overlaps compare persons alike in every
+ * member (a type such as citext is not compared byte by byte, even under a
+ * deterministic collation); and a time type without a collation (the trigger
+ * compares times without one).
+ */
+static void
+check_member_collations(NoOverlapGroup *g, const char *name)
+{
+	NoOverlapMember *first = &g->members[0];
+
+	if (type_is_collatable(g->time_type))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("start and end columns of no-overlap group \"%s\" are of type %s, which has a collation",
+						name, format_type_be(g->time_type)),
+				 errhint("Use a time type without a collation, such as timestamp, timestamptz, date or integer.")));
+	for (int i = 1; i < g->nmembers; i++)
+	{
+		NoOverlapMember *m = &g->members[i];
+
+		if (OidIsValid(first->indexid) && OidIsValid(m->indexid) &&
+			first->person_coll != m->person_coll)
+			ereport(ERROR,
+					(errcode(ERRCODE_COLLATION_MISMATCH),
+					 errmsg("members of no-overlap group \"%s\" compare persons under different collations",
+							name),
+					 errdetail("Probe index %s compares %s under collation %s, probe index %s under %s.",
+							   get_rel_name(first->indexid), NameStr(first->person_col),
+							   quote_identifier(get_collation_name(first->person_coll)),
+							   get_rel_name(m->indexid),
+							   quote_identifier(get_collation_name(m->person_coll))),
+					 errhint("Create every probe index with one collation, e.g. CREATE INDEX ON %s (%s COLLATE %s, %s);",
+							 get_rel_name(m->relid), quote_identifier(NameStr(m->person_col)),
+							 quote_identifier(get_collation_name(first->person_coll)),
+							 quote_identifier(NameStr(m->start_col)))));
+	}
 }
 
 /*
@@ -469,6 +530,7 @@ next:
 		g->time_gt_proc = get_opcode(tt->gt_opr);
 		g->person_tc = pt;
 		g->time_tc = tt;
+		check_member_collations(g, name);
 		load_max_length(g, name);
 	}
 }
