@@ -135,25 +135,34 @@ SELECT call FROM regress_sweep_calls
  WHERE how = 'top' AND NOT (fn = 'iact.purge_audit_log_batched' AND value = $$'0'$$)
  ORDER BY fn, i, value COLLATE "C" \gexec
 
--- without arguments
+-- the functions without arguments: called plainly, or (trigger functions) directly
+CREATE TABLE regress_sweep_noarg (fn text, is_trigger boolean);
+INSERT INTO regress_sweep_noarg VALUES
+  ('iact.session_person_id', false), ('iact.health', false), ('iact.metrics', false),
+  ('iact.check_overlaps_now', false),
+  ('iact.migration_log_guard', true), ('iact.refuse_update', true), ('iact.no_overlap_trigger', true),
+  ('iact.audit_trigger', true), ('iact.audit_log_guard', true), ('iact.event_deletion_trail', true),
+  ('iact.event_deletions_guard', true);
 SELECT regress_try('SELECT * FROM iact.session_person_id()') AS session_person_id;
 SELECT regress_try('SELECT * FROM iact.health()') ~ '^ok: ' AS health_ok;
 SELECT regress_try('SELECT iact.metrics()') ~ '^ok: ' AS metrics_ok;
 SELECT regress_try('SELECT iact.check_overlaps_now()') ~ '^ok: ' AS check_overlaps_now_ok;
 -- trigger functions called directly
-SELECT f AS trigger_function, regress_try(format('SELECT %s()', f)) AS outcome
-  FROM unnest(ARRAY['iact.migration_log_guard', 'iact.refuse_update', 'iact.no_overlap_trigger',
-                    'iact.audit_trigger', 'iact.audit_log_guard', 'iact.event_deletion_trail',
-                    'iact.event_deletions_guard']) f ORDER BY 1;
--- every function of the extension is in the sweep (the sync's have their own)
+SELECT fn AS trigger_function, regress_try(format('SELECT %s()', fn)) AS outcome
+  FROM regress_sweep_noarg WHERE is_trigger ORDER BY 1;
+-- every function of the extension, in whatever schema, is in the sweep with
+-- its signature (the sync's have their own): a new function, a new overload
+-- or a new argument shows here, and an entry of the sweep that no longer
+-- exists fails its cast to regprocedure
 SELECT p.oid::regprocedure AS not_swept
-  FROM pg_proc p
- WHERE p.pronamespace = 'iact'::regnamespace
+  FROM pg_depend d JOIN pg_proc p ON p.oid = d.objid
+ WHERE d.classid = 'pg_proc'::regclass AND d.deptype = 'e'
+   AND d.refobjid = (SELECT x.oid FROM pg_extension x WHERE x.extname = 'iact')
    AND p.proname !~ '^(_?sync_|request_sync|mariadb_fdw_validator)'
-   AND p.proname NOT IN (SELECT split_part(fn, '.', 2) FROM regress_sweep_fn)
-   AND p.proname NOT IN ('session_person_id', 'health', 'metrics', 'check_overlaps_now', 'migration_log_guard', 'refuse_update',
-                         'no_overlap_trigger', 'audit_trigger', 'audit_log_guard', 'event_deletion_trail',
-                         'event_deletions_guard')
+   AND p.oid NOT IN (SELECT format('%s(%s)', fn, array_to_string(types, ','))::regprocedure::oid
+                       FROM regress_sweep_fn
+                     UNION ALL
+                     SELECT (fn || '()')::regprocedure::oid FROM regress_sweep_noarg)
  ORDER BY 1;
 
 -- the server is still up, and nothing was left behind
@@ -163,7 +172,8 @@ SELECT count(*) AS sweep_events FROM iact.work_shifts WHERE person_id = 7101;
 
 RESET statement_timeout;
 DROP VIEW regress_sweep_calls;
-DROP TABLE regress_sweep_t, regress_sweep_ev, regress_sweep_fn, regress_sweep_value, regress_sweep_audited;
+DROP TABLE regress_sweep_t, regress_sweep_ev, regress_sweep_fn, regress_sweep_noarg, regress_sweep_value,
+    regress_sweep_audited;
 DELETE FROM iact.backfill_runs WHERE name IN ('sweep_bf', '"a.b''c', repeat('x', 10000));
 DROP FUNCTION regress_try(text);
 DELETE FROM iact.offices WHERE id = 7101;
