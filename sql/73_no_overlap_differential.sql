@@ -5,7 +5,8 @@
 --            gets each new event), no constraint but iact's trigger
 -- The same random operations go to both: inserts (periods on a coarse grid,
 -- so that ends often touch, across midnights and the DST change of the
--- session's time zone), deletes and moving UPDATEs; every accept/reject
+-- session's time zone), deletes, moving UPDATEs and multi-row INSERTs spread
+-- over both tables in one statement; every accept/reject
 -- decision must be equal, and so must the contents at the end.  For
 -- timestamp, timestamptz, date and integer times and each kind of probe index
 -- enforce_no_overlap accepts (plain, wider, INCLUDE, UNIQUE, a text person
@@ -18,7 +19,8 @@ CREATE EXTENSION IF NOT EXISTS btree_gist;
 -- one configuration: n operations; returns the counts and the mismatches
 CREATE FUNCTION regress_diff(typ text, kind text, n integer, seed float8)
     RETURNS TABLE (time_type text, probe_index text, inserts integer, accepted integer,
-                   rejected integer, updates integer, deletes integer, mismatches integer,
+                   rejected integer, updates integer, deletes integer, batches integer,
+                   batches_accepted integer, mismatches integer,
                    same_contents boolean, overlapping_pairs bigint)
     LANGUAGE plpgsql AS $$
 DECLARE
@@ -39,11 +41,16 @@ DECLARE
     len integer;
     pv text;
     tbl text;
+    rows_o text[];
+    rows_a text[];
+    rows_b text[];
+    stmt text;
     ok_oracle boolean;
     ok_subject boolean;
 BEGIN
     time_type := typ; probe_index := kind;
-    inserts := 0; accepted := 0; rejected := 0; updates := 0; deletes := 0; mismatches := 0;
+    inserts := 0; accepted := 0; rejected := 0; updates := 0; deletes := 0; batches := 0; batches_accepted := 0;
+    mismatches := 0;
     PERFORM setseed(seed);
     DROP TABLE IF EXISTS regress_diff_oracle, regress_diff_a, regress_diff_b;
     EXECUTE format('CREATE TABLE regress_diff_oracle (id integer PRIMARY KEY, person %s NOT NULL, r %s NOT NULL,
@@ -99,6 +106,48 @@ BEGIN
                 mismatches := mismatches + 1;
                 RAISE WARNING 'mismatch (%, %): update % to person %, [%, %): oracle %, subject %',
                     typ, kind, victim, pv, k, k + len, ok_oracle, ok_subject;
+            END IF;
+        ELSIF op < 0.32 THEN
+            -- one statement inserting 2 or 3 events of one person, spread over
+            -- both tables (a data-modifying WITH): the trigger checks them all
+            -- at the end of the statement, each seeing the others
+            batches := batches + 1;
+            -- (each starts where the previous one ended, one unit before or after)
+            rows_o := '{}'; rows_a := '{}'; rows_b := '{}';
+            FOR j IN 1..2 + floor(random() * 2)::integer LOOP
+                id := id + 1;
+                IF j > 1 THEN
+                    k := k + len - 1 + floor(random() * 3)::integer;
+                    len := 1 + floor(random() * 6)::integer;
+                END IF;
+                rows_o := rows_o || format('(%s, %s, %s(%s, %s, ''[)''))', id, pv, rng, format(val, k),
+                                           format(val, k + len));
+                IF random() < 0.5 THEN
+                    rows_a := rows_a || format('(%s, %s, %s, %s)', id, pv, format(val, k), format(val, k + len));
+                ELSE
+                    rows_b := rows_b || format('(%s, %s, %s, %s)', id, pv, format(val, k), format(val, k + len));
+                END IF;
+            END LOOP;
+            BEGIN
+                EXECUTE 'INSERT INTO regress_diff_oracle VALUES ' || array_to_string(rows_o, ', ');
+                ok_oracle := true;
+            EXCEPTION WHEN exclusion_violation THEN ok_oracle := false;
+            END;
+            stmt := CASE WHEN cardinality(rows_a) = 0
+                         THEN 'INSERT INTO regress_diff_b VALUES ' || array_to_string(rows_b, ', ')
+                         WHEN cardinality(rows_b) = 0
+                         THEN 'INSERT INTO regress_diff_a VALUES ' || array_to_string(rows_a, ', ')
+                         ELSE format('WITH x AS (INSERT INTO regress_diff_a VALUES %s) INSERT INTO regress_diff_b VALUES %s',
+                                     array_to_string(rows_a, ', '), array_to_string(rows_b, ', ')) END;
+            BEGIN
+                EXECUTE stmt;
+                ok_subject := true;
+            EXCEPTION WHEN exclusion_violation OR unique_violation THEN ok_subject := false;
+            END;
+            IF ok_oracle THEN batches_accepted := batches_accepted + 1; END IF;
+            IF ok_oracle IS DISTINCT FROM ok_subject THEN
+                mismatches := mismatches + 1;
+                RAISE WARNING 'mismatch (%, %): batch %: oracle %, subject %', typ, kind, stmt, ok_oracle, ok_subject;
             END IF;
         ELSE
             id := id + 1;
