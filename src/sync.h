@@ -103,6 +103,9 @@ typedef struct SyncRun
 	struct IactMyConn *conn;
 	char	   *src_qual;		/* `db`.`table` */
 	Oid			tgt_relid;		/* the target table */
+	bool		tgt_tree;		/* partitioned or with inheritance children: a
+								 * ctid names a row only with its tableoid */
+	bool		tgt_inherits;	/* an inheritance parent: no ON CONFLICT */
 	TupleDesc	tupdesc;		/* the target's row type */
 	Oid			rowtype;
 	Oid			arraytype;
@@ -176,6 +179,7 @@ extern void iact_sync_apply_batch(SyncRun *r, SyncBatch *b);
 extern ErrorData *iact_sync_in_subxact(SyncRun *r, void (*fn) (SyncRun *, void *), void *arg);
 extern void iact_sync_delete_tail(SyncRun *r);
 extern Datum iact_sync_range_param(SyncRun *r, int idx, const char *text, bool *isnull);
+extern void iact_sync_purge(SyncRun *r);
 
 /* sync_direct.c: writing a batch without a statement, where the target allows */
 typedef struct SyncDirect SyncDirect;

@@ -15,6 +15,7 @@
 #include "access/htup_details.h"
 #include "access/xact.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
@@ -64,6 +65,50 @@ iact_sync_append_key_match(StringInfo sql, SyncRun *r, const char *a, const char
 		}
 }
 
+/*
+ * The upsert of an inheritance parent: ON CONFLICT sees only the parent's own
+ * unique index, not the children's rows (and a trigger routing the parent's
+ * inserts to the children would turn a changed row into a duplicate key).  So:
+ * an UPDATE through the parent of the rows whose key is there (in the parent
+ * or any child) and whose values differ, and an INSERT of the keys that are
+ * not; both see the target as it was before the statement.  The rows inserted
+ * are counted as the batch's keys the target did not have (a routing trigger
+ * returns no row).  Appends to "WITH s AS (...)[, k AS (...)]" the rest of
+ * the statement, which returns the two counts.
+ */
+static void
+append_inherits_upsert(StringInfo sql, SyncRun *r, const char *cols)
+{
+	int			i;
+	bool		first = true;
+
+	appendStringInfoString(sql, ", up AS (");
+	for (i = 0; i < r->ncols; i++)
+		if (!r->cols[i].is_key)
+		{
+			if (first)
+				appendStringInfo(sql, "UPDATE %s AS t SET ", r->tgt_qual);
+			appendStringInfo(sql, "%s%s = s.%s", first ? "" : ", ",
+							 quote_identifier(r->cols[i].name), quote_identifier(r->cols[i].name));
+			first = false;
+		}
+	if (first)
+		appendStringInfoString(sql, "SELECT 1 WHERE false)");	/* only keys: nothing to update */
+	else
+	{
+		appendStringInfoString(sql, " FROM s WHERE ");
+		iact_sync_append_key_match(sql, r, "t", "s");
+		appendStringInfo(sql, " AND (%s) IS DISTINCT FROM (%s) RETURNING 1)",
+						 iact_sync_column_list(r, "t.", false, true),
+						 iact_sync_column_list(r, "s.", false, true));
+	}
+	appendStringInfo(sql, ", e AS MATERIALIZED (SELECT * FROM s WHERE NOT EXISTS (SELECT 1 FROM %s t WHERE ",
+					 r->tgt_qual);
+	iact_sync_append_key_match(sql, r, "t", "s");
+	appendStringInfo(sql, ")), ins AS (INSERT INTO %s (%s) SELECT %s FROM e) "
+					 "SELECT (SELECT count(*) FROM e), (SELECT count(*) FROM up)", r->tgt_qual, cols, cols);
+}
+
 /* the upsert of one batch, given as one array of the target's row type */
 void
 iact_sync_prepare_plans(SyncRun *r)
@@ -77,6 +122,8 @@ iact_sync_prepare_plans(SyncRun *r)
 	bool		has_non_keys = false;
 
 	initStringInfo(&sql);
+	r->tgt_inherits = get_rel_relkind(r->tgt_relid) == RELKIND_RELATION && has_subclass(r->tgt_relid);
+	r->tgt_tree = r->tgt_inherits || get_rel_relkind(r->tgt_relid) == RELKIND_PARTITIONED_TABLE;
 	if (r->merge_delete)
 	{
 		iact_sync_merge_prepare(r);
@@ -92,6 +139,11 @@ iact_sync_prepare_plans(SyncRun *r)
 	if (!r->wm_col && !r->merge_delete)
 		appendStringInfo(&sql, ", k AS (INSERT INTO pg_temp.iact_sync_seen (%s) SELECT %s FROM s)",
 						 keys, keys);
+	if (r->tgt_inherits)
+	{
+		append_inherits_upsert(&sql, r, cols);
+		goto prepare;
+	}
 	appendStringInfo(&sql, ", up AS (INSERT INTO %s AS t (%s) SELECT %s FROM s ON CONFLICT (%s) ",
 					 r->tgt_qual, cols, cols, keys);
 	for (i = 0; i < r->ncols; i++)
@@ -473,7 +525,8 @@ write_rows(SyncRun *r, SyncDirect *d, ConvertState *cs, MemoryContext cxt)
 		{
 			if (SPI_execute_plan(r->apply_plan, args, NULL, false, 0) != SPI_OK_INSERT)
 				elog(ERROR, "the insert into %s failed", r->tgt_qual);
-			r->n_inserted += SPI_processed;
+			/* a trigger routing an inheritance parent's rows to its children returns none */
+			r->n_inserted += r->tgt_inherits ? (uint64) cs->nrows : SPI_processed;
 		}
 		else
 		{
@@ -611,4 +664,41 @@ iact_sync_delete_tail(SyncRun *r)
 	if (SPI_execute_with_args(sql.data, nargs, argtypes, args, NULL, false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "the delete of vanished rows of %s failed", r->tgt_qual);
 	r->n_deleted += SPI_processed;
+}
+
+/*
+ * The retention purge: the target's rows older than the cutoff are deleted
+ * batch_size at a time (each statement's AFTER triggers, e.g. foreign keys,
+ * fire at its end, so their queue stays bounded).  A row is addressed by its
+ * ctid, which is unique only within one relation: in a partitioned target or
+ * one with inheritance children, by its tableoid and ctid together (the ctid
+ * array lets each partition be read by a TID scan, the pair picks the rows).
+ */
+void
+iact_sync_purge(SyncRun *r)
+{
+	Oid			t[2] = {r->cols[r->ret_idx].typid, INT4OID};
+	Datum		a[2];
+	bool		isnull;
+	const char *col = quote_identifier(r->ret_col);
+	char	   *sql;
+
+	if (r->tgt_tree)
+		sql = psprintf("WITH x AS MATERIALIZED (SELECT tableoid AS o, ctid AS c FROM %s WHERE %s OPERATOR(pg_catalog.<) $1 LIMIT $2) "
+					   "DELETE FROM %s WHERE ctid OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT c FROM x)) "
+					   "AND (tableoid, ctid) IN (SELECT o, c FROM x)", r->tgt_qual, col, r->tgt_qual);
+	else
+		sql = psprintf("DELETE FROM %s WHERE ctid OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT ctid FROM %s "
+					   "WHERE %s OPERATOR(pg_catalog.<) $1 LIMIT $2))", r->tgt_qual, r->tgt_qual, col);
+	a[0] = iact_sync_range_param(r, r->ret_idx, r->cutoff, &isnull);
+	a[1] = Int32GetDatum(r->batch_size);
+	for (;;)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (SPI_execute_with_args(sql, 2, t, a, NULL, false, 0) != SPI_OK_DELETE)
+			elog(ERROR, "the retention purge of %s failed", r->tgt_qual);
+		r->n_purged += SPI_processed;
+		if (SPI_processed == 0)
+			break;
+	}
 }

@@ -37,6 +37,7 @@
 #include "catalog/pg_am.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_index.h"
+#include "catalog/pg_inherits.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
@@ -140,6 +141,8 @@ why_statements(SyncRun *r, Relation rel, bool lookup, Oid *keyidx, int *key_col)
 		return "the target is not a table";
 	if (rel->rd_rel->relispartition)
 		return "the target is a partition";
+	if (has_subclass(RelationGetRelid(rel)))
+		return "the target has inheritance children";
 	if (rel->trigdesc != NULL)
 		return "the target has triggers (foreign keys and deferrable constraints are triggers too)";
 	if (rel->rd_rules != NULL)

@@ -569,25 +569,7 @@ iact_sync_step_finish(SyncRun *r, void *arg)
 
 	/* retention: purge in batches */
 	if (r->ret_idx >= 0 && r->cutoff)
-	{
-		Oid			t[2] = {r->cols[r->ret_idx].typid, INT4OID};
-		Datum		a[2];
-		char	   *sql = psprintf("DELETE FROM %s WHERE ctid = ANY (ARRAY(SELECT ctid FROM %s "
-								   "WHERE %s < $1 LIMIT $2))", r->tgt_qual, r->tgt_qual,
-								   quote_identifier(r->ret_col));
-
-		a[0] = iact_sync_range_param(r, r->ret_idx, r->cutoff, &isnull);
-		a[1] = Int32GetDatum(r->batch_size);
-		for (;;)
-		{
-			CHECK_FOR_INTERRUPTS();
-			if (SPI_execute_with_args(sql, 2, t, a, NULL, false, 0) != SPI_OK_DELETE)
-				elog(ERROR, "the retention purge of %s failed", r->tgt_qual);
-			r->n_purged += SPI_processed;
-			if (SPI_processed == 0)
-				break;
-		}
-	}
+		iact_sync_purge(r);
 
 	/* full comparison: what the source no longer has goes */
 	if (r->merge_delete)
