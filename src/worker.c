@@ -16,7 +16,16 @@
  * found the table busy (a manual sync_now, or another run) is recorded as
  * 'skipped' by the engine and tried again after iact.sync_retry_delay.
  *
- * Shared memory holds only the worker's latch and the pending requests.
+ * The worker never needs a restart or a request to begin: it looks for the
+ * extension every few seconds while it is missing, and a registration (any
+ * change of iact.sync_tables) or a request sets its latch when the
+ * registering transaction commits.  An error anywhere in its loop is logged
+ * and the loop goes on after a delay (1 s doubling to 60 s), never a FATAL
+ * and a restart.  Everything a pass allocates lives in a context reset at
+ * the start of the next one.  Requests of single tables are rows of
+ * iact.sync_requests (any number); shared memory holds the worker's latch,
+ * the "all tables" request, and -- for a database still at version 1.0,
+ * which has no iact.sync_requests -- the old fixed array of requests.
  *
  *-------------------------------------------------------------------------
  */
@@ -25,6 +34,8 @@
 #include <limits.h>
 
 #include "access/xact.h"
+#include "commands/trigger.h"
+#include "catalog/namespace.h"
 #include "commands/dbcommands.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -43,12 +54,14 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 #include "worker_replica.h"
 
 PG_FUNCTION_INFO_V1(iact_request_sync);
+PG_FUNCTION_INFO_V1(iact_sync_wake_worker);
 
 PGDLLEXPORT void iact_worker_main(Datum arg);
 
@@ -146,6 +159,67 @@ iact_worker_init(void)
 	RegisterBackgroundWorker(&worker);
 }
 
+/* iact.sync_requests (1.1), or InvalidOid in a database still at 1.0 */
+static Oid
+get_requests_relid(void)
+{
+	Oid			nsp = get_namespace_oid("iact", true);
+
+	return OidIsValid(nsp) ? get_relname_relid("sync_requests", nsp) : InvalidOid;
+}
+
+/*
+ * Wake the worker when the current transaction commits (what it must see is
+ * committed by then), not before: a worker woken earlier would find nothing
+ * new and sleep again.
+ */
+static bool wake_at_commit = false;
+static bool wake_callback_registered = false;
+
+static void
+wake_xact_callback(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_COMMIT && wake_at_commit && shared != NULL)
+	{
+		SpinLockAcquire(&shared->mutex);
+		if (shared->pid != 0 && shared->latch)
+			SetLatch(shared->latch);
+		SpinLockRelease(&shared->mutex);
+	}
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
+		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT)
+		wake_at_commit = false;
+}
+
+static void
+wake_worker_at_commit(void)
+{
+	if (shared == NULL)
+		return;					/* not preloaded: there is no worker */
+	if (!wake_callback_registered)
+	{
+		RegisterXactCallback(wake_xact_callback, NULL);
+		wake_callback_registered = true;
+	}
+	wake_at_commit = true;
+}
+
+/*
+ * iact._sync_wake_worker(): a statement trigger on iact.sync_tables and
+ * iact.sync_requests.  A registration, a change of a table's settings or a
+ * request wakes the worker when the transaction commits.
+ */
+Datum
+iact_sync_wake_worker(PG_FUNCTION_ARGS)
+{
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("iact._sync_wake_worker() must be called as a trigger")));
+	wake_worker_at_commit();
+	return PointerGetDatum(NULL);
+}
+
 /* ---------------------------------------------------------------------
  * iact.request_sync(target_table text DEFAULT NULL)
  * ---------------------------------------------------------------------
@@ -184,6 +258,18 @@ iact_request_sync(PG_FUNCTION_ARGS)
 			elog(ERROR, "could not look up the sync table");
 		table_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
 											   SPI_tuptable->tupdesc, 1, &isnull));
+		/* 1.1: a row of iact.sync_requests, any number; the worker wakes at commit */
+		if (OidIsValid(get_requests_relid()))
+		{
+			Oid			t[1] = {INT4OID};
+			Datum		v[1] = {Int32GetDatum(table_id)};
+
+			if (SPI_execute_with_args("INSERT INTO iact.sync_requests (table_id) VALUES ($1) "
+									  "ON CONFLICT (table_id) DO NOTHING", 1, t, v, NULL,
+									  false, 0) != SPI_OK_INSERT)
+				elog(ERROR, "could not insert into iact.sync_requests");
+			table_id = -1;		/* queued in the table */
+		}
 		SPI_finish();
 	}
 
@@ -191,7 +277,7 @@ iact_request_sync(PG_FUNCTION_ARGS)
 	pid = shared->pid;
 	if (table_id == 0)
 		shared->request_all = true;
-	else
+	else if (table_id > 0)
 	{
 		int			i;
 
@@ -306,40 +392,60 @@ mark_interrupted_runs(void)
 						(unsigned long long) SPI_processed)));
 }
 
+/* one table to run in this pass of the loop */
+typedef struct DueTable
+{
+	int32		id;
+	char	   *name;
+	const char *why;
+	bool		queued;			/* a row of iact.sync_requests to take */
+} DueTable;
+
 /*
  * The tables to run now, in id order, with why: the requested ones (even a
- * disabled one), then -- if scheduling is on, or all were requested -- the
- * enabled ones that are due (all of them if all were requested).  Sets
- * *next_in to the seconds until the next enabled table is due.  The rules
- * live in the view iact.sync_schedule (src/sql/40_worker.sql), so what a DBA
- * reads there is what the worker does.
+ * disabled one: a row of iact.sync_requests, or an id of the 1.0 array),
+ * then -- if scheduling is on, or all were requested -- the enabled ones that
+ * are due (all of them if all were requested); any number of them, in the
+ * caller's memory context.  Sets *next_in to the seconds until the next
+ * enabled table is due.  The rules live in the view iact.sync_schedule
+ * (src/sql/40_worker.sql), so what a DBA reads there is what the worker does.
+ * Runs in a transaction, with SPI connected.
  */
-static int
-tables_to_run(char **names, const char **whys, int max, bool all,
-			  const int32 *requested, int nreq, double *next_in)
+static List *
+tables_to_run(MemoryContext cxt, bool all, const int32 *requested, int nreq, double *next_in)
 {
-	int			n = 0;
+	List	   *due = NIL;
 	uint64		i;
 	bool		isnull;
+	bool		has_queue = OidIsValid(get_requests_relid());
 
 	/* logical-replication subscriber: replicated targets are not pulled (worker_replica.c) */
 	List	   *replicated = iact_replicated_sync_tables();
 
-	if (SPI_execute("SELECT table_id, table_enabled, target_table, coalesce(pg_catalog.date_part('epoch', "
-					"next_due_at OPERATOR(pg_catalog.-) pg_catalog.clock_timestamp())::pg_catalog.float8, 0) "
-					"FROM iact.sync_schedule ORDER BY table_id",
+	if (SPI_execute(has_queue ?
+					"SELECT s.table_id, s.table_enabled, s.target_table, coalesce(pg_catalog.date_part('epoch', "
+					"s.next_due_at OPERATOR(pg_catalog.-) pg_catalog.clock_timestamp())::pg_catalog.float8, 0), "
+					"q.table_id IS NOT NULL FROM iact.sync_schedule s LEFT JOIN iact.sync_requests q "
+					"ON q.table_id OPERATOR(pg_catalog.=) s.table_id ORDER BY s.table_id" :
+					"SELECT table_id, table_enabled, target_table, coalesce(pg_catalog.date_part('epoch', "
+					"next_due_at OPERATOR(pg_catalog.-) pg_catalog.clock_timestamp())::pg_catalog.float8, 0), "
+					"false FROM iact.sync_schedule ORDER BY table_id",
 					true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read iact.sync_schedule");
 
 	*next_in = -1;
-	for (i = 0; i < SPI_processed && n < max; i++)
+	for (i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
 		int32		id = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
 		bool		enabled = DatumGetBool(SPI_getbinval(tup, desc, 2, &isnull));
 		double		wait = DatumGetFloat8(SPI_getbinval(tup, desc, 4, &isnull));
-		bool		req = false;
+		bool		queued = DatumGetBool(SPI_getbinval(tup, desc, 5, &isnull));
+		bool		req = queued;
+		const char *why;
+		DueTable   *t;
+		MemoryContext old;
 		int			j;
 
 		for (j = 0; j < nreq; j++)
@@ -347,18 +453,25 @@ tables_to_run(char **names, const char **whys, int max, bool all,
 		if (!req && list_member_int(replicated, id))
 			continue;			/* replicated from a publisher (worker_replica.c) */
 		if (req || (enabled && all))
-			whys[n] = "requested";
+			why = "requested";
 		else if (enabled && iact_sync_enabled && wait <= 0)
-			whys[n] = "scheduled";
+			why = "scheduled";
 		else
 		{
 			if (enabled && wait > 0 && (*next_in < 0 || wait < *next_in))
 				*next_in = wait;
 			continue;
 		}
-		names[n++] = MemoryContextStrdup(TopMemoryContext, SPI_getvalue(tup, desc, 3));
+		old = MemoryContextSwitchTo(cxt);
+		t = palloc(sizeof(DueTable));
+		t->id = id;
+		t->name = pstrdup(SPI_getvalue(tup, desc, 3));
+		t->why = why;
+		t->queued = queued;
+		due = lappend(due, t);
+		MemoryContextSwitchTo(old);
 	}
-	return n;
+	return due;
 }
 
 static void
@@ -420,20 +533,37 @@ execute_toplevel(const char *sql)
 /*
  * One table, through CALL iact.sync_run(): the engine records the run and
  * its failures; an error that still escapes (its bookkeeping) is reported
- * here and the worker carries on.
+ * here and the worker carries on.  A request of the table is taken in the
+ * same transaction (committed with the run's first batch).  Returns in the
+ * caller's memory context.
  */
 static bool
-run_table(const char *name, const char *why)
+run_table(DueTable *t)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	bool		ok = true;
 
-	set_activity("iact sync of %s (%s)", name, why);
+	set_activity("iact sync of %s (%s)", t->name, t->why);
 	PG_TRY();
 	{
 		SetCurrentStatementStartTimestamp();
 		StartTransactionCommand();
-		execute_toplevel(psprintf("CALL iact.sync_run(%s)", quote_literal_cstr(name)));
+		if (t->queued)
+		{
+			Oid			types[1] = {INT4OID};
+			Datum		vals[1] = {Int32GetDatum(t->id)};
+
+			if (SPI_connect() != SPI_OK_CONNECT)
+				elog(ERROR, "SPI_connect failed");
+			PushActiveSnapshot(GetTransactionSnapshot());
+			if (SPI_execute_with_args("DELETE FROM iact.sync_requests WHERE table_id OPERATOR(pg_catalog.=) $1",
+									  1, types, vals, NULL, false, 0) != SPI_OK_DELETE)
+				elog(ERROR, "could not take the request of %s", t->name);
+			PopActiveSnapshot();
+			SPI_finish();
+		}
+		MemoryContextSwitchTo(cxt);
+		execute_toplevel(psprintf("CALL iact.sync_run(%s)", quote_literal_cstr(t->name)));
 		MemoryContextSwitchTo(cxt);
 		CommitTransactionCommand();
 	}
@@ -446,34 +576,24 @@ run_table(const char *name, const char *why)
 		ok = false;
 	}
 	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
 	pgstat_report_activity(STATE_IDLE, NULL);
 	return ok;
 }
 
-void
-iact_worker_main(Datum arg)
+/*
+ * Wait until iact.database can be connected to: a start-up that cannot
+ * connect (the database is missing) ends in FATAL and the postmaster starts
+ * the worker again, so wait longer at each start (10 s, 20 s, ... at most
+ * 10 min) so that it never floods the log.
+ */
+static void
+connect_database(void)
 {
-	bool		warned_missing = false;
-	bool		first = true;
 	int			failures;
 	TimestampTz until;
 	long		left;
 
-	pqsignal(SIGHUP, SignalHandlerForConfigReload);
-	pqsignal(SIGTERM, die);
-	BackgroundWorkerUnblockSignals();
-
-	SpinLockAcquire(&shared->mutex);
-	shared->pid = MyProcPid;
-	shared->latch = &MyProc->procLatch;
-	SpinLockRelease(&shared->mutex);
-	on_shmem_exit(worker_exit, (Datum) 0);
-
-	/*
-	 * A start-up that cannot connect (iact.database missing) ends in FATAL
-	 * and the postmaster starts the worker again: wait longer each time
-	 * (10 s, 20 s, ... at most 10 min) so that it never floods the log.
-	 */
 	SpinLockAcquire(&shared->mutex);
 	failures = shared->connect_failures++;
 	SpinLockRelease(&shared->mutex);
@@ -498,6 +618,91 @@ iact_worker_main(Datum arg)
 	SpinLockAcquire(&shared->mutex);
 	shared->connect_failures = 0;
 	SpinLockRelease(&shared->mutex);
+}
+
+/* the state the worker's loop keeps from one pass to the next */
+typedef struct WorkerLoop
+{
+	bool		first;			/* no pass has found the extension yet */
+	bool		warned_missing;
+	bool		installed;
+	double		next_in;		/* seconds until the next table is due, -1: none */
+} WorkerLoop;
+
+/*
+ * One pass: read what is due (in one transaction), run it (a transaction per
+ * table).  Returns true when the schedule should be looked at again at once.
+ * Errors are the caller's.
+ */
+static bool
+worker_pass(WorkerLoop *w, MemoryContext cxt, bool all, int32 *requested, int nreq)
+{
+	List	   *due = NIL;
+	ListCell   *lc;
+	bool		failed = false;
+
+	w->next_in = -1;
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	PushActiveSnapshot(GetTransactionSnapshot());
+	w->installed = extension_installed();
+	if (w->installed)
+	{
+		if (w->first)
+			mark_interrupted_runs();
+		w->first = false;
+		w->warned_missing = false;
+		due = tables_to_run(cxt, all, requested, nreq, &w->next_in);
+	}
+	else if (!w->warned_missing)
+	{
+		ereport(WARNING,
+				(errmsg("iact sync worker: extension \"iact\" is not installed in database \"%s\"",
+						iact_database),
+				 errhint("Run CREATE EXTENSION iact in that database (the worker notices it by itself), "
+						 "or set iact.database and restart.")));
+		w->warned_missing = true;
+	}
+	PopActiveSnapshot();
+	SPI_finish();
+	CommitTransactionCommand();
+	MemoryContextSwitchTo(cxt);
+
+	foreach(lc, due)
+	{
+		CHECK_FOR_INTERRUPTS();
+		failed |= !run_table((DueTable *) lfirst(lc));
+	}
+	if (due == NIL)
+		return false;
+	if (failed)
+	{
+		w->next_in = iact_sync_retry_delay;
+		return false;
+	}
+	return true;				/* look again at once: the schedule moved */
+}
+
+void
+iact_worker_main(Datum arg)
+{
+	WorkerLoop	w = {true, false, false, -1};
+	MemoryContext cxt;
+	volatile long error_delay_ms = 0;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+
+	SpinLockAcquire(&shared->mutex);
+	shared->pid = MyProcPid;
+	shared->latch = &MyProc->procLatch;
+	SpinLockRelease(&shared->mutex);
+	on_shmem_exit(worker_exit, (Datum) 0);
+
+	connect_database();
 	/* also the setting, so what runs in the worker can tell where it runs */
 	SetConfigOption("application_name", "iact sync worker", PGC_USERSET, PGC_S_SESSION);
 	/*
@@ -507,19 +712,18 @@ iact_worker_main(Datum arg)
 	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_SESSION);
 	ereport(LOG, (errmsg("iact sync worker started in database \"%s\"", iact_database)));
 
+	/* like pg_cron's loop: everything of one pass goes with the next reset */
+	cxt = AllocSetContextCreate(TopMemoryContext, "iact sync worker loop", ALLOCSET_DEFAULT_SIZES);
 	for (;;)
 	{
-		char	   *names[MAX_REQUESTS];
-		const char *whys[MAX_REQUESTS];
 		int32		requested[MAX_REQUESTS];
-		int			n = 0;
 		int			nreq = 0;
 		bool		all;
-		bool		installed;
-		double		next_in = -1;
+		volatile bool again = false;
 		long		sleep_ms;
-		int			i;
 
+		MemoryContextReset(cxt);
+		MemoryContextSwitchTo(cxt);
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
 		{
@@ -528,54 +732,40 @@ iact_worker_main(Datum arg)
 		}
 
 		all = take_requests(requested, &nreq);
-
-		SetCurrentStatementStartTimestamp();
-		StartTransactionCommand();
-		SPI_connect();
-		PushActiveSnapshot(GetTransactionSnapshot());
-		installed = extension_installed();
-		if (installed)
+		PG_TRY();
 		{
-			if (first)
-				mark_interrupted_runs();
-			first = false;
-			warned_missing = false;
-			n = tables_to_run(names, whys, MAX_REQUESTS, all, requested, nreq, &next_in);
+			again = worker_pass(&w, cxt, all, requested, nreq);
+			error_delay_ms = 0;
 		}
-		else if (!warned_missing)
+		PG_CATCH();
 		{
-			ereport(WARNING,
-					(errmsg("iact sync worker: extension \"iact\" is not installed in database \"%s\"",
-							iact_database),
-					 errhint("Run CREATE EXTENSION iact in that database, or set iact.database and restart.")));
-			warned_missing = true;
-		}
-		PopActiveSnapshot();
-		SPI_finish();
-		CommitTransactionCommand();
-
-		if (n > 0)
-		{
-			bool		failed = false;
-
-			for (i = 0; i < n; i++)
+			/* logged, and tried again later: never a FATAL and a restart */
+			MemoryContextSwitchTo(cxt);
+			EmitErrorReport();
+			FlushErrorState();
+			AbortOutOfAnyTransaction();
+			MemoryContextSwitchTo(cxt);
+			if (all)
 			{
-				CHECK_FOR_INTERRUPTS();
-				failed |= !run_table(names[i], whys[i]);
-				pfree(names[i]);
+				SpinLockAcquire(&shared->mutex);
+				shared->request_all = true;
+				SpinLockRelease(&shared->mutex);
 			}
-			if (!failed)
-				continue;		/* look again at once: the schedule moved */
-			next_in = iact_sync_retry_delay;
+			error_delay_ms = error_delay_ms == 0 ? 1000L : Min(error_delay_ms * 2, 60000L);
 		}
+		PG_END_TRY();
+		if (again)
+			continue;
 
 		pgstat_report_stat(true);
-		if (!installed)
-			sleep_ms = 10 * 1000L;
-		else if (!iact_sync_enabled || next_in < 0)
+		if (error_delay_ms > 0)
+			sleep_ms = error_delay_ms;
+		else if (!w.installed)
+			sleep_ms = 5 * 1000L;
+		else if (!iact_sync_enabled || w.next_in < 0)
 			sleep_ms = 60 * 1000L;
 		else
-			sleep_ms = Min((long) (next_in * 1000) + 1, 60 * 1000L);
+			sleep_ms = Min((long) (w.next_in * 1000) + 1, 60 * 1000L);
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 sleep_ms, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);

@@ -48,3 +48,21 @@ COMMENT ON FUNCTION iact.request_sync(text) IS
 
 REVOKE ALL ON FUNCTION iact.request_sync(text) FROM PUBLIC;
 REVOKE ALL ON TABLE iact.sync_schedule FROM PUBLIC;
+
+-- Requests of single tables (iact.request_sync): any number of them; the
+-- worker takes a table's request when it starts that table's run.
+CREATE TABLE iact.sync_requests (
+    table_id integer PRIMARY KEY REFERENCES iact.sync_tables (id) ON DELETE CASCADE,
+    requested_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp()
+);
+COMMENT ON TABLE iact.sync_requests IS 'iact: tables iact.request_sync() asked the sync worker to run (taken when the run starts)';
+
+-- A registration, a table enabled again or a request wakes the worker when
+-- its transaction commits.
+CREATE FUNCTION iact._sync_wake_worker() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'iact_sync_wake_worker';
+REVOKE ALL ON FUNCTION iact._sync_wake_worker() FROM PUBLIC;
+CREATE TRIGGER sync_tables_wake_worker AFTER INSERT OR UPDATE OF enabled ON iact.sync_tables
+    FOR EACH STATEMENT EXECUTE FUNCTION iact._sync_wake_worker();
+CREATE TRIGGER sync_requests_wake_worker AFTER INSERT ON iact.sync_requests
+    FOR EACH STATEMENT EXECUTE FUNCTION iact._sync_wake_worker();

@@ -1,0 +1,111 @@
+/*-------------------------------------------------------------------------
+ *
+ * sync_register.c
+ *	  iact.sync_source_tables(): the tables of a MariaDB database, behind
+ *	  iact.sync_add_tables() (which registers many tables in one call).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "sync.h"
+
+#include "foreign/foreign.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+
+#include "mariadb_client.h"
+
+PG_FUNCTION_INFO_V1(iact_sync_source_tables);
+
+/*
+ * iact.sync_source_tables(server name, source_database text DEFAULT NULL)
+ * RETURNS TABLE (table_name text, estimated_rows bigint): the base tables
+ * (not views) of a MariaDB database that the server's account can see, in
+ * name order, with MariaDB's estimate of their rows (information_schema's
+ * TABLE_ROWS: exact for MyISAM, a guess for InnoDB).  A NULL
+ * database is the server's dbname.  Needs USAGE on the server; the
+ * connection is the sync's own (read-only, grants checked).
+ */
+Datum
+iact_sync_source_tables(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *servername;
+	ForeignServer *server;
+	char	   *dbname = NULL;
+	char	   *database = NULL;
+	IactMyConn *volatile conn = NULL;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("server must not be NULL")));
+	servername = NameStr(*PG_GETARG_NAME(0));
+	if (!PG_ARGISNULL(1))
+	{
+		database = text_to_cstring(PG_GETARG_TEXT_PP(1));
+		if (database[0] == '\0')
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("source_database must not be empty"),
+					 errhint("Pass NULL for the server's dbname.")));
+	}
+	InitMaterializedSRF(fcinfo, 0);
+
+	server = GetForeignServerByName(servername, false);
+	if (pg_foreign_server_aclcheck(server->serverid, GetUserId(), ACL_USAGE) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for foreign server %s", servername)));
+
+	PG_TRY();
+	{
+		unsigned int ncols;
+		char	  **row;
+		unsigned long *lens;
+		int			rc;
+		char	   *esc;
+
+		conn = iact_sync_connect(server->serverid, &dbname);
+		if (database == NULL)
+			database = dbname;
+		if (database == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_SCHEMA_NOT_FOUND),
+					 errmsg("no source database given and server \"%s\" has no dbname", servername),
+					 errhint("Pass source_database, or set the server's dbname option.")));
+		esc = palloc(strlen(database) * 2 + 1);
+		iact_my_escape(conn, esc, database, strlen(database));
+		if (iact_my_query(conn, psprintf("SELECT TABLE_NAME, TABLE_ROWS FROM information_schema.TABLES "
+										 "WHERE TABLE_SCHEMA = '%s' AND TABLE_TYPE = 'BASE TABLE' "
+										 "ORDER BY TABLE_NAME", esc), &ncols) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_CONNECTION_FAILURE),
+					 errmsg("MariaDB server \"%s\": listing the tables of %s failed", servername, database),
+					 errdetail("MariaDB error %u: %s", iact_my_errno(conn), iact_my_error(conn))));
+		while ((rc = iact_my_fetch(conn, &row, &lens)) == 1)
+		{
+			Datum		values[2];
+			bool		nulls[2] = {false, row[1] == NULL};
+
+			CHECK_FOR_INTERRUPTS();
+			values[0] = PointerGetDatum(cstring_to_text_with_len(row[0], (int) lens[0]));
+			values[1] = row[1] ? DirectFunctionCall1(int8in, CStringGetDatum(row[1])) : (Datum) 0;
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		}
+		if (rc < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_CONNECTION_FAILURE),
+					 errmsg("MariaDB server \"%s\": listing the tables of %s failed", servername, database),
+					 errdetail("MariaDB error %u: %s", iact_my_errno(conn), iact_my_error(conn))));
+		iact_my_query_end(conn);
+		(void) iact_my_exec(conn, "ROLLBACK");
+	}
+	PG_FINALLY();
+	{
+		iact_my_close(conn);
+	}
+	PG_END_TRY();
+	return (Datum) 0;
+}
