@@ -28,6 +28,8 @@ typedef enum SyncKind
 	SYNC_KIND_NUMBER,			/* the type's input, no text checks */
 	SYNC_KIND_DATE,				/* zero date -> NULL */
 	SYNC_KIND_DATE_UTC,			/* same, the value is UTC (timestamptz) */
+	SYNC_KIND_DATE_LOCAL,		/* same, the value is wall-clock time in the
+								 * server's source_time_zone (timestamptz) */
 	SYNC_KIND_YEAR,				/* 0000 -> NULL */
 	SYNC_KIND_BOOL_INT,			/* tinyint(1) -> boolean: 0 false, else true */
 	SYNC_KIND_BIT,				/* bit(n): raw big-endian bytes */
@@ -51,6 +53,8 @@ typedef struct SyncColumn
 	bool		is_domain;		/* a NULL is checked against the domain */
 	void	   *domain_extra;
 	MemoryContext domain_cxt;
+	struct pg_tz *src_tz;		/* source_time_zone of a date/datetime column */
+	const char *src_tz_name;
 } SyncColumn;
 
 /*
@@ -64,10 +68,13 @@ extern const char *iact_sync_map_type(const char *data_type, const char *column_
 extern void iact_sync_column_prepare(SyncColumn *col);
 extern const char *iact_sync_convert(SyncColumn *col, char *raw, unsigned long len,
 									 Datum *value, bool *isnull);
+extern char *iact_sync_local_lookback(const char *last_wm, int64 lookback, const char *zone);
 
 /* connection settings from the foreign server + user mapping (src/sync_fdw.c) */
 struct IactMyConn;
 extern struct IactMyConn *iact_sync_connect(Oid serverid, char **dbname);
+struct ForeignServer;
+extern const char *iact_sync_server_time_zone(struct ForeignServer *server);
 
 
 
@@ -91,6 +98,7 @@ typedef struct SyncRun
 	char	   *ret_col;
 	char	   *last_wm;
 	bool		commit_batches;
+	const char *src_tz_name;	/* the server's source_time_zone, or NULL */
 
 	/* who runs what (src/sync_security.c) */
 	Oid			owner;			/* the target's owner: the writes */

@@ -28,6 +28,7 @@
 #include "utils/memutils.h"
 #include "utils/acl.h"
 #include "utils/typcache.h"
+#include "pgtime.h"
 
 #include "mariadb_client.h"
 
@@ -236,6 +237,11 @@ resolve_columns(SyncRun *r)
 			if (strcmp(r->keys[k], col->name) == 0)
 				col->is_key = true;
 		col->not_null = col->is_key || att->attnotnull;
+		if (r->src_tz_name)
+		{
+			col->src_tz_name = r->src_tz_name;
+			col->src_tz = pg_tzset(r->src_tz_name);
+		}
 		if (r->wm_col && strcmp(r->wm_col, col->name) == 0)
 			r->wm_idx = r->ncols;
 		if (r->ret_col && strcmp(r->ret_col, col->name) == 0)
@@ -320,6 +326,7 @@ iact_sync_step_begin(SyncRun *r, void *arg)
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied for foreign server %s", r->server_name)));
 	r->conn = iact_sync_connect(server->serverid, &dbname);
+	r->src_tz_name = iact_sync_server_time_zone(server);
 	if (r->src_schema == NULL)
 	{
 		if (dbname == NULL)
@@ -357,7 +364,10 @@ iact_sync_step_begin(SyncRun *r, void *arg)
 		else
 			q = psprintf("SELECT CAST(%s AS DECIMAL(65,0)) - " INT64_FORMAT,
 						 my_literal(r, r->last_wm), r->lookback);
-		r->wm_from = my_scalar(r, q);
+		if (r->src_tz_name && strcmp(r->cols[r->wm_idx].src_data_type, "datetime") == 0)
+			r->wm_from = iact_sync_local_lookback(r->last_wm, r->lookback, r->src_tz_name);
+		else
+			r->wm_from = my_scalar(r, q);
 		if (r->wm_from == NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -370,7 +380,19 @@ iact_sync_step_begin(SyncRun *r, void *arg)
 		Oid			argtypes[1] = {INT4OID};
 		Datum		args[1] = {Int32GetDatum(r->retention_days)};
 
-		if (SPI_execute_with_args("SELECT to_char((now() AT TIME ZONE 'UTC') - make_interval(days => $1), "
+		Oid			tztypes[2] = {INT4OID, TEXTOID};
+		Datum		tzargs[2] = {Int32GetDatum(r->retention_days), (Datum) 0};
+		/* a MariaDB timestamp is read as UTC; dates and datetimes are local with source_time_zone */
+		bool		local = r->src_tz_name &&
+			strcmp(r->cols[r->ret_idx].src_data_type, "timestamp") != 0;
+
+		if (local)
+			tzargs[1] = CStringGetTextDatum(r->src_tz_name);
+		if (local ?
+			SPI_execute_with_args("SELECT pg_catalog.to_char((pg_catalog.now() AT TIME ZONE $2) "
+								  "OPERATOR(pg_catalog.-) pg_catalog.make_interval(days => $1), "
+								  "'YYYY-MM-DD HH24:MI:SS')", 2, tztypes, tzargs, NULL, true, 1) != SPI_OK_SELECT :
+			SPI_execute_with_args("SELECT to_char((now() AT TIME ZONE 'UTC') - make_interval(days => $1), "
 								  "'YYYY-MM-DD HH24:MI:SS')", 1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
 			elog(ERROR, "could not compute the retention cutoff");
 		r->cutoff = iact_sync_spi_text(SPI_tuptable->vals[0], 1);

@@ -23,6 +23,7 @@
 #include "utils/builtins.h"
 #include "miscadmin.h"
 #include "utils/guc.h"
+#include "pgtime.h"
 
 #include "mariadb_client.h"
 
@@ -32,7 +33,7 @@ typedef struct SyncOption
 {
 	const char *name;
 	Oid			context;
-	int			kind;			/* 0 text, 1 port, 2 timeout, 3 ssl_mode */
+	int			kind;			/* 0 text, 1 port, 2 timeout, 3 ssl_mode, 4 time zone */
 } SyncOption;
 
 static const SyncOption sync_options[] = {
@@ -49,6 +50,7 @@ static const SyncOption sync_options[] = {
 	{"ssl_cert", ForeignServerRelationId, 0},
 	{"ssl_key", ForeignServerRelationId, 0},
 	{"ssl_cipher", ForeignServerRelationId, 0},
+	{"source_time_zone", ForeignServerRelationId, 4},
 	{"user", UserMappingRelationId, 0},
 	{"password", UserMappingRelationId, 0},
 	{NULL, InvalidOid, 0}
@@ -130,6 +132,13 @@ iact_mariadb_fdw_validator(PG_FUNCTION_ARGS)
 							(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
 							 errmsg("invalid value for option \"ssl_mode\": \"%s\"", value),
 							 errhint("Valid values are: disable, require, verify.")));
+				break;
+			case 4:
+				if (value[0] == '\0' || pg_tzset(value) == NULL)
+					ereport(ERROR,
+							(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+							 errmsg("invalid value for option \"source_time_zone\": \"%s\"", value),
+							 errhint("Use a time zone name PostgreSQL knows (pg_timezone_names), e.g. 'Europe/Madrid'.")));
 				break;
 			default:
 				if (strcmp(opt->name, "password") != 0 && value[0] == '\0')
@@ -374,4 +383,23 @@ iact_sync_connect(Oid serverid, char **dbname)
 		iact_my_exec(conn, "START TRANSACTION READ ONLY, WITH CONSISTENT SNAPSHOT") != 0)
 		my_fail(conn, "START TRANSACTION READ ONLY", server->servername);
 	return conn;
+}
+
+/*
+ * The server's source_time_zone option (the zone the source's datetime
+ * values are written in), or NULL when it has none.
+ */
+const char *
+iact_sync_server_time_zone(ForeignServer *server)
+{
+	ListCell   *lc;
+
+	foreach(lc, server->options)
+	{
+		DefElem    *def = (DefElem *) lfirst(lc);
+
+		if (strcmp(def->defname, "source_time_zone") == 0)
+			return defGetString(def);
+	}
+	return NULL;
 }

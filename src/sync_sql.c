@@ -139,6 +139,7 @@ iact_sync_source_columns(PG_FUNCTION_ARGS)
 	char	   *table;
 	char	   *dot;
 	IactMyConn *volatile conn = NULL;
+	const char *tzname;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
 		ereport(ERROR,
@@ -154,6 +155,7 @@ iact_sync_source_columns(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied for foreign server %s", servername)));
+	tzname = iact_sync_server_time_zone(server);
 	dot = strchr(source, '.');
 	if (source[0] == '\0' || (dot && (strchr(dot + 1, '.') || dot == source || dot[1] == '\0')))
 		ereport(ERROR,
@@ -228,6 +230,10 @@ iact_sync_source_columns(PG_FUNCTION_ARGS)
 						 errdetail("A column's position, name or type was NULL.")));
 			is_json = row[6] && strcmp(row[6], "1") == 0;
 			pgtype = iact_sync_map_type(is_json ? "json" : row[2], row[3], tinybool);
+
+			/* with the server's source_time_zone a datetime is an instant: timestamptz */
+			if (pgtype && tzname && strcmp(dt, "datetime") == 0)
+				pgtype = psprintf("timestamptz%s", pgtype + strlen("timestamp"));
 
 			values[0] = Int32GetDatum(atoi(row[0]));
 			values[1] = CStringGetTextDatum(row[1]);

@@ -18,6 +18,7 @@
 #include <ctype.h>
 
 #include "catalog/pg_type.h"
+#include "executor/spi.h"
 #include "mb/pg_wchar.h"
 #include "parser/parse_coerce.h"
 #include "utils/array.h"
@@ -134,7 +135,9 @@ iact_sync_column_prepare(SyncColumn *col)
 
 	if (strcmp(dt, "date") == 0 || strcmp(dt, "datetime") == 0 ||
 		strcmp(dt, "timestamp") == 0)
-		col->kind = (col->typid == TIMESTAMPTZOID) ? SYNC_KIND_DATE_UTC : SYNC_KIND_DATE;
+		col->kind = (col->typid != TIMESTAMPTZOID) ? SYNC_KIND_DATE :
+			(col->src_tz != NULL && strcmp(dt, "timestamp") != 0) ? SYNC_KIND_DATE_LOCAL :
+			SYNC_KIND_DATE_UTC;
 	else if (strcmp(dt, "year") == 0)
 		col->kind = SYNC_KIND_YEAR;
 	else if (strcmp(dt, "bit") == 0)
@@ -258,6 +261,43 @@ input_value(SyncColumn *col, char *str)
 	return InputFunctionCall(&col->inflinfo, str, col->ioparam, col->typmod);
 }
 
+/*
+ * A date or datetime written in the wall-clock time of the server's
+ * source_time_zone, as a timestamptz: the zone's UTC offset at that local
+ * time, by PostgreSQL's own rule (DetermineTimeZoneOffset): a time repeated
+ * at a fall-back change is the later instant (after the change), a time
+ * skipped by a spring-forward change is read with the offset before it.
+ */
+static Datum
+local_datetime(SyncColumn *col, char *raw, unsigned long len)
+{
+	Datum		local;
+	struct pg_tm tm;
+	fsec_t		fsec;
+	int			tz;
+	TimestampTz result;
+
+	if (!fast_datetime(col, raw, len, &local))
+	{
+		/* an unusual form: the type's input, told the zone */
+		char	   *s = psprintf("%s %s", raw, col->src_tz_name);
+
+		return input_value(col, s);
+	}
+	if (TIMESTAMP_NOT_FINITE(DatumGetTimestamp(local)) ||
+		timestamp2tm(DatumGetTimestamp(local), NULL, &tm, &fsec, NULL, NULL) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("timestamp out of range: \"%s\"", raw)));
+	tz = DetermineTimeZoneOffset(&tm, col->src_tz);
+	if (tm2timestamp(&tm, fsec, &tz, &result) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("timestamp out of range: \"%s\"", raw)));
+	AdjustTimestampForTypmod(&result, col->typmod);
+	return TimestampTzGetDatum(result);
+}
+
 static char *
 server_string(char *raw, unsigned long len)
 {
@@ -310,6 +350,15 @@ convert_value(SyncColumn *col, char *raw, unsigned long len,
 	{
 		case SYNC_KIND_NUMBER:
 			*value = input_value(col, raw);
+			return NULL;
+
+		case SYNC_KIND_DATE_LOCAL:
+			if (strncmp(raw, "0000-00-00", 10) == 0)
+			{
+				*isnull = true;
+				return NULL;
+			}
+			*value = local_datetime(col, raw, len);
 			return NULL;
 
 		case SYNC_KIND_DATE:
@@ -417,4 +466,46 @@ convert_value(SyncColumn *col, char *raw, unsigned long len,
 			*value = input_value(col, server_string(raw, len));
 			return NULL;
 	}
+}
+
+/*
+ * The lower bound of an incremental run over a datetime watermark written in
+ * the wall-clock time of zone: the local time `lookback` seconds before the
+ * last watermark's instant -- its earliest reading when it falls in an hour
+ * repeated at a fall-back change -- moved back further by the drop of the
+ * zone's UTC offset right after that instant (up to 2 hours later), since
+ * rows written after a fall-back carry smaller local times than those
+ * written just before it.  Returns 'YYYY-MM-DD HH:MM:SS.ffffff'.
+ */
+char *
+iact_sync_local_lookback(const char *last_wm, int64 lookback, const char *zone)
+{
+	Oid			types[3] = {TEXTOID, INT8OID, TEXTOID};
+	Datum		args[3];
+	bool		isnull;
+	Datum		d;
+
+	args[0] = CStringGetTextDatum(last_wm);
+	args[1] = Int64GetDatum(lookback);
+	args[2] = CStringGetTextDatum(zone);
+	if (SPI_execute_with_args(
+			"WITH w AS (SELECT $1::pg_catalog.timestamp AS wm, "
+			"  ($1::pg_catalog.timestamp AT TIME ZONE $3) AS inst), "
+			"e AS (SELECT CASE "
+			"  WHEN ((inst OPERATOR(pg_catalog.-) interval '1 hour') AT TIME ZONE $3) "
+			"       OPERATOR(pg_catalog.=) wm THEN inst OPERATOR(pg_catalog.-) interval '1 hour' "
+			"  WHEN ((inst OPERATOR(pg_catalog.-) interval '30 minutes') AT TIME ZONE $3) "
+			"       OPERATOR(pg_catalog.=) wm THEN inst OPERATOR(pg_catalog.-) interval '30 minutes' "
+			"  ELSE inst END OPERATOR(pg_catalog.-) pg_catalog.make_interval(secs => $2) AS t0 FROM w), "
+			"o AS (SELECT t0, (t0 AT TIME ZONE $3) AS local, "
+			"  ((t0 AT TIME ZONE $3) OPERATOR(pg_catalog.-) (t0 AT TIME ZONE 'UTC')) "
+			"  OPERATOR(pg_catalog.-) (((t0 OPERATOR(pg_catalog.+) interval '2 hours') AT TIME ZONE $3) "
+			"  OPERATOR(pg_catalog.-) ((t0 OPERATOR(pg_catalog.+) interval '2 hours') AT TIME ZONE 'UTC')) "
+			"  AS fall FROM e) "
+			"SELECT pg_catalog.to_char(local OPERATOR(pg_catalog.-) "
+			"  GREATEST(interval '0', fall), 'YYYY-MM-DD HH24:MI:SS.US') FROM o",
+			3, types, args, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not compute the look-back of watermark \"%s\" in time zone %s", last_wm, zone);
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	return isnull ? NULL : TextDatumGetCString(d);
 }
