@@ -426,6 +426,16 @@ check_member_collations(NoOverlapGroup *g, const char *name)
  * strict: every member must have the probe index and NOT NULL columns, and
  * all members must agree on the column types (what the trigger needs).
  */
+/* list_sort comparator of load_group's trigger arguments (slot 0: the table's OID) */
+static int
+member_relid_cmp(const ListCell *a, const ListCell *b)
+{
+	Oid			ra = (Oid) (uintptr_t) ((char **) lfirst(a))[0];
+	Oid			rb = (Oid) (uintptr_t) ((char **) lfirst(b))[0];
+
+	return (ra > rb) - (ra < rb);
+}
+
 static void
 load_group(NoOverlapGroup *g, const char *name, bool strict)
 {
@@ -460,6 +470,8 @@ load_group(NoOverlapGroup *g, const char *name, bool strict)
 	}
 	systable_endscan(scan);
 	table_close(tgrel, AccessShareLock);
+	/* pg_trigger's heap order depends on its history: members in table OID order */
+	list_sort(found, member_relid_cmp);
 
 	g->members = palloc0(sizeof(NoOverlapMember) * Max(list_length(found), 1));
 	foreach(lc, found)
