@@ -420,12 +420,6 @@ check_member_collations(NoOverlapGroup *g, const char *name)
 	}
 }
 
-/*
- * Read the members of a group from pg_trigger into *g (allocated in
- * CurrentMemoryContext: table_open may flush the group cache's context).
- * strict: every member must have the probe index and NOT NULL columns, and
- * all members must agree on the column types (what the trigger needs).
- */
 /* list_sort comparator of load_group's trigger arguments (slot 0: the table's OID) */
 static int
 member_relid_cmp(const ListCell *a, const ListCell *b)
@@ -436,6 +430,12 @@ member_relid_cmp(const ListCell *a, const ListCell *b)
 	return (ra > rb) - (ra < rb);
 }
 
+/*
+ * Read the members of a group from pg_trigger into *g (allocated in
+ * CurrentMemoryContext: table_open may flush the group cache's context).
+ * strict: every member must have the probe index and NOT NULL columns, and
+ * all members must agree on the column types (what the trigger needs).
+ */
 static void
 load_group(NoOverlapGroup *g, const char *name, bool strict)
 {
