@@ -28,7 +28,8 @@ CREATE TABLE pt_hash_1 PARTITION OF pt_hash FOR VALUES WITH (MODULUS 4, REMAINDE
 CREATE TABLE pt_hash_2 PARTITION OF pt_hash FOR VALUES WITH (MODULUS 4, REMAINDER 2);
 CREATE TABLE pt_hash_3 PARTITION OF pt_hash FOR VALUES WITH (MODULUS 4, REMAINDER 3);
 -- inheritance, the classic way: children with CHECKs, a trigger routing the
--- parent's inserts to them (the parent itself stays empty)
+-- parent's inserts to them (the parent itself stays empty; the trigger names
+-- its schema: runs write as the owner with search_path = pg_catalog, pg_temp)
 CREATE TABLE pt_inh (id integer PRIMARY KEY, started_at timestamp(0) NOT NULL, agent varchar(8) NOT NULL,
 	dur integer, changed_at timestamp(0) NOT NULL);
 SELECT current_date - 365 AS inh_split \gset
@@ -37,9 +38,9 @@ CREATE TABLE pt_inh_new (PRIMARY KEY (id), CHECK (started_at >= :'inh_split')) I
 CREATE FUNCTION pt_inh_route() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
 	BEGIN
-		INSERT INTO pt_inh_old VALUES (NEW.*);
+		INSERT INTO public.pt_inh_old VALUES (NEW.*);
 	EXCEPTION WHEN check_violation THEN
-		INSERT INTO pt_inh_new VALUES (NEW.*);
+		INSERT INTO public.pt_inh_new VALUES (NEW.*);
 	END;
 	RETURN NULL;
 END $$;

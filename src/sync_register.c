@@ -84,12 +84,24 @@ iact_sync_source_tables(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_CONNECTION_FAILURE),
 					 errmsg("MariaDB server \"%s\": listing the tables of %s failed", servername, database),
 					 errdetail("MariaDB error %u: %s", iact_my_errno(conn), iact_my_error(conn))));
+		if (ncols != 2)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+					 errmsg("MariaDB server \"%s\": unexpected reply to listing the tables of %s",
+							servername, database),
+					 errdetail("%u columns instead of 2.", ncols)));
 		while ((rc = iact_my_fetch(conn, &row, &lens)) == 1)
 		{
 			Datum		values[2];
 			bool		nulls[2] = {false, row[1] == NULL};
 
 			CHECK_FOR_INTERRUPTS();
+			if (row[0] == NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+						 errmsg("MariaDB server \"%s\": unexpected reply to listing the tables of %s",
+								servername, database),
+						 errdetail("A table name was NULL.")));
 			values[0] = PointerGetDatum(cstring_to_text_with_len(row[0], (int) lens[0]));
 			values[1] = row[1] ? DirectFunctionCall1(int8in, CStringGetDatum(row[1])) : (Datum) 0;
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);

@@ -232,7 +232,7 @@ iact_sync_source_columns(PG_FUNCTION_ARGS)
 			pgtype = iact_sync_map_type(is_json ? "json" : row[2], row[3], tinybool);
 
 			/* with the server's source_time_zone a datetime is an instant: timestamptz */
-			if (pgtype && tzname && strcmp(dt, "datetime") == 0)
+			if (pgtype && tzname && !is_json && strcmp(row[2], "datetime") == 0)
 				pgtype = psprintf("timestamptz%s", pgtype + strlen("timestamp"));
 
 			values[0] = Int32GetDatum(atoi(row[0]));

@@ -10,7 +10,8 @@ COMMENT ON FUNCTION iact.sync_source_tables(name, text) IS
 
 -- Each table is registered by iact.sync_add_table in its own subtransaction:
 -- a table refused does not stop the others.  Targets are named like the
--- source tables, in target_schema (NULL: current_schema()).
+-- source tables, in target_schema (NULL: current_schema()).  Every function and
+-- operator is schema-qualified (no SET search_path: current_schema() is the caller's).
 CREATE FUNCTION iact.sync_add_tables(server name, source_database text, tables text[] DEFAULT NULL,
 		key_columns text[] DEFAULT NULL, watermark_column text DEFAULT NULL,
 		lookback bigint DEFAULT 300, retention_days integer DEFAULT 730,
@@ -36,13 +37,13 @@ BEGIN
 	IF db IS NULL THEN
 		SELECT pg_catalog.split_part(o, '=', 2) INTO db
 		  FROM pg_catalog.pg_foreign_server s, pg_catalog.unnest(s.srvoptions) o
-		 WHERE s.srvname OPERATOR(pg_catalog.=) server AND o LIKE 'dbname=%';
+		 WHERE s.srvname OPERATOR(pg_catalog.=) server AND pg_catalog.starts_with(o, 'dbname=');
 	END IF;
 	IF names IS NULL THEN
 		names := ARRAY(SELECT x.table_name FROM iact.sync_source_tables(server, db) x);
 	END IF;
 	FOREACH t IN ARRAY names LOOP
-		source_table := CASE WHEN db IS NULL THEN t ELSE db || '.' || t END;
+		source_table := CASE WHEN db IS NULL THEN t ELSE pg_catalog.concat(db, '.', t) END;
 		target_table := pg_catalog.format('%I.%I', sch, t);
 		table_id := NULL;
 		detail := NULL;
@@ -54,8 +55,8 @@ BEGIN
 			status := 'registered';
 		EXCEPTION WHEN OTHERS THEN
 			GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, st = RETURNED_SQLSTATE;
-			status := CASE st WHEN '42710' THEN 'already registered' ELSE 'refused' END;
-			detail := st || ': ' || msg;
+			status := CASE WHEN st OPERATOR(pg_catalog.=) '42710' THEN 'already registered' ELSE 'refused' END;
+			detail := pg_catalog.concat(st, ': ', msg);
 		END;
 		RETURN NEXT;
 	END LOOP;
