@@ -30,6 +30,7 @@
  *-------------------------------------------------------------------------
  */
 #include "iact.h"
+#include "sync.h"
 
 #include <limits.h>
 
@@ -263,11 +264,20 @@ iact_request_sync(PG_FUNCTION_ARGS)
 		{
 			Oid			t[1] = {INT4OID};
 			Datum		v[1] = {Int32GetDatum(table_id)};
+			Oid			save_user;
+			int			save_sec;
+			int			nest;
 
+			/* iact's bookkeeping, written as the registry's owner (as sync_security.c does) */
+			GetUserIdAndSecContext(&save_user, &save_sec);
+			SetUserIdAndSecContext(iact_sync_registry_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
+			nest = iact_sync_pin_search_path();
 			if (SPI_execute_with_args("INSERT INTO iact.sync_requests (table_id) VALUES ($1) "
 									  "ON CONFLICT (table_id) DO NOTHING", 1, t, v, NULL,
 									  false, 0) != SPI_OK_INSERT)
 				elog(ERROR, "could not insert into iact.sync_requests");
+			iact_sync_unpin_search_path(nest);
+			SetUserIdAndSecContext(save_user, save_sec);
 			table_id = -1;		/* queued in the table */
 		}
 		SPI_finish();
