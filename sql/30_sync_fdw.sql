@@ -84,6 +84,41 @@ SET iact.sync_allow_write_account = on;
 SELECT count(*) FROM iact.sync_source_columns('regress_ivr_writer', 'calls');
 RESET iact.sync_allow_write_account;
 
+-- roles are inspected, all of them: an account that reads through its
+-- default role is accepted (its other role, scratch_rw, writes another
+-- database only: reported, with PUBLIC's grants on test, not refused); the
+-- columns are read after the inspection, so its default role was put back ...
+\getenv rolereader IACT_MARIADB_ROLE_READER_USER
+\getenv rolewriter IACT_MARIADB_ROLE_WRITER_USER
+CREATE SERVER regress_ivr_role FOREIGN DATA WRAPPER iact_mariadb OPTIONS (host '127.0.0.1', port :'port', dbname 'ivr');
+CREATE USER MAPPING FOR CURRENT_USER SERVER regress_ivr_role OPTIONS (user :'rolereader', password 'role-pw');
+SELECT count(*) FROM iact.sync_source_columns('regress_ivr_role', 'calls');
+-- ... but not to read `scratch`, which its role can write
+SELECT count(*) FROM iact.sync_source_columns('regress_ivr_role', 'scratch.anything');
+-- ... and an account whose non-default role holds a role that can write
+-- ivr.calls is refused; the detail names only that grant
+ALTER USER MAPPING FOR CURRENT_USER SERVER regress_ivr_role OPTIONS (SET user :'rolewriter');
+SELECT count(*) FROM iact.sync_source_columns('regress_ivr_role', 'calls');
+-- ... unless a superuser explicitly allows it
+SET iact.sync_allow_write_account = on;
+SELECT count(*) FROM iact.sync_source_columns('regress_ivr_role', 'calls');
+RESET iact.sync_allow_write_account;
+DROP SERVER regress_ivr_role CASCADE;
+
+-- a database grant is a LIKE pattern for MariaDB: `iv_` covers ivr
+\! $IACT_MARIADB_CLI -e "CREATE USER 'iact_pat'@'127.0.0.1' IDENTIFIED BY 'pat-pw'; GRANT SELECT ON ivr.* TO 'iact_pat'@'127.0.0.1'; GRANT INSERT ON \`iv_\`.* TO 'iact_pat'@'127.0.0.1'"
+CREATE SERVER regress_ivr_pat FOREIGN DATA WRAPPER iact_mariadb OPTIONS (host '127.0.0.1', port :'port', dbname 'ivr');
+CREATE USER MAPPING FOR CURRENT_USER SERVER regress_ivr_pat OPTIONS (user 'iact_pat', password 'pat-pw');
+SELECT count(*) FROM iact.sync_source_columns('regress_ivr_pat', 'calls');
+-- EXECUTE on a routine of the source counts when it runs as its definer ...
+\! $IACT_MARIADB_CLI -e "REVOKE INSERT ON \`iv_\`.* FROM 'iact_pat'@'127.0.0.1'; CREATE PROCEDURE ivr.regress_as_caller() SQL SECURITY INVOKER SELECT 1; CREATE PROCEDURE ivr.regress_as_definer() SQL SECURITY DEFINER SELECT 1; GRANT EXECUTE ON PROCEDURE ivr.regress_as_definer TO 'iact_pat'@'127.0.0.1'"
+SELECT count(*) FROM iact.sync_source_columns('regress_ivr_pat', 'calls');
+-- ... not when it runs with the caller's rights (which are checked)
+\! $IACT_MARIADB_CLI -e "REVOKE EXECUTE ON PROCEDURE ivr.regress_as_definer FROM 'iact_pat'@'127.0.0.1'; GRANT EXECUTE ON PROCEDURE ivr.regress_as_caller TO 'iact_pat'@'127.0.0.1'"
+SELECT count(*) FROM iact.sync_source_columns('regress_ivr_pat', 'calls');
+\! $IACT_MARIADB_CLI -e "DROP PROCEDURE ivr.regress_as_caller; DROP PROCEDURE ivr.regress_as_definer; DROP USER 'iact_pat'@'127.0.0.1'"
+DROP SERVER regress_ivr_pat CASCADE;
+
 -- privileges: PUBLIC may run none of the sync's functions
 SELECT p.oid::regprocedure AS function, has_function_privilege('public', p.oid, 'EXECUTE') AS public_can_execute
   FROM pg_proc p WHERE p.pronamespace = 'iact'::regnamespace AND p.proname LIKE '%sync%'

@@ -4,9 +4,17 @@
  *	  The only file that includes mysql.h: a read-only, unbuffered MariaDB
  *	  client for the sync engine (see mariadb_client.h).
  *
- * It allocates with malloc (through Connector/C) and never calls ereport,
- * so it is safe to use across PostgreSQL transaction boundaries; the caller
- * must iact_my_close() on every path (the engine does it in PG_FINALLY).
+ * It allocates with malloc (through Connector/C) and never calls ereport
+ * itself, so it is safe to use across PostgreSQL transaction boundaries; the
+ * caller must iact_my_close() on every path (PG_FINALLY / PG_CATCH).
+ *
+ * Every call that may wait on the network uses Connector/C's non-blocking
+ * API (MYSQL_OPT_NONBLOCK, the _start()/_cont() pairs) and waits through
+ * iact_my_wait(), which the PostgreSQL side implements with the process
+ * latch and CHECK_FOR_INTERRUPTS (src/sync_remote.c): a cancel, a timeout or
+ * a shutdown ends the wait by throwing an error out of these functions.  The
+ * operation is then left unfinished (conn->pending) and iact_my_close()
+ * finishes it without waiting (abort_pending).
  *
  *-------------------------------------------------------------------------
  */
@@ -17,8 +25,20 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <ctype.h>
+#include <sys/socket.h>
 
 #include "mariadb_client.h"
+
+/* the operation a connection has started and not finished (see abort_pending) */
+typedef enum MyPending
+{
+	MY_NONE = 0,
+	MY_CONNECT,
+	MY_QUERY,
+	MY_STORE,
+	MY_FETCH,
+	MY_FREE
+} MyPending;
 
 struct IactMyConn
 {
@@ -27,6 +47,9 @@ struct IactMyConn
 	unsigned int ncols;
 	char		err[512];
 	unsigned int errnum;
+	MyPending	pending;		/* set while an operation may wait (and be interrupted) */
+	int			status;			/* the last wait status Connector/C returned for it */
+	int			lost;			/* abort_pending could not finish it: never touch my again */
 };
 
 static void
@@ -44,11 +67,16 @@ take_error(IactMyConn *conn)
 		set_error(conn, CR_UNKNOWN_ERROR, "unknown MariaDB client error");
 }
 
+/*
+ * The read-only guard: 1 when sql starts with one of the statements the
+ * client may send (see mariadb_client.h), else 0.
+ */
 int
 iact_my_statement_allowed(const char *sql)
 {
 	static const char *const allowed[] = {
-		"SELECT ", "SHOW ", "SET SESSION ", "START TRANSACTION READ ONLY", "ROLLBACK", NULL
+		"SELECT ", "SHOW ", "SET SESSION ", "SET ROLE ", "START TRANSACTION READ ONLY", "ROLLBACK",
+		NULL
 	};
 	int			i;
 
@@ -58,14 +86,125 @@ iact_my_statement_allowed(const char *sql)
 	return 0;
 }
 
+/*
+ * Wait for what Connector/C asked (a MYSQL_WAIT_* mask) through the caller's
+ * iact_my_wait(), and return what happened, as a MYSQL_WAIT_* mask for the
+ * _cont() call.  Never returns when iact_my_wait() throws (an interrupt):
+ * conn->pending then tells iact_my_close() what to finish.
+ */
+static int
+wait_for(IactMyConn *conn, int status)
+{
+	int			events = 0;
+	long		timeout_ms = -1;
+	int			fd = (int) mysql_get_socket(conn->my);
+	int			got;
+	int			result = 0;
+
+	conn->status = status;
+	if (status & (MYSQL_WAIT_READ | MYSQL_WAIT_EXCEPT))
+		events |= IACT_MY_WAIT_READ;
+	if (status & MYSQL_WAIT_WRITE)
+		events |= IACT_MY_WAIT_WRITE;
+	if (status & MYSQL_WAIT_TIMEOUT)
+		timeout_ms = (long) mysql_get_timeout_value_ms(conn->my);
+	got = iact_my_wait(fd, events, timeout_ms);
+	if (got & IACT_MY_WAIT_READ)
+		result |= status & (MYSQL_WAIT_READ | MYSQL_WAIT_EXCEPT);
+	if (got & IACT_MY_WAIT_WRITE)
+		result |= MYSQL_WAIT_WRITE;
+	if (got & IACT_MY_WAIT_TIMEOUT)
+		result |= MYSQL_WAIT_TIMEOUT;
+	return result;
+}
+
+/*
+ * An operation was left unfinished (interrupted while it waited), or a
+ * result was not read to its end: make every further read and write of the
+ * connection fail at once (mariadb_cancel shuts the socket down), then let
+ * the operation finish with that error -- Connector/C requires a started
+ * operation to be finished before any other call, mysql_close() included.
+ * Never waits.  If the operation still wants to wait after a few tries (it
+ * should not), the handle is given up (conn->lost) rather than risked.
+ */
+static void
+abort_pending(IactMyConn *conn)
+{
+	int			tries;
+	int			status = conn->status ? conn->status : (MYSQL_WAIT_READ | MYSQL_WAIT_WRITE);
+
+	if (mariadb_cancel(conn->my) != 0)
+	{
+		int			fd = (int) mysql_get_socket(conn->my);
+
+		if (fd >= 0)
+			shutdown(fd, SHUT_RDWR);
+	}
+	for (tries = 0; conn->pending != MY_NONE && tries < 16; tries++)
+	{
+		int			st = status | MYSQL_WAIT_READ | MYSQL_WAIT_WRITE;
+
+		switch (conn->pending)
+		{
+			case MY_CONNECT:
+				{
+					MYSQL	   *ret;
+
+					status = mysql_real_connect_cont(&ret, conn->my, st);
+					break;
+				}
+			case MY_QUERY:
+				{
+					int			ret;
+
+					status = mysql_real_query_cont(&ret, conn->my, st);
+					break;
+				}
+			case MY_STORE:
+				{
+					MYSQL_RES  *ret;
+
+					status = mysql_store_result_cont(&ret, conn->my, st);
+					if (status == 0 && ret != NULL)
+						mysql_free_result(ret);
+					break;
+				}
+			case MY_FETCH:
+				{
+					MYSQL_ROW	ret;
+
+					status = mysql_fetch_row_cont(&ret, conn->res, st);
+					break;
+				}
+			case MY_FREE:
+				status = mysql_free_result_cont(conn->res, st);
+				if (status == 0)
+					conn->res = NULL;
+				break;
+			case MY_NONE:
+				break;
+		}
+		if (status == 0)
+			conn->pending = MY_NONE;
+	}
+	if (conn->pending != MY_NONE)
+		conn->lost = 1;
+}
+
+/*
+ * Allocate a connection handle and set its options (no I/O, cannot block).
+ * Returns NULL on failure with the message in errbuf.  The handle must be
+ * given to iact_my_close() whatever happens next.
+ */
 IactMyConn *
-iact_my_connect(const IactMyParams *p, char *errbuf, unsigned long errlen,
-				unsigned int *errnum)
+iact_my_init(const IactMyParams *p, char *errbuf, unsigned long errlen,
+			 unsigned int *errnum)
 {
 	IactMyConn *conn;
 	MYSQL	   *my;
 	unsigned int proto;
 	my_bool		yes = 1;
+	my_bool		no = 0;
 
 	conn = calloc(1, sizeof(IactMyConn));
 	my = mysql_init(NULL);
@@ -80,17 +219,22 @@ iact_my_connect(const IactMyParams *p, char *errbuf, unsigned long errlen,
 	}
 	conn->my = my;
 
+	/* waits go through iact_my_wait(): interruptible (see mariadb_client.h) */
+	if (mysql_optionsv(my, MYSQL_OPT_NONBLOCK, 0) != 0)
+	{
+		snprintf(errbuf, errlen, "could not enable the non-blocking client API");
+		*errnum = CR_UNKNOWN_ERROR;
+		mysql_close(my);
+		free(conn);
+		return NULL;
+	}
 	/* no option file, no LOAD DATA LOCAL, no multi statements */
 	mysql_optionsv(my, MYSQL_SET_CHARSET_NAME, "utf8mb4");
 	mysql_optionsv(my, MYSQL_OPT_CONNECT_TIMEOUT, &p->connect_timeout);
 	mysql_optionsv(my, MYSQL_OPT_READ_TIMEOUT, &p->read_timeout);
 	mysql_optionsv(my, MYSQL_OPT_WRITE_TIMEOUT, &p->write_timeout);
-	{
-		my_bool		no = 0;
-
-		mysql_optionsv(my, MYSQL_OPT_LOCAL_INFILE, &no);
-		mysql_optionsv(my, MYSQL_OPT_RECONNECT, &no);
-	}
+	mysql_optionsv(my, MYSQL_OPT_LOCAL_INFILE, &no);
+	mysql_optionsv(my, MYSQL_OPT_RECONNECT, &no);
 	if (p->restricted_auth != NULL &&
 		mysql_optionsv(my, MARIADB_OPT_RESTRICTED_AUTH, p->restricted_auth) != 0)
 	{
@@ -100,50 +244,62 @@ iact_my_connect(const IactMyParams *p, char *errbuf, unsigned long errlen,
 		free(conn);
 		return NULL;
 	}
-	if (p->socket != NULL && p->host == NULL)
-	{
-		proto = MYSQL_PROTOCOL_SOCKET;
-		mysql_optionsv(my, MYSQL_OPT_PROTOCOL, &proto);
-	}
-	else
-	{
-		proto = MYSQL_PROTOCOL_TCP;
-		mysql_optionsv(my, MYSQL_OPT_PROTOCOL, &proto);
-	}
+	proto = (p->socket != NULL && p->host == NULL) ? MYSQL_PROTOCOL_SOCKET : MYSQL_PROTOCOL_TCP;
+	mysql_optionsv(my, MYSQL_OPT_PROTOCOL, &proto);
 	if (p->ssl_mode > 0)
 	{
 		mysql_ssl_set(my, p->ssl_key, p->ssl_cert, p->ssl_ca, p->ssl_capath, p->ssl_cipher);
 		mysql_optionsv(my, MYSQL_OPT_SSL_ENFORCE, &yes);
-		if (p->ssl_mode >= 2)
-			mysql_optionsv(my, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &yes);
-		else
-		{
-			my_bool		no = 0;
-
-			mysql_optionsv(my, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &no);
-		}
-	}
-
-	if (mysql_real_connect(my, p->host, p->user, p->password, p->dbname, p->port,
-						   p->socket, 0) == NULL)
-	{
-		snprintf(errbuf, errlen, "%s", mysql_error(my));
-		*errnum = mysql_errno(my);
-		mysql_close(my);
-		free(conn);
-		return NULL;
+		mysql_optionsv(my, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, p->ssl_mode >= 2 ? &yes : &no);
 	}
 	return conn;
 }
 
+/*
+ * Connect the handle (interruptible: the waits go through iact_my_wait()).
+ * Returns 0, or -1 with the error in iact_my_error().  p's strings must stay
+ * valid until it returns.
+ */
+int
+iact_my_connect(IactMyConn *conn, const IactMyParams *p)
+{
+	MYSQL	   *ret = NULL;
+	int			status;
+
+	conn->pending = MY_CONNECT;
+	status = mysql_real_connect_start(&ret, conn->my, p->host, p->user, p->password,
+									  p->dbname, p->port, p->socket, 0);
+	while (status != 0)
+		status = mysql_real_connect_cont(&ret, conn->my, wait_for(conn, status));
+	conn->pending = MY_NONE;
+	if (ret == NULL)
+	{
+		take_error(conn);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Close the connection and free the handle (NULL is fine).  Never waits and
+ * never throws, so it is safe in PG_FINALLY and during error recovery: an
+ * unfinished operation or result is aborted first (abort_pending); an idle
+ * connection says goodbye (COM_QUIT, a few bytes into an empty socket
+ * buffer) and rolls back on the server.
+ */
 void
 iact_my_close(IactMyConn *conn)
 {
 	if (conn == NULL)
 		return;
-	if (conn->res)
-		mysql_free_result(conn->res);
-	mysql_close(conn->my);
+	if (conn->pending != MY_NONE || conn->res != NULL)
+		abort_pending(conn);
+	if (!conn->lost)
+	{
+		if (conn->res)
+			mysql_free_result(conn->res);	/* nothing left to read: the socket is shut */
+		mysql_close(conn->my);
+	}
 	free(conn);
 }
 
@@ -159,21 +315,32 @@ iact_my_errno(IactMyConn *conn)
 	return conn->errnum;
 }
 
-/* the guard, then send one statement (its result is not read yet) */
+/*
+ * The guard, then send one statement and read its first answer (an OK packet
+ * or a result set's metadata), interruptibly.  Returns 0 or -1 (error set).
+ */
 static int
 send_statement(IactMyConn *conn, const char *sql)
 {
+	int			ret = 0;
+	int			status;
+
 	if (!iact_my_statement_allowed(sql))
 	{
 		set_error(conn, CR_UNKNOWN_ERROR, "statement refused by iact's read-only guard");
 		return -1;
 	}
-	if (conn->res != NULL)
+	if (conn->res != NULL || conn->pending != MY_NONE)
 	{
 		set_error(conn, CR_COMMANDS_OUT_OF_SYNC, "a result is still open");
 		return -1;
 	}
-	if (mysql_real_query(conn->my, sql, strlen(sql)) != 0)
+	conn->pending = MY_QUERY;
+	status = mysql_real_query_start(&ret, conn->my, sql, strlen(sql));
+	while (status != 0)
+		status = mysql_real_query_cont(&ret, conn->my, wait_for(conn, status));
+	conn->pending = MY_NONE;
+	if (ret != 0)
 	{
 		take_error(conn);
 		return -1;
@@ -181,16 +348,25 @@ send_statement(IactMyConn *conn, const char *sql)
 	return 0;
 }
 
+/*
+ * A statement without a result set (SET SESSION, START TRANSACTION,
+ * ROLLBACK); a result set, if any, is read and dropped.  0 or -1.
+ */
 int
 iact_my_exec(IactMyConn *conn, const char *sql)
 {
-	MYSQL_RES  *res;
+	MYSQL_RES  *res = NULL;
+	int			status;
 
 	if (send_statement(conn, sql) != 0)
 		return -1;
-	res = mysql_store_result(conn->my);
+	conn->pending = MY_STORE;
+	status = mysql_store_result_start(&res, conn->my);
+	while (status != 0)
+		status = mysql_store_result_cont(&res, conn->my, wait_for(conn, status));
+	conn->pending = MY_NONE;
 	if (res != NULL)
-		mysql_free_result(res);
+		mysql_free_result(res);	/* stored: no I/O */
 	else if (mysql_errno(conn->my) != 0)
 	{
 		take_error(conn);
@@ -199,6 +375,10 @@ iact_my_exec(IactMyConn *conn, const char *sql)
 	return 0;
 }
 
+/*
+ * Send a query whose rows are then streamed by iact_my_fetch (unbuffered:
+ * mysql_use_result reads nothing itself).  0 or -1; *ncols gets the width.
+ */
 int
 iact_my_query(IactMyConn *conn, const char *sql, unsigned int *ncols)
 {
@@ -215,17 +395,26 @@ iact_my_query(IactMyConn *conn, const char *sql, unsigned int *ncols)
 	return 0;
 }
 
+/*
+ * The next row of the open query (see mariadb_client.h), waiting
+ * interruptibly when the network buffer is empty.
+ */
 int
 iact_my_fetch(IactMyConn *conn, char ***values, unsigned long **lengths)
 {
-	MYSQL_ROW	row;
+	MYSQL_ROW	row = NULL;
+	int			status;
 
 	if (conn->res == NULL)
 	{
 		set_error(conn, CR_COMMANDS_OUT_OF_SYNC, "no result is open");
 		return -1;
 	}
-	row = mysql_fetch_row(conn->res);
+	conn->pending = MY_FETCH;
+	status = mysql_fetch_row_start(&row, conn->res);
+	while (status != 0)
+		status = mysql_fetch_row_cont(&row, conn->res, wait_for(conn, status));
+	conn->pending = MY_NONE;
 	if (row == NULL)
 	{
 		/* the end of the data, or an error: only errno tells them apart */
@@ -246,16 +435,26 @@ iact_my_fetch(IactMyConn *conn, char ***values, unsigned long **lengths)
 	return 1;
 }
 
+/*
+ * End the open query: what is left of the result is read and dropped
+ * (interruptibly; nothing is left after the last row was fetched).
+ */
 void
 iact_my_query_end(IactMyConn *conn)
 {
-	if (conn->res != NULL)
-	{
-		mysql_free_result(conn->res);	/* drains what is left, if anything */
-		conn->res = NULL;
-	}
+	int			status;
+
+	if (conn->res == NULL || conn->pending != MY_NONE)
+		return;
+	conn->pending = MY_FREE;
+	status = mysql_free_result_start(conn->res);
+	while (status != 0)
+		status = mysql_free_result_cont(conn->res, wait_for(conn, status));
+	conn->pending = MY_NONE;
+	conn->res = NULL;
 }
 
+/* 1 when result column i of the open query is a BIT column */
 int
 iact_my_column_is_bit(IactMyConn *conn, unsigned int i)
 {
@@ -267,6 +466,7 @@ iact_my_column_is_bit(IactMyConn *conn, unsigned int i)
 	return f != NULL && f->type == MYSQL_TYPE_BIT;
 }
 
+/* mysql_real_escape_string in the connection's character set (no I/O) */
 unsigned long
 iact_my_escape(IactMyConn *conn, char *out, const char *in, unsigned long len)
 {

@@ -10,8 +10,9 @@
  * caller turns failures into ereport()s.
  *
  * Read-only by construction: iact_my_exec() and iact_my_query() refuse any
- * statement that does not start with SELECT, SHOW, SET SESSION, START
- * TRANSACTION READ ONLY or ROLLBACK; multi-statements are never enabled.
+ * statement that does not start with SELECT, SHOW, SET SESSION, SET ROLE (the
+ * grants check inspects each role), START TRANSACTION READ ONLY or ROLLBACK;
+ * multi-statements are never enabled.
  *
  *-------------------------------------------------------------------------
  */
@@ -40,10 +41,31 @@ typedef struct IactMyParams
 	const char *restricted_auth;	/* allowed client auth plugins, or NULL */
 } IactMyParams;
 
-/* connect; on failure returns NULL and writes the message to errbuf */
-extern IactMyConn *iact_my_connect(const IactMyParams *params,
-								   char *errbuf, unsigned long errlen,
-								   unsigned int *errnum);
+/*
+ * Waiting.  Every call below that may wait for MariaDB waits through
+ * iact_my_wait(), implemented on the PostgreSQL side (src/sync_remote.c):
+ * wait until fd is ready for the IACT_MY_WAIT_READ / _WRITE events asked, or
+ * timeout_ms passes (-1: no timeout); return the events that happened
+ * (IACT_MY_WAIT_TIMEOUT when the time ran out).  It may throw instead
+ * (a cancel, statement_timeout, a shutdown): the interrupted call then never
+ * returns, and iact_my_close() aborts what it had started.
+ */
+#define IACT_MY_WAIT_READ		1
+#define IACT_MY_WAIT_WRITE		2
+#define IACT_MY_WAIT_TIMEOUT	4
+extern int	iact_my_wait(int fd, int events, long timeout_ms);
+
+/*
+ * A handle with its options set (no I/O); NULL on failure with the message
+ * in errbuf.  Then iact_my_connect() (0, or -1 with iact_my_error()).  Once
+ * iact_my_init() succeeded, iact_my_close() must be called on every path,
+ * also when an error is thrown out of any call (PG_FINALLY): it never waits
+ * and never throws.
+ */
+extern IactMyConn *iact_my_init(const IactMyParams *params,
+								char *errbuf, unsigned long errlen,
+								unsigned int *errnum);
+extern int	iact_my_connect(IactMyConn *conn, const IactMyParams *params);
 extern void iact_my_close(IactMyConn *conn);
 
 /* the last error of this connection */

@@ -72,9 +72,22 @@ extern char *iact_sync_local_lookback(const char *last_wm, int64 lookback, const
 
 /* connection settings from the foreign server + user mapping (src/sync_fdw.c) */
 struct IactMyConn;
-extern struct IactMyConn *iact_sync_connect(Oid serverid, char **dbname);
 struct ForeignServer;
 extern const char *iact_sync_server_time_zone(struct ForeignServer *server);
+extern struct IactMyConn *iact_sync_connect_to(Oid serverid, const char *reading_db, bool notice,
+											   char **dbname, char **elsewhere);
+extern struct IactMyConn *iact_sync_connect(Oid serverid, char **dbname);
+
+/* the grants check (src/sync_grants.c) */
+extern char *iact_sync_check_grants(struct IactMyConn *conn, Oid serverid, const char *user,
+									const char *server_dbname, const char *reading_db);
+extern void iact_sync_notice_elsewhere(const char *server, const char *user,
+									   const char *elsewhere);
+extern void iact_sync_record_elsewhere(int64 run_id, const char *elsewhere);
+
+/* the one reporter of MariaDB errors (src/sync_remote.c) */
+extern void iact_sync_my_error(struct IactMyConn *conn, int sqlstate, const char *server,
+							   const char *what, const char *hint) pg_attribute_noreturn();
 
 
 

@@ -68,11 +68,8 @@ my_literal(SyncRun *r, const char *v)
 static void
 my_error(SyncRun *r, const char *what)
 {
-	ereport(ERROR,
-			(errcode(ERRCODE_CONNECTION_FAILURE),
-			 errmsg("MariaDB server \"%s\": %s failed", r->server_name, what),
-			 errdetail("MariaDB error %u: %s", iact_my_errno(r->conn), iact_my_error(r->conn)),
-			 errhint("Nothing was taken as the end of the data; the run can be repeated.")));
+	iact_sync_my_error(r->conn, ERRCODE_CONNECTION_FAILURE, r->server_name, what,
+					   "Nothing was taken as the end of the data; the run can be repeated.");
 }
 
 /* a reply that does not have the shape asked for (a NULL, a column missing) */
@@ -315,6 +312,7 @@ void
 iact_sync_step_begin(SyncRun *r, void *arg)
 {
 	char	   *dbname = NULL;
+	char	   *elsewhere = NULL;
 	ForeignServer *server = GetForeignServerByName(r->server_name, false);
 	StringInfoData sql;
 	List	   *conds = NIL;
@@ -325,7 +323,15 @@ iact_sync_step_begin(SyncRun *r, void *arg)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied for foreign server %s", r->server_name)));
-	r->conn = iact_sync_connect(server->serverid, &dbname);
+	r->conn = iact_sync_connect_to(server->serverid, r->src_schema, false, &dbname, &elsewhere);
+	{
+		SyncAs		as;
+
+		/* bookkeeping, as iact */
+		iact_sync_as_iact(r, &as);
+		iact_sync_record_elsewhere(r->run_id, elsewhere);
+		iact_sync_restore(&as);
+	}
 	r->src_tz_name = iact_sync_server_time_zone(server);
 	if (r->src_schema == NULL)
 	{

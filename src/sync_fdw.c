@@ -151,168 +151,82 @@ iact_mariadb_fdw_validator(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
-/* privileges a read-only account may hold */
-static bool
-privilege_is_read_only(const char *p)
-{
-	static const char *const ok[] = {
-		"SELECT", "SHOW VIEW", "USAGE", "PROCESS", "SHOW DATABASES", "REPLICATION CLIENT",
-		"BINLOG MONITOR", "SLAVE MONITOR", "REPLICA MONITOR", NULL
-	};
-	int			i;
-
-	for (i = 0; ok[i]; i++)
-		if (strcmp(p, ok[i]) == 0)
-			return true;
-	return false;
-}
-
-/*
- * Check one SHOW GRANTS line; append what could write to *bad.  Only the
- * privilege list and the object are ever reported (the line itself may hold
- * a password hash).
- */
+/* the connection parameters from the server's and the user mapping's options */
 static void
-check_grant_line(const char *line, StringInfo bad)
+read_params(ForeignServer *server, UserMapping *um, IactMyParams *p)
 {
-	const char *on;
-	const char *to;
-	char	   *privs;
-	char	   *tok;
-	char	   *save;
-	char	   *object;
-
-	if (strncmp(line, "SET DEFAULT ROLE", 16) == 0)
-		return;
-	if (strncmp(line, "GRANT ", 6) != 0)
-	{
-		appendStringInfo(bad, "%san unrecognised grant", bad->len ? "; " : "");
-		return;
-	}
-	on = strstr(line, " ON ");
-	to = on ? strstr(on, " TO ") : NULL;
-	if (on == NULL || to == NULL)
-	{
-		appendStringInfo(bad, "%sa role (roles are not inspected)", bad->len ? "; " : "");
-		return;
-	}
-	object = pnstrdup(on + 4, to - on - 4);
-	privs = pnstrdup(line + 6, on - line - 6);
-	/* drop column lists: SELECT (a, b) */
-	{
-		char	   *r = privs,
-				   *w = privs;
-		int			depth = 0;
-
-		for (; *r; r++)
-		{
-			if (*r == '(')
-				depth++;
-			else if (*r == ')')
-				depth--;
-			else if (depth == 0)
-				*w++ = *r;
-		}
-		*w = '\0';
-	}
-	for (tok = strtok_r(privs, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
-	{
-		char	   *p = tok;
-		char	   *e;
-
-		while (*p == ' ')
-			p++;
-		e = p + strlen(p);
-		while (e > p && e[-1] == ' ')
-			*--e = '\0';
-		if (!privilege_is_read_only(p))
-			appendStringInfo(bad, "%s%s ON %s", bad->len ? "; " : "", p, object);
-	}
-	if (strstr(to, " WITH GRANT OPTION") != NULL)
-		appendStringInfo(bad, "%sGRANT OPTION ON %s", bad->len ? "; " : "", object);
-}
-
-static void
-my_fail(IactMyConn *conn, const char *what, const char *server)
-{
-	char	   *msg = pstrdup(iact_my_error(conn));
-	unsigned int num = iact_my_errno(conn);
-
-	iact_my_close(conn);
-	ereport(ERROR,
-			(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
-			 errmsg("MariaDB server \"%s\": %s failed", server, what),
-			 errdetail("MariaDB error %u: %s", num, msg)));
-}
-
-/*
- * Open a session on the foreign server for the current user, refuse an
- * account that can write (unless iact.sync_allow_write_account), and start
- * the READ ONLY consistent-snapshot transaction.  *dbname gets the server's
- * default database (NULL if none).
- */
-IactMyConn *
-iact_sync_connect(Oid serverid, char **dbname)
-{
-	ForeignServer *server = GetForeignServer(serverid);
-	UserMapping *um = GetUserMapping(GetUserId(), serverid);
-	IactMyParams p;
 	ListCell   *lc;
-	IactMyConn *conn;
-	char		errbuf[512];
-	unsigned int errnum = 0;
-	unsigned int ncols;
-	char	  **row;
-	unsigned long *lens;
-	int			rc;
-	StringInfoData bad;
-	char		sql[256];
 
-	memset(&p, 0, sizeof(p));
-	p.connect_timeout = 10;
-	p.read_timeout = 300;
-	p.write_timeout = 300;
+	memset(p, 0, sizeof(*p));
+	p->connect_timeout = 10;
+	p->read_timeout = 300;
+	p->write_timeout = 300;
 	foreach(lc, server->options)
 	{
 		DefElem    *def = (DefElem *) lfirst(lc);
 		char	   *v = defGetString(def);
 
 		if (strcmp(def->defname, "host") == 0)
-			p.host = v;
+			p->host = v;
 		else if (strcmp(def->defname, "port") == 0)
-			p.port = parse_bounded_int("port", v, 1, 65535);
+			p->port = parse_bounded_int("port", v, 1, 65535);
 		else if (strcmp(def->defname, "socket") == 0)
-			p.socket = v;
+			p->socket = v;
 		else if (strcmp(def->defname, "dbname") == 0)
-			p.dbname = v;
+			p->dbname = v;
 		else if (strcmp(def->defname, "connect_timeout") == 0)
-			p.connect_timeout = parse_bounded_int("connect_timeout", v, 1, 86400);
+			p->connect_timeout = parse_bounded_int("connect_timeout", v, 1, 86400);
 		else if (strcmp(def->defname, "read_timeout") == 0)
-			p.read_timeout = parse_bounded_int("read_timeout", v, 1, 86400);
+			p->read_timeout = parse_bounded_int("read_timeout", v, 1, 86400);
 		else if (strcmp(def->defname, "write_timeout") == 0)
-			p.write_timeout = parse_bounded_int("write_timeout", v, 1, 86400);
+			p->write_timeout = parse_bounded_int("write_timeout", v, 1, 86400);
 		else if (strcmp(def->defname, "ssl_mode") == 0)
-			p.ssl_mode = ssl_mode_value(v);
+			p->ssl_mode = ssl_mode_value(v);
 		else if (strcmp(def->defname, "ssl_ca") == 0)
-			p.ssl_ca = v;
+			p->ssl_ca = v;
 		else if (strcmp(def->defname, "ssl_capath") == 0)
-			p.ssl_capath = v;
+			p->ssl_capath = v;
 		else if (strcmp(def->defname, "ssl_cert") == 0)
-			p.ssl_cert = v;
+			p->ssl_cert = v;
 		else if (strcmp(def->defname, "ssl_key") == 0)
-			p.ssl_key = v;
+			p->ssl_key = v;
 		else if (strcmp(def->defname, "ssl_cipher") == 0)
-			p.ssl_cipher = v;
+			p->ssl_cipher = v;
 	}
 	foreach(lc, um->options)
 	{
 		DefElem    *def = (DefElem *) lfirst(lc);
 
 		if (strcmp(def->defname, "user") == 0)
-			p.user = defGetString(def);
+			p->user = defGetString(def);
 		else if (strcmp(def->defname, "password") == 0)
-			p.password = defGetString(def);
+			p->password = defGetString(def);
 	}
+}
+
+/*
+ * Open a session on the foreign server for the current user, refuse an
+ * account that can write the source (unless iact.sync_allow_write_account;
+ * see src/sync_grants.c), and start the READ ONLY consistent-snapshot
+ * transaction.  reading_db is the database this call reads (NULL: the
+ * server's dbname).  *dbname gets the server's default database (NULL if
+ * none); *elsewhere the account's write privileges outside the source (NULL
+ * if none), also reported as a NOTICE, once per session, when notice is set.
+ * Every wait is interruptible; on any error the connection is closed.
+ */
+IactMyConn *
+iact_sync_connect_to(Oid serverid, const char *reading_db, bool notice, char **dbname,
+					 char **elsewhere)
+{
+	ForeignServer *server = GetForeignServer(serverid);
+	UserMapping *um = GetUserMapping(GetUserId(), serverid);
+	IactMyParams p;
+	IactMyConn *conn;
+	char		errbuf[512];
+	unsigned int errnum = 0;
+	char		sql[256];
+
+	read_params(server, um, &p);
 	if (p.user == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
@@ -345,43 +259,43 @@ iact_sync_connect(Oid serverid, char **dbname)
 	}
 	*dbname = p.dbname ? pstrdup(p.dbname) : NULL;
 
-	conn = iact_my_connect(&p, errbuf, sizeof(errbuf), &errnum);
+	conn = iact_my_init(&p, errbuf, sizeof(errbuf), &errnum);
 	if (conn == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
 				 errmsg("could not connect to MariaDB server \"%s\"", server->servername),
 				 errdetail("MariaDB error %u: %s", errnum, errbuf)));
+	PG_TRY();
+	{
+		if (iact_my_connect(conn, &p) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+					 errmsg("could not connect to MariaDB server \"%s\"", server->servername),
+					 errdetail("MariaDB error %u: %s", iact_my_errno(conn), iact_my_error(conn))));
 
-	/* the grants: an account that can write is refused */
-	if (iact_my_query(conn, "SHOW GRANTS", &ncols) != 0)
-		my_fail(conn, "SHOW GRANTS", server->servername);
-	initStringInfo(&bad);
-	while ((rc = iact_my_fetch(conn, &row, &lens)) == 1)
-		if (row[0] != NULL)
-			check_grant_line(row[0], &bad);
-	iact_my_query_end(conn);
-	if (rc < 0)
-		my_fail(conn, "SHOW GRANTS", server->servername);
-	if (bad.len > 0 && !iact_sync_allow_write_account)
+		/* the grants: an account that can write the source is refused */
+		*elsewhere = iact_sync_check_grants(conn, serverid, p.user, p.dbname, reading_db);
+		if (*elsewhere != NULL && notice)
+			iact_sync_notice_elsewhere(server->servername, p.user, *elsewhere);
+
+		snprintf(sql, sizeof(sql),
+				 "SET SESSION time_zone = '+00:00', SESSION net_write_timeout = %u, "
+				 "SESSION net_read_timeout = %u, SESSION sql_mode = 'NO_ENGINE_SUBSTITUTION'",
+				 p.read_timeout, p.write_timeout);
+		if (iact_my_exec(conn, sql) != 0)
+			iact_sync_my_error(conn, ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION,
+							   server->servername, "session set-up", NULL);
+		if (iact_my_exec(conn, "SET SESSION TRANSACTION READ ONLY") != 0 ||
+			iact_my_exec(conn, "START TRANSACTION READ ONLY, WITH CONSISTENT SNAPSHOT") != 0)
+			iact_sync_my_error(conn, ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION,
+							   server->servername, "START TRANSACTION READ ONLY", NULL);
+	}
+	PG_CATCH();
 	{
 		iact_my_close(conn);
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("MariaDB account \"%s\" of server \"%s\" can write to the source",
-						p.user, server->servername),
-				 errdetail("Its grants include: %s.", bad.data),
-				 errhint("Use an account with SELECT (and SHOW VIEW) only; a superuser may set iact.sync_allow_write_account = on to accept it anyway.")));
+		PG_RE_THROW();
 	}
-
-	snprintf(sql, sizeof(sql),
-			 "SET SESSION time_zone = '+00:00', SESSION net_write_timeout = %u, "
-			 "SESSION net_read_timeout = %u, SESSION sql_mode = 'NO_ENGINE_SUBSTITUTION'",
-			 p.read_timeout, p.write_timeout);
-	if (iact_my_exec(conn, sql) != 0)
-		my_fail(conn, "session set-up", server->servername);
-	if (iact_my_exec(conn, "SET SESSION TRANSACTION READ ONLY") != 0 ||
-		iact_my_exec(conn, "START TRANSACTION READ ONLY, WITH CONSISTENT SNAPSHOT") != 0)
-		my_fail(conn, "START TRANSACTION READ ONLY", server->servername);
+	PG_END_TRY();
 	return conn;
 }
 
@@ -402,4 +316,16 @@ iact_sync_server_time_zone(ForeignServer *server)
 			return defGetString(def);
 	}
 	return NULL;
+}
+
+/*
+ * iact_sync_connect_to() for the server's own database (its dbname), without
+ * the NOTICE: for callers that read no particular source database.
+ */
+IactMyConn *
+iact_sync_connect(Oid serverid, char **dbname)
+{
+	char	   *elsewhere;
+
+	return iact_sync_connect_to(serverid, NULL, false, dbname, &elsewhere);
 }

@@ -172,13 +172,12 @@ iact_sync_source_columns(PG_FUNCTION_ARGS)
 		int			rc;
 		char	   *esc_s;
 		char	   *esc_t;
+		char	   *elsewhere;
 
-		conn = iact_sync_connect(server->serverid, &dbname);
+		schema = dot ? pnstrdup(source, dot - source) : NULL;
+		conn = iact_sync_connect_to(server->serverid, schema, true, &dbname, &elsewhere);
 		if (dot)
-		{
-			schema = pnstrdup(source, dot - source);
 			table = dot + 1;
-		}
 		else
 		{
 			schema = dbname;
@@ -205,10 +204,8 @@ iact_sync_source_columns(PG_FUNCTION_ARGS)
 					   "WHERE c.TABLE_SCHEMA = '%s' AND c.TABLE_NAME = '%s' ORDER BY c.ORDINAL_POSITION",
 					   esc_s, esc_t);
 		if (iact_my_query(conn, sql, &ncols) != 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_CONNECTION_FAILURE),
-					 errmsg("MariaDB server \"%s\": reading the columns of %s failed", servername, source),
-					 errdetail("MariaDB error %u: %s", iact_my_errno(conn), iact_my_error(conn))));
+			iact_sync_my_error(conn, ERRCODE_CONNECTION_FAILURE, servername,
+							   psprintf("reading the columns of %s", source), NULL);
 		if (ncols != 7)
 			ereport(ERROR,
 					(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
@@ -250,10 +247,8 @@ iact_sync_source_columns(PG_FUNCTION_ARGS)
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		}
 		if (rc < 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_CONNECTION_FAILURE),
-					 errmsg("MariaDB server \"%s\": reading the columns of %s failed", servername, source),
-					 errdetail("MariaDB error %u: %s", iact_my_errno(conn), iact_my_error(conn))));
+			iact_sync_my_error(conn, ERRCODE_CONNECTION_FAILURE, servername,
+							   psprintf("reading the columns of %s", source), NULL);
 		iact_my_query_end(conn);
 		(void) iact_my_exec(conn, "ROLLBACK");
 	}

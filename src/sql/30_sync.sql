@@ -49,7 +49,8 @@ CREATE TABLE iact.sync_runs (
 	source_count bigint,
 	target_count bigint,
 	error text,
-	write_path text
+	write_path text,
+	account_write_elsewhere text	-- the MariaDB account's write grants outside the source
 );
 CREATE INDEX sync_runs_target_started ON iact.sync_runs (target_table, started_at DESC);
 CREATE INDEX sync_runs_started ON iact.sync_runs (started_at);

@@ -8,12 +8,22 @@
 #   mariadb_stop        stop it (safe to call twice, also after a failure);
 #   mariadb_sql SQL...  run SQL as the MariaDB root account (tests, demo).
 #
+# The server is installed the ordinary way, WITH the default test database and
+# its grants (MariaDB 10.11: ALL on `test`.* and `test\_%`.* to PUBLIC), as
+# most production servers are; IACT_MARIADB_SKIP_TEST_DB=1 installs it
+# without (mariadb-install-db --skip-test-db; test/t/033_sync_grants.pl).
+#
 # Accounts: root (unix socket only), iact_reader (SELECT + SHOW VIEW on ivr.*,
-# the account iact is meant to use) and iact_writer (can write: negative tests).
+# the account iact is meant to use), iact_writer (can write: negative tests),
+# iact_role_reader (reads through its default role ivr_read; also holds the
+# non-default role scratch_rw, which can write the database `scratch` only)
+# and iact_role_writer (SELECT on ivr.*, and the non-default role ivr_write,
+# which holds the role ivr_fix, which may UPDATE ivr.calls).
 #
 # Exported: IACT_MARIADB_HOST IACT_MARIADB_PORT IACT_MARIADB_SOCKET
 #   IACT_MARIADB_USER IACT_MARIADB_PASSWORD (the reader)
 #   IACT_MARIADB_WRITER_USER IACT_MARIADB_WRITER_PASSWORD
+#   IACT_MARIADB_ROLE_READER_USER IACT_MARIADB_ROLE_WRITER_USER (password: role-pw)
 #   IACT_MARIADB_DB (ivr) IACT_MARIADB_DIR IACT_MARIADB_BIN
 #   IACT_MARIADB_CLI (a root mariadb client command line, database ivr)
 #   IACT_MARIADB_SSL_CA (the CA of the server's TLS certificate), IACT_MARIADB_OTHER_CA
@@ -87,8 +97,10 @@ mariadb_start() {
 	IACT_MARIADB_SSL_CA=$dir/tls/ca.pem
 	IACT_MARIADB_OTHER_CA=$dir/tls/other-ca.pem
 	export IACT_MARIADB_SSL_CA IACT_MARIADB_OTHER_CA
+	local skip_test_db=""
+	[ "${IACT_MARIADB_SKIP_TEST_DB:-}" = 1 ] && skip_test_db=--skip-test-db
 	mariadb-install-db --no-defaults --datadir="$dir/data" --auth-root-authentication-method=normal \
-		--skip-test-db > "$dir/install.log" 2>&1 || { tail -20 "$dir/install.log" >&2; return 1; }
+		$skip_test_db > "$dir/install.log" 2>&1 || { tail -20 "$dir/install.log" >&2; return 1; }
 	_mariadb_launch || return 1
 	local f
 	for f in "$(dirname "${BASH_SOURCE[0]}")"/../fixtures/ivr*.sql; do
@@ -110,7 +122,31 @@ mariadb_start() {
 		CREATE USER 'iact_writer'@'localhost' IDENTIFIED BY 'writer-pw';
 		GRANT SELECT, INSERT, UPDATE ON ivr.* TO 'iact_writer'@'127.0.0.1';
 		GRANT SELECT, INSERT, UPDATE ON ivr.* TO 'iact_writer'@'localhost';
+		CREATE DATABASE scratch;
+		CREATE ROLE ivr_read;
+		GRANT SELECT, SHOW VIEW ON ivr.* TO ivr_read;
+		CREATE ROLE scratch_rw;
+		GRANT ALL ON scratch.* TO scratch_rw;
+		CREATE ROLE ivr_fix;
+		GRANT UPDATE ON ivr.calls TO ivr_fix;
+		CREATE ROLE ivr_write;
+		GRANT ivr_fix TO ivr_write;
 	SQL
+	local h
+	for h in 127.0.0.1 localhost; do
+		mariadb_sql <<-SQL || return 1
+			CREATE USER 'iact_role_reader'@'$h' IDENTIFIED BY 'role-pw';
+			GRANT ivr_read TO 'iact_role_reader'@'$h';
+			GRANT scratch_rw TO 'iact_role_reader'@'$h';
+			SET DEFAULT ROLE ivr_read FOR 'iact_role_reader'@'$h';
+			CREATE USER 'iact_role_writer'@'$h' IDENTIFIED BY 'role-pw';
+			GRANT SELECT ON ivr.* TO 'iact_role_writer'@'$h';
+			GRANT ivr_write TO 'iact_role_writer'@'$h';
+		SQL
+	done
+	IACT_MARIADB_ROLE_READER_USER=iact_role_reader
+	IACT_MARIADB_ROLE_WRITER_USER=iact_role_writer
+	export IACT_MARIADB_ROLE_READER_USER IACT_MARIADB_ROLE_WRITER_USER
 }
 
 # mariadb_kill: stop the server abruptly (fault tests); mariadb_restart: start it again.

@@ -7,9 +7,11 @@
 # mariadb_signal($sig)        send a signal to mariadbd (STOP / CONT)
 # ivr_server($node, $db)      CREATE SERVER ivr + user mapping (the SELECT-only account)
 # bulk_fill($from, $to)       insert rows $from..$to into ivr.bulk, newer than the rest
+# mariadb_freeze(), mariadb_thaw()  SIGSTOP / SIGCONT mariadbd
 # same_as_source($node, $db, $table, $cols)
-#                             [source count, target count, source md5, target md5,
-#                              target duplicates] for a comparison of a synced table
+#                             [source count, target count, source checksum,
+#                              target checksum, target duplicates] for a
+#                              comparison of a synced table
 package IactMariaDB;
 
 use strict;
@@ -17,8 +19,8 @@ use warnings;
 use Exporter 'import';
 use IPC::Run;
 
-our @EXPORT = qw(mariadb_sql mariadb_kill mariadb_restart mariadb_signal ivr_server
-  bulk_fill same_as_source);
+our @EXPORT = qw(mariadb_sql mariadb_kill mariadb_restart mariadb_signal mariadb_freeze
+  mariadb_thaw ivr_server bulk_fill same_as_source);
 
 sub _shell
 {
@@ -84,18 +86,26 @@ sub bulk_fill
 	return;
 }
 
-# $cols: the columns, in an order both sides render the same way as text
+# $cols: the columns, each rendered the same way as text on both sides.  The
+# checksum is the sum of every row's MD5 prefix (32 bits): no string as big as
+# the table (GROUP_CONCAT is cut at max_allowed_packet), the same whatever the
+# order; duplicates are counted apart.
 sub same_as_source
 {
 	my ($node, $db, $table, $cols) = @_;
 	my $list = join(', ', @$cols);
-	my ($scount, $smd5) = split /\t/, mariadb_sql(qq{SET SESSION group_concat_max_len = 1073741824;
-		SELECT COUNT(*), MD5(COALESCE(GROUP_CONCAT(CONCAT_WS('|', $list) ORDER BY $cols->[0] SEPARATOR ','), ''))
+	my ($scount, $ssum) = split /\t/, mariadb_sql(qq{
+		SELECT COUNT(*), COALESCE(SUM(CAST(CONV(LEFT(MD5(CONCAT_WS('|', $list)), 8), 16, 10) AS UNSIGNED)), 0)
 		FROM $table;});
-	my ($tcount, $tmd5, $dups) = split /\|/, $node->safe_psql($db, qq{
-		SELECT count(*), md5(coalesce(string_agg(concat_ws('|', $list), ',' ORDER BY $cols->[0]), '')),
+	my ($tcount, $tsum, $dups) = split /\|/, $node->safe_psql($db, qq{
+		SELECT count(*), coalesce(sum(('x' || left(md5(concat_ws('|', $list)), 8))::bit(32)::bigint), 0),
 		       count(*) - count(DISTINCT $cols->[0]) FROM $table});
-	return ($scount, $tcount, $smd5, $tmd5, $dups);
+	return ($scount, $tcount, $ssum, $tsum, $dups);
 }
+
+# freeze / thaw mariadbd (SIGSTOP / SIGCONT): it keeps accepting TCP
+# connections in the kernel but never answers
+sub mariadb_freeze { mariadb_signal('STOP'); return; }
+sub mariadb_thaw   { mariadb_signal('CONT'); return; }
 
 1;
