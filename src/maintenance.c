@@ -19,10 +19,15 @@
  * repeats nor skips a run.
  *
  * A worker that cannot reach its database would end in FATAL at every
- * start.  So a worker first starts without a database, checks that
- * iact.database exists (saying once, and waiting, when it does not), and
- * only then exits to be restarted by the postmaster connected to it; the
- * "checked" flag lives in a small shared memory struct.
+ * start, and one that starts without a database cannot connect to one
+ * later.  So a static launcher (no database, like the autovacuum launcher)
+ * checks that iact.database exists (saying once, and looking again every
+ * 10 s, when it does not) and only then registers the worker as a dynamic
+ * background worker connected to it; when the worker ends (terminated,
+ * DROP DATABASE ... WITH (FORCE)) the launcher starts it again 5 s later,
+ * and when the launcher ends it stops the worker.  Nothing exits at a
+ * normal start, and a database created later is picked up without a
+ * server restart.
  *
  *-------------------------------------------------------------------------
  */
@@ -43,8 +48,6 @@
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/proc.h"
-#include "storage/shmem.h"
-#include "storage/spin.h"
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -61,41 +64,9 @@ int			iact_audit_purge_interval = 86400;	/* seconds */
 static int	audit_purge_batch_size = 10000;
 
 #define MAINT_RESTART_SECONDS 5
+#define MAINT_NO_DATABASE_POLL_SECONDS 10
 
-typedef struct MaintenanceShared
-{
-	slock_t		mutex;
-	bool		database_checked;	/* iact.database was seen to exist */
-} MaintenanceShared;
-
-static MaintenanceShared *maint = NULL;
-static shmem_request_hook_type prev_shmem_request_hook = NULL;
-static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
-
-static void
-maintenance_shmem_request(void)
-{
-	if (prev_shmem_request_hook)
-		prev_shmem_request_hook();
-	RequestAddinShmemSpace(MAXALIGN(sizeof(MaintenanceShared)));
-}
-
-static void
-maintenance_shmem_startup(void)
-{
-	bool		found;
-
-	if (prev_shmem_startup_hook)
-		prev_shmem_startup_hook();
-	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	maint = ShmemInitStruct("iact maintenance worker", sizeof(MaintenanceShared), &found);
-	if (!found)
-	{
-		memset(maint, 0, sizeof(MaintenanceShared));
-		SpinLockInit(&maint->mutex);
-	}
-	LWLockRelease(AddinShmemInitLock);
-}
+PGDLLEXPORT void iact_maintenance_launcher_main(Datum arg);
 
 /*
  * The settings (always, so that iact.health() can read them in any session)
@@ -131,19 +102,14 @@ iact_maintenance_init(void)
 	if (!process_shared_preload_libraries_in_progress)
 		return;
 
-	prev_shmem_request_hook = shmem_request_hook;
-	shmem_request_hook = maintenance_shmem_request;
-	prev_shmem_startup_hook = shmem_startup_hook;
-	shmem_startup_hook = maintenance_shmem_startup;
-
 	memset(&worker, 0, sizeof(worker));
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
 	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
 	worker.bgw_restart_time = MAINT_RESTART_SECONDS;
 	snprintf(worker.bgw_library_name, BGW_MAXLEN, "iact");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "iact_maintenance_main");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "iact maintenance worker");
-	snprintf(worker.bgw_type, BGW_MAXLEN, "iact maintenance worker");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "iact_maintenance_launcher_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "iact maintenance launcher");
+	snprintf(worker.bgw_type, BGW_MAXLEN, "iact maintenance launcher");
 	RegisterBackgroundWorker(&worker);
 }
 
@@ -233,37 +199,106 @@ maintenance_database_exists(const char *db)
 	return found;
 }
 
-/*
- * Without a database yet: does iact.database exist?  When it does, note it
- * and exit; the postmaster restarts the worker, which then connects.  When
- * it does not, say so once and look again every minute: never a FATAL.
+/* ---------------------------------------------------------------------
+ * The launcher
+ * ---------------------------------------------------------------------
  */
-static void
-maintenance_check_database(void)
-{
-	const char *db = maintenance_database();
-	bool		said = false;
 
+static BackgroundWorkerHandle *maint_worker = NULL;
+
+/* the launcher's exit (SIGTERM, error) stops its worker: never two of them */
+static void
+maintenance_launcher_exit(int code, Datum arg)
+{
+	if (maint_worker != NULL)
+		TerminateBackgroundWorker(maint_worker);
+}
+
+/* register the worker, connected to db; false (said) when no slot is free */
+static bool
+maintenance_launch(const char *db)
+{
+	BackgroundWorker worker;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = BGW_NEVER_RESTART;	/* the launcher does */
+	worker.bgw_notify_pid = MyProcPid;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "iact");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "iact_maintenance_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "iact maintenance worker");
+	snprintf(worker.bgw_type, BGW_MAXLEN, "iact maintenance worker");
+	if (RegisterDynamicBackgroundWorker(&worker, &maint_worker))
+		return true;
+	maint_worker = NULL;
+	ereport(WARNING,
+			(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+			 errmsg("iact maintenance launcher: could not start the maintenance worker for database \"%s\"", db),
+			 errdetail("No background worker slot is free."),
+			 errhint("Raise max_worker_processes (server restart).")));
+	return false;
+}
+
+/*
+ * The static worker, without a database: while there is no worker, check
+ * that iact.database exists and start one connected to it; when it ends,
+ * start it again MAINT_RESTART_SECONDS later.  The postmaster sets our
+ * latch when the worker starts or stops (bgw_notify_pid).
+ */
+void
+iact_maintenance_launcher_main(Datum arg)
+{
+	const char *db;
+	bool		said = false;
+	TimestampTz ended_at = 0;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
+	before_shmem_exit(maintenance_launcher_exit, (Datum) 0);
+	pgstat_report_appname("iact maintenance launcher");
+	db = maintenance_database();
+
 	for (;;)
 	{
-		bool		exists;
+		long		sleep_ms = MAINT_NO_DATABASE_POLL_SECONDS * 1000L;
+		pid_t		pid;
 
-		exists = maintenance_database_exists(db);
-		if (exists)
+		if (maint_worker != NULL &&
+			GetBackgroundWorkerPid(maint_worker, &pid) == BGWH_STOPPED)
 		{
-			SpinLockAcquire(&maint->mutex);
-			maint->database_checked = true;
-			SpinLockRelease(&maint->mutex);
-			proc_exit(1);		/* restarted after bgw_restart_time, connected */
+			pfree(maint_worker);
+			maint_worker = NULL;
+			ended_at = GetCurrentTimestamp();
 		}
-		if (!said)
-			ereport(LOG,
-					(errmsg("iact maintenance worker: database \"%s\" does not exist; looking again every minute",
-							db),
-					 errhint("Create that database, or set iact.database and restart the server.")));
-		said = true;
-		maintenance_sleep(60 * 1000L);
+		if (maint_worker == NULL)
+		{
+			long		wait_ms = ended_at == 0 ? 0 :
+				TimestampDifferenceMilliseconds(GetCurrentTimestamp(),
+												TimestampTzPlusMilliseconds(ended_at, MAINT_RESTART_SECONDS * 1000L));
+
+			if (wait_ms > 0)
+				sleep_ms = wait_ms;
+			else if (maintenance_database_exists(db))
+			{
+				if (maintenance_launch(db))
+					sleep_ms = 60 * 1000L;
+				said = false;
+			}
+			else if (!said)
+			{
+				ereport(LOG,
+						(errmsg("iact maintenance worker: database \"%s\" does not exist; looking again every %d s",
+								db, MAINT_NO_DATABASE_POLL_SECONDS),
+						 errhint("Create that database, or set iact.database and restart the server.")));
+				said = true;
+			}
+		}
+		else
+			sleep_ms = 60 * 1000L;
+		maintenance_sleep(sleep_ms);
 	}
 }
 
@@ -524,27 +559,16 @@ maintenance_round_safely(bool *first)
 	return sleep_ms;
 }
 
+/* the worker proper, started by the launcher, connected to iact.database */
 void
 iact_maintenance_main(Datum arg)
 {
-	bool		checked;
 	bool		first = true;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
-
-	SpinLockAcquire(&maint->mutex);
-	checked = maint->database_checked;
-	maint->database_checked = false;	/* a failed connect re-checks */
-	SpinLockRelease(&maint->mutex);
-	if (!checked)
-		maintenance_check_database();
-
 	BackgroundWorkerInitializeConnection(maintenance_database(), NULL, 0);
-	SpinLockAcquire(&maint->mutex);
-	maint->database_checked = true;
-	SpinLockRelease(&maint->mutex);
 	/* every internal statement resolves names in pg_catalog first */
 	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
 	pgstat_report_appname("iact maintenance worker");

@@ -19,14 +19,7 @@ set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 . "$ROOT/test/harness/lib.sh"
 
-if [ "$(id -u)" = 0 ]; then
-	ensure_packages
-	ensure_test_user
-	WORK=${IACT_WORKDIR:-/tmp/iact-bench}
-	copy_tree_for_test_user "$ROOT" "$WORK/src"
-	exec runuser -u "$IACT_TEST_USER" -- env HOME="$WORK" ROWS="${ROWS:-}" ROUNDS="${ROUNDS:-}" SINGLE="${SINGLE:-}" \
-		bash "$WORK/src/test/bench/audit.sh" "$@"
-fi
+[ "$(id -u)" = 0 ] && rerun_as_test_user "$ROOT" /tmp/iact-bench test/bench/audit.sh ROWS="${ROWS:-}" ROUNDS="${ROUNDS:-}" SINGLE="${SINGLE:-}" -- "$@"
 
 ROWS=${ROWS:-200000}
 SINGLE=${SINGLE:-20000}

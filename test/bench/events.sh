@@ -31,13 +31,7 @@ set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 . "$ROOT/test/harness/lib.sh"
 
-if [ "$(id -u)" = 0 ]; then
-	ensure_packages
-	ensure_test_user
-	WORK=${IACT_WORKDIR:-/tmp/iact-bench}
-	copy_tree_for_test_user "$ROOT" "$WORK/src"
-	exec runuser -u "$IACT_TEST_USER" -- env HOME="$WORK" bash "$WORK/src/test/bench/events.sh" "$@"
-fi
+[ "$(id -u)" = 0 ] && rerun_as_test_user "$ROOT" /tmp/iact-bench test/bench/events.sh -- "$@"
 
 make_temp_install "$ROOT" 2> >(grep -v "are the same file" >&2)
 RUN=$ROOT/tmp_bench

@@ -24,14 +24,7 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 . "$ROOT/test/harness/lib.sh"
 ROWS=${1:-1000000}
 
-if [ "$(id -u)" = 0 ]; then
-	ensure_packages
-	ensure_test_user
-	WORK=${IACT_WORKDIR:-/tmp/iact-bench}
-	copy_tree_for_test_user "$ROOT" "$WORK/src"
-	exec runuser -u "$IACT_TEST_USER" -- env HOME="$WORK" BENCH_RSS="${BENCH_RSS:-1}" \
-		bash "$WORK/src/test/bench/sync.sh" "$ROWS"
-fi
+[ "$(id -u)" = 0 ] && rerun_as_test_user "$ROOT" /tmp/iact-bench test/bench/sync.sh BENCH_RSS="${BENCH_RSS:-1}" -- "$ROWS"
 
 command -v pgloader > /dev/null || die "pgloader is not installed (apt-get install pgloader)"
 command -v bc > /dev/null || die "bc is not installed (apt-get install bc)"

@@ -83,6 +83,22 @@ copy_tree_for_test_user() {
 	chown -R "$IACT_TEST_USER:" "$dst"
 }
 
+# For a bench script run as root: install the packages, copy the tree $1 for the
+# test user to ${IACT_WORKDIR:-$2}/src and run the script $3 (relative to the tree)
+# there as that user.  VAR=value words up to "--" go into its environment, the
+# words after "--" are its arguments.  Never returns.
+rerun_as_test_user() {
+	local root=$1 work=${IACT_WORKDIR:-$2} script=$3
+	local envs=()
+	shift 3
+	while [ $# -gt 0 ] && [ "$1" != -- ]; do envs+=("$1"); shift; done
+	[ $# -gt 0 ] && shift
+	ensure_packages
+	ensure_test_user
+	copy_tree_for_test_user "$root" "$work/src"
+	exec runuser -u "$IACT_TEST_USER" -- env HOME="$work" "${envs[@]}" bash "$work/src/$script" "$@"
+}
+
 # Build iact in $1 and install it into a private copy of PostgreSQL at $1/tmp_install.
 make_temp_install() {
 	local src=$1 inst=$1/tmp_install

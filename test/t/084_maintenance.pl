@@ -3,7 +3,10 @@
 # iact.health() reads, audit retention in batches with its runs recorded,
 # the setting off by default and after a reload, a run left 'running' by a
 # crash marked failed at the next start, and a missing iact.database that
-# makes the worker wait (saying so once) instead of dying in FATAL.
+# makes the worker wait (saying so once) instead of dying in FATAL.  The
+# worker's life cycle: a launcher without a database starts it connected,
+# so nothing exits at a normal start; it comes back after SIGTERM, SIGKILL
+# (crash restart), DROP/CREATE EXTENSION and DROP DATABASE ... WITH (FORCE).
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -11,7 +14,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use IactTest;
 
-my $node = iact_node('maint', conf => "iact.overlap_check_interval = '2s'\n");
+my $node = iact_node('maint', conf => "iact.overlap_check_interval = '2s'\nrestart_after_crash = on\n");
 $node->start;
 sub q1 { return $node->safe_psql('postgres', shift); }
 
@@ -20,6 +23,14 @@ ok($node->poll_query_until('postgres',
 		q{SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'iact maintenance worker'
 		  AND application_name = 'iact maintenance worker'}),
 	'one maintenance worker, connected to iact.database');
+unlike(slurp_file($node->logfile), qr/background worker "iact maintenance \w+" \(PID \d+\) exited/,
+	'no maintenance process exited at a normal server start');
+my $worker_pid = sub {
+	return $node->safe_psql('postgres', q{SELECT string_agg(pid::text, ',') FROM pg_stat_activity
+		WHERE backend_type = 'iact maintenance worker' AND datname = 'postgres'});
+};
+my $pid1 = $worker_pid->();
+like($pid1, qr/^\d+$/, 'exactly one worker process');
 q1(q{CREATE EXTENSION iact;
 	CREATE TABLE rooms (id integer PRIMARY KEY, room integer NOT NULL, starts timestamp NOT NULL,
 	                    ends timestamp NOT NULL);
@@ -47,6 +58,38 @@ like(q1(q{SELECT detail FROM iact.health() WHERE check_name = 'overlaps'}),
 	qr/^1 overlapping pair\(s\) of events found by the check of .*, e\.g\. 1: public\.rooms 1 \/ public\.rooms 2;/,
 	'the detail names the pair');
 q1(q{DELETE FROM rooms WHERE id = 2});
+
+# --- the worker's life cycle ---------------------------------------------------------
+q1("SELECT pg_terminate_backend($pid1)");
+ok($node->poll_query_until('postgres',
+		"SELECT string_agg(pid::text, ',') ~ '^[0-9]+\$' AND string_agg(pid::text, ',') <> '$pid1'
+		 FROM pg_stat_activity WHERE backend_type = 'iact maintenance worker'"),
+	'a terminated worker is started again by the launcher (one worker)');
+my $pid2 = $worker_pid->();
+my $launcher = q1(q{SELECT pid FROM pg_stat_activity WHERE backend_type = 'iact maintenance launcher'});
+like($launcher, qr/^\d+$/, 'one launcher');
+q1("SELECT pg_terminate_backend($launcher)");
+ok($node->poll_query_until('postgres',
+		"SELECT count(*) = 1 AND min(pid) <> $pid2 FROM pg_stat_activity WHERE backend_type = 'iact maintenance worker'"),
+	'a terminated launcher stops its worker; restarted, it starts one worker again');
+ok($node->poll_query_until('postgres',
+		"SELECT count(*) = 1 AND min(pid) <> $launcher FROM pg_stat_activity WHERE backend_type = 'iact maintenance launcher'"),
+	'and there is one launcher');
+my $pid3 = $worker_pid->();
+kill 'KILL', $pid3;
+ok($node->poll_query_until('postgres',
+		"SELECT count(*) = 1 AND min(pid) <> $pid3 FROM pg_stat_activity WHERE backend_type = 'iact maintenance worker'"),
+	'after SIGKILL (crash restart of the server) the worker is back');
+my $pid4 = $worker_pid->();
+my $runs_before = q1(q{SELECT count(*) FROM iact.maintenance_runs});
+q1(q{DROP EXTENSION iact CASCADE});
+sleep 3;
+is($worker_pid->(), $pid4, 'DROP EXTENSION iact: the worker stays, idle');
+q1(q{CREATE EXTENSION iact});
+ok($node->poll_query_until('postgres',
+		q{SELECT count(*) > 0 FROM iact.maintenance_runs WHERE task = 'overlap_check' AND status = 'success'}),
+	'CREATE EXTENSION iact again: the same worker runs the overlap check');
+is($worker_pid->(), $pid4, 'without a restart');
 
 # turned off by a reload: no more checks, and the age check says so
 q1(q{ALTER SYSTEM SET iact.overlap_check_interval = 0; SELECT pg_reload_conf();});
@@ -110,25 +153,49 @@ ok($node->poll_query_until('postgres',
 like(q1(q{SELECT status || ' ' || detail FROM iact.health() WHERE check_name = 'maintenance_failures'}),
 	qr/^warn 1 failed maintenance run\(s\) in the last 24 hours: audit_retention at .*: interrupted/,
 	'and maintenance_failures warns about it');
+
+# --- the scrape is valid exposition format, labels escaped (promtool check metrics) --
+q1(q{CREATE TABLE "we""ird\tab" (id integer PRIMARY KEY); SELECT iact.enable_audit('"we""ird\tab"');
+	INSERT INTO "we""ird\tab" VALUES (1);});
+my $scrape = q1('SELECT iact.metrics()');
+like($scrape, qr/^iact_audit_entries_last_day\{table="public\.we\\"ird\\\\tab",operation="INSERT"\} 1$/m,
+	'a table name with a quote and a backslash is escaped in its label');
+my $promfile = $node->basedir . '/iact.prom';
+open(my $fh, '>', $promfile) or die $!;
+print $fh $scrape, "\n";
+close $fh;
+my $lint = `/usr/bin/promtool check metrics < $promfile 2>&1`;
+is($?, 0, 'promtool check metrics accepts the scrape') or diag($lint);
+is($lint, '', 'and has nothing to say about it');
 $node->stop;
 
 # --- iact.database missing: no FATAL from this worker, one LOG line -------------------
 my $nodb = iact_node('nodb', conf => "iact.database = 'nosuchdb'\n");
 $nodb->start;
 ok($nodb->poll_query_until('postgres',
-		q{SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'iact maintenance worker'}),
-	'the maintenance worker waits, started, without a database');
+		q{SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'iact maintenance launcher'}),
+	'the maintenance launcher waits, started, without a database');
 sleep 3;
 my $log = slurp_file($nodb->logfile);
-my $said = () = $log =~ /iact maintenance worker: database "nosuchdb" does not exist; looking again every minute/g;
+my $said = () = $log =~ /iact maintenance worker: database "nosuchdb" does not exist; looking again every 10 s/g;
 is($said, 1, 'it says once that the database does not exist');
-unlike($log, qr/background worker "iact maintenance worker".*exited with exit code 1/,
-	'and never exits for it');
+unlike($log, qr/background worker "iact maintenance \w+".*exited/,
+	'and nothing exits for it');
+unlike($log, qr/FATAL/, 'no FATAL');
 $nodb->safe_psql('postgres', 'CREATE DATABASE nosuchdb');
-$nodb->restart;
 ok($nodb->poll_query_until('postgres',
 		q{SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'iact maintenance worker'
 		  AND datname = 'nosuchdb'}),
-	'once the database exists the worker connects to it');
+	'once the database exists the worker connects to it, without a server restart');
+my $logpos = -s $nodb->logfile;
+$nodb->safe_psql('postgres', 'DROP DATABASE nosuchdb WITH (FORCE)');
+ok($nodb->poll_query_until('postgres',
+		q{SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'iact maintenance worker'}),
+	'DROP DATABASE ... WITH (FORCE) ends the worker');
+ok($nodb->wait_for_log(qr/database "nosuchdb" does not exist; looking again/, $logpos),
+	'the launcher says again that the database is missing');
+is($nodb->safe_psql('postgres', q{SELECT count(*) FROM pg_stat_activity
+	WHERE backend_type IN ('iact maintenance worker', 'iact maintenance launcher')}), '1',
+	'only the launcher is left, waiting');
 $nodb->stop;
 done_testing();
