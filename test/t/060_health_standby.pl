@@ -58,6 +58,17 @@ unlike($metrics, qr/^iact_audit_log_size_bytes/m, 'no half-written audit section
 $locker->query_safe('COMMIT');
 $locker->quit;
 
-$standby->stop;
+# the maintenance worker idles on a standby (neither it nor its launcher runs) and starts at promotion
+is($standby->safe_psql('postgres', q{SELECT count(*) FROM pg_stat_activity
+	WHERE backend_type IN ('iact maintenance launcher', 'iact maintenance worker')}), '0',
+	'no maintenance process on the standby');
 $primary->stop;
+$standby->promote;
+ok($standby->poll_query_until('postgres', q{SELECT count(*) = 1 FROM pg_stat_activity
+	WHERE backend_type = 'iact maintenance worker' AND datname = 'postgres'}),
+	'after promotion the maintenance worker starts, connected');
+$standby->safe_psql('postgres', 'SELECT iact.check_overlaps_now()');
+is($standby->safe_psql('postgres', q{SELECT count(*) FROM iact.maintenance_runs WHERE status = 'success'}), '2',
+	'and the promoted server records its runs after the replicated one');
+$standby->stop;
 done_testing();
