@@ -62,6 +62,9 @@ $locker->quit;
 is($standby->safe_psql('postgres', q{SELECT count(*) FROM pg_stat_activity
 	WHERE backend_type IN ('iact maintenance launcher', 'iact maintenance worker')}), '0',
 	'no maintenance process on the standby');
+my ($rc, $out, $err) = $standby->psql('postgres', 'SELECT iact.check_overlaps_now()');
+like($err, qr/cannot execute INSERT in a read-only transaction/,
+	'check_overlaps_now() on the standby fails: it must write its run');
 $primary->stop;
 $standby->promote;
 ok($standby->poll_query_until('postgres', q{SELECT count(*) = 1 FROM pg_stat_activity

@@ -141,6 +141,29 @@ ok($node->poll_query_until('postgres',
 		"SELECT count(*) > $runs FROM iact.maintenance_runs WHERE task = 'audit_retention' AND status = 'success'"),
 	'a later run happens');
 is(q1(q{SELECT count(*) FROM iact.audit_row}), '1', 'entries younger than the retention are kept');
+
+# a run that cannot take its lock fails after lock_timeout, is recorded failed, and the worker carries on
+q1(q{ALTER SYSTEM SET lock_timeout = '300ms'; ALTER SYSTEM SET iact.audit_retention = '1s'; SELECT pg_reload_conf();});
+my $locker = $node->background_psql('postgres');
+$locker->query_safe('BEGIN; LOCK TABLE iact.audit_statement IN ACCESS EXCLUSIVE MODE');
+ok($node->poll_query_until('postgres',
+		q{SELECT count(*) > 0 FROM iact.maintenance_runs WHERE task = 'audit_retention' AND status = 'failed'
+		  AND error = 'canceling statement due to lock timeout' AND finished_at IS NOT NULL}),
+	'a retention run blocked by a lock fails after lock_timeout and is recorded failed with the error');
+$locker->query_safe('COMMIT');
+$locker->quit;
+like(q1(q{SELECT status || ' ' || detail FROM iact.health() WHERE check_name = 'maintenance_failures'}),
+	qr/^warn \d+ failed maintenance run\(s\) in the last 24 hours: audit_retention at .*: canceling statement due to lock timeout/,
+	'maintenance_failures warns with the error');
+like(q1('SELECT iact.metrics()'), qr/^iact_maintenance_runs_total\{task="audit_retention",status="failed"\} [1-9]\d*$/m,
+	'metrics count the failed runs');
+$runs = q1(q{SELECT max(id) FROM iact.maintenance_runs});
+ok($node->poll_query_until('postgres',
+		"SELECT count(*) > 0 FROM iact.maintenance_runs WHERE task = 'audit_retention' AND status = 'success' AND id > $runs"),
+	'once the lock is gone the next run succeeds');
+is(q1(q{SELECT count(*) FROM iact.audit_row}), '0', 'and purges what the failed runs could not');
+q1(q{DELETE FROM iact.maintenance_runs WHERE status = 'failed'; ALTER SYSTEM RESET lock_timeout;
+	ALTER SYSTEM SET iact.audit_retention = '1h'; SELECT pg_reload_conf();});
 q1(q{ALTER SYSTEM RESET iact.audit_retention; SELECT pg_reload_conf();});
 
 # --- a run left 'running' by a crash is marked failed at the next start ------------
