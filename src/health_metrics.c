@@ -221,6 +221,12 @@ section_sync(void *arg)
 					   "SELECT r.target_table::text, extract(epoch FROM max(r.finished_at)"
 					   " FILTER (WHERE r.status IN ('success', 'partial')))::float8"
 					   " FROM \"iact\".\"sync_runs\" r GROUP BY 1 ORDER BY 1");
+	metrics_from_query(a->buf, "iact_sync_registered_timestamp_seconds", "gauge",
+					   "When each enabled table was registered for sync (iact.sync_tables.created_at), Unix time.",
+					   per_table, 1,
+					   "SELECT pg_catalog.format('%I.%I', t.target_schema, t.target_table),"
+					   " extract(epoch FROM t.created_at)::float8"
+					   " FROM \"iact\".\"sync_tables\" t WHERE t.enabled ORDER BY 1");
 	metrics_from_query(a->buf, "iact_sync_interval_seconds", "gauge",
 					   "The iact.sync_interval setting in seconds (6 hours when unset): a sync is stale beyond 2 intervals.",
 					   none, 0,

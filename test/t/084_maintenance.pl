@@ -14,7 +14,8 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use IactTest;
 
-my $node = iact_node('maint', conf => "iact.overlap_check_interval = '2s'\nrestart_after_crash = on\n");
+my $node = iact_node('maint',
+	conf => "iact.overlap_check_interval = '2s'\nrestart_after_crash = on\niact.sync_enabled = off\n");
 $node->start;
 sub q1 { return $node->safe_psql('postgres', shift); }
 
@@ -180,7 +181,16 @@ like(q1(q{SELECT status || ' ' || detail FROM iact.health() WHERE check_name = '
 # --- the scrape is valid exposition format, labels escaped (promtool check metrics) --
 q1(q{CREATE TABLE "we""ird\tab" (id integer PRIMARY KEY); SELECT iact.enable_audit('"we""ird\tab"');
 	INSERT INTO "we""ird\tab" VALUES (1);});
+# a registered table (the sync worker is off here) has its registration time in the scrape
+q1(q{INSERT INTO iact.sync_tables (server_name, source_table, target_schema, target_table, key_columns)
+	VALUES ('nosrv', 'calls', 'public', 'Calls', ARRAY['id'])});
 my $scrape = q1('SELECT iact.metrics()');
+my $registered = q1(q{SELECT extract(epoch FROM created_at)::float8 FROM iact.sync_tables});
+my ($reg_sample) = $scrape =~ /^iact_sync_registered_timestamp_seconds\{table="public\.\\"Calls\\""\} (\S+)$/m;
+ok(defined $reg_sample && abs($reg_sample - $registered) < 0.001,
+	'metrics: when a sync table was registered, labelled like its runs')
+  or diag($scrape);
+
 like($scrape, qr/^iact_audit_entries_last_day\{table="public\.we\\"ird\\\\tab",operation="INSERT"\} 1$/m,
 	'a table name with a quote and a backslash is escaped in its label');
 my $promfile = $node->basedir . '/iact.prom';
