@@ -398,9 +398,9 @@ static void
 maintenance_audit_retention(void)
 {
 	int64		run_id;
-	int64		n;
+	volatile int64 n;			/* set inside PG_TRY, read after it */
 	char	   *errmsg = NULL;
-	bool		ok;
+	volatile bool ok;
 
 	maintenance_begin();
 	run_id = maintenance_int8("INSERT INTO iact.maintenance_runs (task, status, rows_purged)"
@@ -438,6 +438,7 @@ maintenance_audit_retention(void)
 			errmsg = edata->message;
 		}
 		PG_END_TRY();
+		pfree(sql);				/* allocated outside any transaction */
 	} while (ok && n > 0);
 
 	maintenance_begin();
