@@ -214,9 +214,12 @@ maintenance_launcher_exit(int code, Datum arg)
 		TerminateBackgroundWorker(maint_worker);
 }
 
-/* register the worker, connected to db; false (said) when no slot is free */
+/*
+ * Register the worker, connected to db.  When no slot is free: false, and a
+ * WARNING the first time (*warned) until a registration succeeds again.
+ */
 static bool
-maintenance_launch(const char *db)
+maintenance_launch(const char *db, bool *warned)
 {
 	BackgroundWorker worker;
 
@@ -230,13 +233,18 @@ maintenance_launch(const char *db)
 	snprintf(worker.bgw_name, BGW_MAXLEN, "iact maintenance worker");
 	snprintf(worker.bgw_type, BGW_MAXLEN, "iact maintenance worker");
 	if (RegisterDynamicBackgroundWorker(&worker, &maint_worker))
+	{
+		*warned = false;
 		return true;
+	}
 	maint_worker = NULL;
-	ereport(WARNING,
-			(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-			 errmsg("iact maintenance launcher: could not start the maintenance worker for database \"%s\"", db),
-			 errdetail("No background worker slot is free."),
-			 errhint("Raise max_worker_processes (server restart).")));
+	if (!*warned)
+		ereport(WARNING,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("iact maintenance launcher: could not start the maintenance worker for database \"%s\"", db),
+				 errdetail("No background worker slot is free; trying again every minute."),
+				 errhint("Raise max_worker_processes (server restart).")));
+	*warned = true;
 	return false;
 }
 
@@ -251,6 +259,7 @@ iact_maintenance_launcher_main(Datum arg)
 {
 	const char *db;
 	bool		said = false;
+	bool		warned = false;
 	TimestampTz ended_at = 0;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -283,8 +292,8 @@ iact_maintenance_launcher_main(Datum arg)
 				sleep_ms = wait_ms;
 			else if (maintenance_database_exists(db))
 			{
-				if (maintenance_launch(db))
-					sleep_ms = 60 * 1000L;
+				(void) maintenance_launch(db, &warned);
+				sleep_ms = 60 * 1000L;	/* or until the worker starts/stops */
 				said = false;
 			}
 			else if (!said)

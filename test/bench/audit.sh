@@ -25,15 +25,9 @@ ROWS=${ROWS:-200000}
 SINGLE=${SINGLE:-20000}
 ROUNDS=${ROUNDS:-3}
 make_temp_install "$ROOT" 2> "$ROOT/install.log"	# cp -al falls back to cp -a noisily
-RUN=$ROOT/tmp_bench
-rm -rf "$RUN" && mkdir -p "$RUN"
-SOCK=$(mktemp -d /tmp/iact-bench.XXXXXX)
-PORT=$(free_port) || die "no free port"
-trap 'stop_pg "$RUN/pgdata"; rm -rf "$SOCK"' EXIT
 # settings of a small production server; fsync off like the rest of the harness
-start_pg "$RUN/pgdata" "$SOCK" "$PORT" "shared_buffers = '512MB'" "max_wal_size = '4GB'" \
+start_bench_server "$ROOT/tmp_bench" "shared_buffers = '512MB'" "max_wal_size = '4GB'" \
 	"checkpoint_timeout = '30min'"
-export PGHOST=$SOCK PGPORT=$PORT PGUSER=postgres PGDATABASE=postgres
 
 psql -qX -v ON_ERROR_STOP=1 <<'SQL' || die "setup failed"
 CREATE EXTENSION iact;

@@ -34,15 +34,8 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 [ "$(id -u)" = 0 ] && rerun_as_test_user "$ROOT" /tmp/iact-bench test/bench/events.sh -- "$@"
 
 make_temp_install "$ROOT" 2> >(grep -v "are the same file" >&2)
-RUN=$ROOT/tmp_bench
-rm -rf "$RUN" && mkdir -p "$RUN"
-SOCK=$(mktemp -d /tmp/iact-bench.XXXXXX)
-PORT=$(free_port) || die "no free port"
-trap 'stop_pg "$RUN/pgdata"; rm -rf "$SOCK"' EXIT
-trap 'exit 130' INT TERM
-start_pg "$RUN/pgdata" "$SOCK" "$PORT" "shared_buffers = 512MB" "max_wal_size = 8GB" \
+start_bench_server "$ROOT/tmp_bench" "shared_buffers = 512MB" "max_wal_size = 8GB" \
 	"checkpoint_timeout = 30min" "maintenance_work_mem = 256MB" "work_mem = 64MB"
-export PGHOST=$SOCK PGPORT=$PORT PGUSER=postgres PGDATABASE=postgres
 PSQL="$TMP_BINDIR/psql -X -q -v ON_ERROR_STOP=1"
 
 say "== bench: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $($TMP_BINDIR/postgres --version), $(date -u '+%Y-%m-%d %H:%M UTC')"

@@ -28,16 +28,9 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 
 SIZES=${*:-600 6000}
 make_temp_install "$ROOT" 2> >(grep -v "are the same file" >&2)
-RUN=$ROOT/tmp_bench_health
-rm -rf "$RUN" && mkdir -p "$RUN"
-SOCK=$(mktemp -d /tmp/iact-bench.XXXXXX)
-PORT=$(free_port) || die "no free port"
-trap 'stop_pg "$RUN/pgdata"; rm -rf "$SOCK"' EXIT
-trap 'exit 130' INT TERM
-start_pg "$RUN/pgdata" "$SOCK" "$PORT" "shared_buffers = 1GB" "max_wal_size = 16GB" \
+start_bench_server "$ROOT/tmp_bench_health" "shared_buffers = 1GB" "max_wal_size = 16GB" \
 	"checkpoint_timeout = 30min" "maintenance_work_mem = 512MB" "work_mem = 64MB" \
 	"iact.overlap_check_interval = 0" "iact.sync_enabled = off"
-export PGHOST=$SOCK PGPORT=$PORT PGUSER=postgres
 PSQL="$TMP_BINDIR/psql -X -q -v ON_ERROR_STOP=1"
 
 say "== bench: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $($TMP_BINDIR/postgres --version), $(date -u '+%Y-%m-%d %H:%M UTC')"

@@ -99,6 +99,22 @@ rerun_as_test_user() {
 	exec runuser -u "$IACT_TEST_USER" -- env HOME="$work" "${envs[@]}" bash "$work/src/$script" "$@"
 }
 
+# For a bench script: a throwaway server in the directory $1 (emptied first) with
+# the postgresql.conf lines $2..., on a free port and a private socket directory,
+# stopped and removed at exit (INT and TERM exit too).  Sets RUN, SOCK and PORT;
+# exports PGHOST, PGPORT, PGUSER=postgres and PGDATABASE=postgres.
+start_bench_server() {
+	RUN=$1
+	shift
+	rm -rf "$RUN" && mkdir -p "$RUN"
+	SOCK=$(mktemp -d /tmp/iact-bench.XXXXXX)
+	PORT=$(free_port) || die "no free port"
+	trap 'stop_pg "$RUN/pgdata"; rm -rf "$SOCK"' EXIT
+	trap 'exit 130' INT TERM
+	start_pg "$RUN/pgdata" "$SOCK" "$PORT" "$@"
+	export PGHOST=$SOCK PGPORT=$PORT PGUSER=postgres PGDATABASE=postgres
+}
+
 # Build iact in $1 and install it into a private copy of PostgreSQL at $1/tmp_install.
 make_temp_install() {
 	local src=$1 inst=$1/tmp_install

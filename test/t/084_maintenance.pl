@@ -230,4 +230,15 @@ is($nodb->safe_psql('postgres', q{SELECT count(*) FROM pg_stat_activity
 	WHERE backend_type IN ('iact maintenance worker', 'iact maintenance launcher')}), '1',
 	'only the launcher is left, waiting');
 $nodb->stop;
+
+# --- no background worker slot free: the launcher warns once and tries again every minute ---
+my $noslot = iact_node('noslot', conf => "max_worker_processes = 2\nmax_logical_replication_workers = 0\n");
+$noslot->start;
+ok($noslot->wait_for_log(qr/iact maintenance launcher: could not start the maintenance worker for database "postgres"/),
+	'with every worker slot taken the launcher says it cannot start the worker');
+sleep 15;
+my $warned = () = slurp_file($noslot->logfile) =~ /could not start the maintenance worker/g;
+is($warned, 1, 'once, not at every retry');
+is($noslot->safe_psql('postgres', 'SELECT 1'), '1', 'the server itself is fine');
+$noslot->stop;
 done_testing();
