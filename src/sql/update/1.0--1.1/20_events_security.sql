@@ -1,5 +1,7 @@
 -- 20_events_security.sql (1.0 -> 1.1): time events hardened (issue 11).
 --   find_overlaps: no cast or user-defined code runs as the extension owner;
+--     persons compared as the trigger does (probe index collation, the type's
+--     default btree operator class);
 --     every operator schema-qualified.
 --   enforce_no_overlap: group names limited in bytes, max_length bounded;
 --     (probe indexes are checked in C: DESC, NULLS FIRST, non-default operator
@@ -76,6 +78,12 @@ BEGIN
         parts := '{}';
         FOR m IN
             SELECT mm.*,
+                   -- persons compared under the probe index's collation, the
+                   -- same in every member, as the trigger compares them
+                   (SELECT format(' COLLATE %I.%I', cn.nspname, co.collname)
+                      FROM pg_index i JOIN pg_collation co ON co.oid OPERATOR(pg_catalog.=) i.indcollation[0]
+                      JOIN pg_namespace cn ON cn.oid OPERATOR(pg_catalog.=) co.collnamespace
+                     WHERE i.indexrelid OPERATOR(pg_catalog.=) mm.probe_index) AS coll,
                    (SELECT quote_ident(a.attname)
                       FROM pg_index i JOIN pg_attribute a
                         ON a.attrelid OPERATOR(pg_catalog.=) i.indrelid
@@ -91,27 +99,31 @@ BEGIN
                    OPERATOR(pg_catalog.<>) 'p'
         LOOP
             parts := parts OPERATOR(pg_catalog.||) format(
-                'SELECT %L::pg_catalog.regclass AS tbl, %s AS id, %I AS p, %I AS s, %I AS e FROM ONLY %s',
+                'SELECT %L::pg_catalog.regclass AS tbl, %s AS id, %I%s AS p, %I AS s, %I AS e FROM ONLY %s',
                 m.table_name,
                 CASE WHEN m.pk IS NULL
                      THEN $c$'ctid ' OPERATOR(pg_catalog.||) pg_catalog.textin(pg_catalog.tidout(ctid))$c$
                      ELSE format('pg_catalog.format(%L, %s)', '%s', m.pk) END,
-                m.person_column, m.start_column, m.end_column, m.table_name);
+                m.person_column, coalesce(m.coll, ''), m.start_column, m.end_column, m.table_name);
         END LOOP;
         -- sorted by (person, start), an event overlaps an earlier one iff it
-        -- starts before the latest end seen so far; only those are joined back
+        -- starts before the latest end seen so far; only those are joined back.
+        -- Persons are told apart by the sort (the default btree operator
+        -- class, as in the trigger), numbered by dense_rank: pg_catalog's "="
+        -- is not the equality of every type (citext's is not in pg_catalog)
         q := format($q$
             WITH ev AS (%s),
-            w AS (SELECT ev.*, pg_catalog.row_number() OVER o AS ord,
+            w AS (SELECT ev.*, pg_catalog.dense_rank() OVER (ORDER BY p) AS pn,
+                         pg_catalog.row_number() OVER o AS ord,
                          pg_catalog.max(e) OVER (o ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev_end
                     FROM ev WINDOW o AS (PARTITION BY p ORDER BY s, e))
             SELECT %L::text, pg_catalog.format('%%s', a.p), a.tbl, a.id,
                    pg_catalog.format('%%s', a.s), pg_catalog.format('%%s', a.e),
                    b.tbl, b.id, pg_catalog.format('%%s', b.s), pg_catalog.format('%%s', b.e)
-              FROM w b JOIN w a ON a.p OPERATOR(pg_catalog.=) b.p AND a.ord OPERATOR(pg_catalog.<) b.ord
+              FROM w b JOIN w a ON a.pn OPERATOR(pg_catalog.=) b.pn AND a.ord OPERATOR(pg_catalog.<) b.ord
                                AND a.e OPERATOR(pg_catalog.>) b.s
              WHERE b.prev_end OPERATOR(pg_catalog.>) b.s
-             ORDER BY a.p, a.s, b.s$q$, array_to_string(parts, ' UNION ALL '), g);
+             ORDER BY a.pn, a.s, b.s$q$, array_to_string(parts, ' UNION ALL '), g);
         RETURN QUERY EXECUTE q;
     END LOOP;
 END
