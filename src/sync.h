@@ -69,6 +69,8 @@ extern void iact_sync_column_prepare(SyncColumn *col);
 extern const char *iact_sync_convert(SyncColumn *col, char *raw, unsigned long len,
 									 Datum *value, bool *isnull);
 extern char *iact_sync_local_lookback(const char *last_wm, int64 lookback, const char *zone);
+extern int	iact_sync_zone_begin(const char *zone);
+extern void iact_sync_zone_end(int nest);
 
 /* connection settings from the foreign server + user mapping (src/sync_fdw.c) */
 struct IactMyConn;

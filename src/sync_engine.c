@@ -386,21 +386,20 @@ iact_sync_step_begin(SyncRun *r, void *arg)
 		Oid			argtypes[1] = {INT4OID};
 		Datum		args[1] = {Int32GetDatum(r->retention_days)};
 
-		Oid			tztypes[2] = {INT4OID, TEXTOID};
-		Datum		tzargs[2] = {Int32GetDatum(r->retention_days), (Datum) 0};
 		/* a MariaDB timestamp is read as UTC; dates and datetimes are local with source_time_zone */
-		bool		local = r->src_tz_name &&
-			strcmp(r->cols[r->ret_idx].src_data_type, "timestamp") != 0;
+		int			nest = (r->src_tz_name &&
+							strcmp(r->cols[r->ret_idx].src_data_type, "timestamp") != 0) ?
+			iact_sync_zone_begin(r->src_tz_name) : -1;
 
-		if (local)
-			tzargs[1] = CStringGetTextDatum(r->src_tz_name);
-		if (local ?
-			SPI_execute_with_args("SELECT pg_catalog.to_char((pg_catalog.now() AT TIME ZONE $2) "
+		if (SPI_execute_with_args(nest >= 0 ?
+								  "SELECT pg_catalog.to_char(pg_catalog.now()::pg_catalog.timestamp "
 								  "OPERATOR(pg_catalog.-) pg_catalog.make_interval(days => $1), "
-								  "'YYYY-MM-DD HH24:MI:SS')", 2, tztypes, tzargs, NULL, true, 1) != SPI_OK_SELECT :
-			SPI_execute_with_args("SELECT to_char((now() AT TIME ZONE 'UTC') - make_interval(days => $1), "
+								  "'YYYY-MM-DD HH24:MI:SS')" :
+								  "SELECT to_char((now() AT TIME ZONE 'UTC') - make_interval(days => $1), "
 								  "'YYYY-MM-DD HH24:MI:SS')", 1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
 			elog(ERROR, "could not compute the retention cutoff");
+		if (nest >= 0)
+			iact_sync_zone_end(nest);
 		r->cutoff = iact_sync_spi_text(SPI_tuptable->vals[0], 1);
 		/*
 		 * rows without a date (NULL, or a zero date, with or without a time,

@@ -26,6 +26,7 @@
 #include "utils/date.h"
 #include "utils/timestamp.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 
 /* "decimal(12,4) unsigned" -> 12, 4 */
@@ -469,43 +470,69 @@ convert_value(SyncColumn *col, char *raw, unsigned long len,
 }
 
 /*
+ * Make TimeZone the zone `zone` until iact_sync_zone_end(): SQL's casts
+ * between timestamp and timestamptz then read the name exactly as the
+ * conversion of values does (pg_tzset: 'CET' is the zone with summer time),
+ * whereas AT TIME ZONE 'CET' would take the fixed abbreviation.  Returns the
+ * GUC nest level to give iact_sync_zone_end().
+ */
+int
+iact_sync_zone_begin(const char *zone)
+{
+	int			nest = NewGUCNestLevel();
+
+	(void) set_config_option("TimeZone", zone, PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	return nest;
+}
+
+void
+iact_sync_zone_end(int nest)
+{
+	AtEOXact_GUC(false, nest);
+}
+
+/*
  * The lower bound of an incremental run over a datetime watermark written in
  * the wall-clock time of zone: the local time `lookback` seconds before the
  * last watermark's instant -- its earliest reading when it falls in an hour
  * repeated at a fall-back change -- moved back further by the drop of the
  * zone's UTC offset right after that instant (up to 2 hours later), since
  * rows written after a fall-back carry smaller local times than those
- * written just before it.  Returns 'YYYY-MM-DD HH:MM:SS.ffffff'.
+ * written just before it.  Computed with TimeZone = zone (casts, not AT TIME
+ * ZONE: see iact_sync_zone_begin).  Returns 'YYYY-MM-DD HH:MM:SS.ffffff'.
  */
 char *
 iact_sync_local_lookback(const char *last_wm, int64 lookback, const char *zone)
 {
-	Oid			types[3] = {TEXTOID, INT8OID, TEXTOID};
-	Datum		args[3];
+	Oid			types[2] = {TEXTOID, INT8OID};
+	Datum		args[2];
 	bool		isnull;
 	Datum		d;
+	int			nest;
 
 	args[0] = CStringGetTextDatum(last_wm);
 	args[1] = Int64GetDatum(lookback);
-	args[2] = CStringGetTextDatum(zone);
+	nest = iact_sync_zone_begin(zone);
 	if (SPI_execute_with_args(
 			"WITH w AS (SELECT $1::pg_catalog.timestamp AS wm, "
-			"  ($1::pg_catalog.timestamp AT TIME ZONE $3) AS inst), "
+			"  $1::pg_catalog.timestamp::pg_catalog.timestamptz AS inst), "
 			"e AS (SELECT CASE "
-			"  WHEN ((inst OPERATOR(pg_catalog.-) interval '1 hour') AT TIME ZONE $3) "
+			"  WHEN (inst OPERATOR(pg_catalog.-) interval '1 hour')::pg_catalog.timestamp "
 			"       OPERATOR(pg_catalog.=) wm THEN inst OPERATOR(pg_catalog.-) interval '1 hour' "
-			"  WHEN ((inst OPERATOR(pg_catalog.-) interval '30 minutes') AT TIME ZONE $3) "
+			"  WHEN (inst OPERATOR(pg_catalog.-) interval '30 minutes')::pg_catalog.timestamp "
 			"       OPERATOR(pg_catalog.=) wm THEN inst OPERATOR(pg_catalog.-) interval '30 minutes' "
 			"  ELSE inst END OPERATOR(pg_catalog.-) pg_catalog.make_interval(secs => $2) AS t0 FROM w), "
-			"o AS (SELECT t0, (t0 AT TIME ZONE $3) AS local, "
-			"  ((t0 AT TIME ZONE $3) OPERATOR(pg_catalog.-) (t0 AT TIME ZONE 'UTC')) "
-			"  OPERATOR(pg_catalog.-) (((t0 OPERATOR(pg_catalog.+) interval '2 hours') AT TIME ZONE $3) "
+			"o AS (SELECT t0, t0::pg_catalog.timestamp AS local, "
+			"  (t0::pg_catalog.timestamp OPERATOR(pg_catalog.-) (t0 AT TIME ZONE 'UTC')) "
+			"  OPERATOR(pg_catalog.-) ((t0 OPERATOR(pg_catalog.+) interval '2 hours')::pg_catalog.timestamp "
 			"  OPERATOR(pg_catalog.-) ((t0 OPERATOR(pg_catalog.+) interval '2 hours') AT TIME ZONE 'UTC')) "
 			"  AS fall FROM e) "
 			"SELECT pg_catalog.to_char(local OPERATOR(pg_catalog.-) "
 			"  GREATEST(interval '0', fall), 'YYYY-MM-DD HH24:MI:SS.US') FROM o",
-			3, types, args, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+			2, types, args, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "could not compute the look-back of watermark \"%s\" in time zone %s", last_wm, zone);
+	iact_sync_zone_end(nest);
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	return isnull ? NULL : TextDatumGetCString(d);
 }
