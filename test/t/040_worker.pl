@@ -127,19 +127,32 @@ sub wait_mid_run
 # to be seen running and cut (with direct writes, batches of 200 made it a
 # fraction of a second)
 q1(q{UPDATE iact.sync_tables SET batch_size = 20 WHERE target_table = 'bulk'});
-change_all();
-ok(wait_mid_run(), 'a run is in progress');
-$pid = worker_pid();
-# (read pg_stat_activity before freezing the worker: a reader waits for a
-# backend that is stopped in the middle of updating its own entry)
-ok($node->poll_query_until('postgres',
-		"SELECT query ~ '^iact sync of public\\.bulk as its owner \\w+: \\d+ rows read, \\d+ inserted, \\d+ updated\$' FROM pg_stat_activity WHERE pid = $pid"),
-	'pg_stat_activity shows the table, its owner and the progress of the run');
-# the run in progress, then the kill right away (the run takes seconds).  The
-# worker is not frozen with SIGSTOP first: stopped while it holds an LWLock
-# (ProcArrayLock for a snapshot, a buffer's content lock), it would block
-# every new connection, this test's own queries included.
-my $cut = q1(q{SELECT id FROM iact.sync_runs WHERE status = 'running'});
+# A run can still end between being seen running and the query of its id
+# (seen under load: 21 000 rows in 0.1 s with direct writes); then the id is
+# empty, and the polls below would spin on a syntax error until their timeout
+# (the worker's pg_stat_activity line meanwhile still shows its last run).  So
+# the id is taken, and the kill follows at once; a run that ended first is
+# tried again with new changes.
+my $cut = '';
+for my $try (1 .. 5)
+{
+	change_all();
+	ok(wait_mid_run(), 'a run is in progress');
+	$pid = worker_pid();
+	# (read pg_stat_activity before freezing the worker: a reader waits for a
+	# backend that is stopped in the middle of updating its own entry)
+	ok($node->poll_query_until('postgres',
+			"SELECT query ~ '^iact sync of public\\.bulk as its owner \\w+: \\d+ rows read, \\d+ inserted, \\d+ updated\$' FROM pg_stat_activity WHERE pid = $pid"),
+		'pg_stat_activity shows the table, its owner and the progress of the run');
+	# the run in progress, then the kill right away (the run takes seconds).  The
+	# worker is not frozen with SIGSTOP first: stopped while it holds an LWLock
+	# (ProcArrayLock for a snapshot, a buffer's content lock), it would block
+	# every new connection, this test's own queries included.
+	$cut = q1(q{SELECT id FROM iact.sync_runs WHERE status = 'running'});
+	last if $cut =~ /^\d+$/;
+	diag("try $try: the run ended before it could be cut; again");
+}
+like($cut, qr/^\d+$/, 'the run to cut was found running') or BAIL_OUT('no run to cut');
 kill 'KILL', $pid;
 ok($node->poll_query_until('postgres',
 		"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'iact sync worker' AND pid <> $pid"),
