@@ -502,13 +502,18 @@ set_activity(const char *fmt,...)
 /*
  * Run one statement as a top-level command through a portal, the way
  * exec_simple_query does: a CALL run so is non-atomic, and the procedure
- * can commit (the engine commits each batch with its watermark).
+ * can commit (the engine commits each batch with its watermark).  Runs in
+ * a memory context that outlives the transaction (the worker's pass).
  */
 static void
 execute_toplevel(const char *sql)
 {
-	/* like MessageContext: the plan must outlive the procedure's commits */
-	MemoryContext cxt = AllocSetContextCreate(TopMemoryContext, "iact sync worker call",
+	/*
+	 * like MessageContext: the plan must outlive the procedure's commits; a
+	 * child of the caller's (the pass's) context, so that an error escaping
+	 * the CALL does not leave it behind
+	 */
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "iact sync worker call",
 											  ALLOCSET_DEFAULT_SIZES);
 	MemoryContext oldcxt = MemoryContextSwitchTo(cxt);
 	List	   *parsetrees = pg_parse_query(sql);

@@ -128,7 +128,7 @@ sub worker_memory
 			for my $line (split /\n/, $1)
 			{
 				next unless $line =~ /level: ([01]); (.*?): (\d+) total/;
-				next if $2 =~ /^(TopTransactionContext|TopPortalContext|iact sync_run|iact sync worker call|ErrorContext)$/;
+				next if $2 =~ /^(TopTransactionContext|TopPortalContext|iact sync_run|ErrorContext)$/;
 				$total += $3;
 			}
 			return $total;
