@@ -134,7 +134,8 @@ iact_mariadb_fdw_validator(PG_FUNCTION_ARGS)
 							 errhint("Valid values are: disable, require, verify.")));
 				break;
 			case 4:
-				if (value[0] == '\0' || pg_tzset(value) == NULL)
+				/* as SET TimeZone reads it (the run computes with it): no leap seconds */
+				if (value[0] == '\0' || pg_tzset(value) == NULL || !pg_tz_acceptable(pg_tzset(value)))
 					ereport(ERROR,
 							(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
 							 errmsg("invalid value for option \"source_time_zone\": \"%s\"", value),
