@@ -29,6 +29,30 @@ DROP TABLE dst_cet;
 DROP SERVER regress_ivr_cet CASCADE;
 \! $IACT_MARIADB_CLI -e "DROP TABLE dst_cet"
 
+-- 1b. a watermark in the hour skipped at a spring-forward change (2025-03-30
+-- 02:00 -> 03:00 in Europe/Madrid; only wrong data has one): the bound must
+-- not be above watermark - lookback, or the rows of 03:00..03:25 are missed;
+-- and a skipped time must keep its place among the instants, or the count
+-- check of every later run fails (the table could never sync again)
+CREATE SERVER regress_ivr_mad FOREIGN DATA WRAPPER iact_mariadb
+	OPTIONS (host '127.0.0.1', port :'port', dbname 'ivr', source_time_zone 'Europe/Madrid');
+CREATE USER MAPPING FOR CURRENT_USER SERVER regress_ivr_mad OPTIONS (user 'iact_reader', password :'mypw');
+\! $IACT_MARIADB_CLI -e "CREATE TABLE dst_gap (id int PRIMARY KEY, changed_at datetime NOT NULL); INSERT INTO dst_gap VALUES (1, '2025-03-30 01:50:00'), (2, '2025-03-30 02:30:00')"
+SELECT iact.sync_add_table('regress_ivr_mad', 'dst_gap', 'dst_gap', watermark_column => 'changed_at', lookback => 300,
+                           retention_days => 0) > 0 AS registered;
+SELECT status, rows_read, watermark_to FROM iact.sync_now('dst_gap');
+\! $IACT_MARIADB_CLI -e "INSERT INTO dst_gap VALUES (3, '2025-03-30 03:10:00')"
+SELECT status, rows_read, rows_inserted, watermark_from, watermark_to FROM iact.sync_now('dst_gap');
+SELECT string_agg(id::text, ',' ORDER BY id) AS ids FROM dst_gap;
+-- the skipped 02:30 is stored as the instant of the change (01:00 UTC)
+SET TimeZone = 'UTC';
+SELECT id, changed_at FROM dst_gap ORDER BY id;
+RESET TimeZone;
+SELECT iact.sync_remove_table('dst_gap');
+DROP TABLE dst_gap;
+DROP SERVER regress_ivr_mad CASCADE;
+\! $IACT_MARIADB_CLI -e "DROP TABLE dst_gap"
+
 -- 2. a partitioned target with sub-partitions and a default partition: an
 -- incremental run updates a row in a sub-partition, the retention purge
 -- (tableoid and ctid together) removes only the old row

@@ -263,11 +263,46 @@ input_value(SyncColumn *col, char *str)
 }
 
 /*
+ * A local time skipped by a spring-forward change (result: its reading with
+ * the offset before the change, `local` its wall-clock value) becomes the
+ * instant of the change.  PostgreSQL's reading puts 02:30 (skipped) after
+ * 03:10 (real) as instants; the change's instant keeps the order of local
+ * times, so a range of local times read on MariaDB and the same range of
+ * instants in the target hold the same rows (the count check).  Other times
+ * are returned unchanged.
+ */
+static TimestampTz
+clamp_skipped(TimestampTz result, Timestamp local, pg_tz *zone)
+{
+	struct pg_tm back;
+	fsec_t		bfsec;
+	int			btz;
+	Timestamp	again;
+	pg_time_t	from;
+	pg_time_t	boundary;
+	long int	before_off,
+				after_off;
+	int			before_dst,
+				after_dst;
+
+	if (timestamp2tm(result, &btz, &back, &bfsec, NULL, zone) != 0 ||
+		tm2timestamp(&back, bfsec, NULL, &again) != 0 || again <= local)
+		return result;
+	/* skipped: the change lies between result - (again - local) and result */
+	from = timestamptz_to_time_t(result - (again - local)) - 1;
+	if (pg_next_dst_boundary(&from, &before_off, &before_dst, &boundary,
+							 &after_off, &after_dst, zone) != 1)
+		return result;
+	return time_t_to_timestamptz(boundary);
+}
+
+/*
  * A date or datetime written in the wall-clock time of the server's
  * source_time_zone, as a timestamptz: the zone's UTC offset at that local
  * time, by PostgreSQL's own rule (DetermineTimeZoneOffset): a time repeated
- * at a fall-back change is the later instant (after the change), a time
- * skipped by a spring-forward change is read with the offset before it.
+ * at a fall-back change is the later instant (after the change); a time
+ * skipped by a spring-forward change (only wrong data has one) is the
+ * instant of the change (clamp_skipped).
  */
 static Datum
 local_datetime(SyncColumn *col, char *raw, unsigned long len)
@@ -295,6 +330,7 @@ local_datetime(SyncColumn *col, char *raw, unsigned long len)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
 				 errmsg("timestamp out of range: \"%s\"", raw)));
+	result = clamp_skipped(result, DatumGetTimestamp(local), col->src_tz);
 	AdjustTimestampForTypmod(&result, col->typmod);
 	return TimestampTzGetDatum(result);
 }
@@ -499,7 +535,13 @@ iact_sync_zone_end(int nest)
  * repeated at a fall-back change -- moved back further by the drop of the
  * zone's UTC offset right after that instant (up to 2 hours later), since
  * rows written after a fall-back carry smaller local times than those
- * written just before it.  Computed with TimeZone = zone (casts, not AT TIME
+ * written just before it.  Never above the plain `watermark - lookback`
+ * (a watermark in the hour skipped at a spring-forward change, which only
+ * wrong data has, is read as an hour later), and never inside such a skipped
+ * hour: a bound there is moved back by the hour's length, out of it, where
+ * the source's order of local times and the target's order of instants
+ * agree (PostgreSQL reads a skipped time with the offset before the change,
+ * so 02:30 comes after 03:10 as instants).  Computed with TimeZone = zone (casts, not AT TIME
  * ZONE: see iact_sync_zone_begin).  Returns 'YYYY-MM-DD HH:MM:SS.ffffff'.
  */
 char *
@@ -527,9 +569,12 @@ iact_sync_local_lookback(const char *last_wm, int64 lookback, const char *zone)
 			"  (t0::pg_catalog.timestamp OPERATOR(pg_catalog.-) (t0 AT TIME ZONE 'UTC')) "
 			"  OPERATOR(pg_catalog.-) ((t0 OPERATOR(pg_catalog.+) interval '2 hours')::pg_catalog.timestamp "
 			"  OPERATOR(pg_catalog.-) ((t0 OPERATOR(pg_catalog.+) interval '2 hours') AT TIME ZONE 'UTC')) "
-			"  AS fall FROM e) "
-			"SELECT pg_catalog.to_char(local OPERATOR(pg_catalog.-) "
-			"  GREATEST(interval '0', fall), 'YYYY-MM-DD HH24:MI:SS.US') FROM o",
+			"  AS fall FROM e), "
+			"b AS (SELECT LEAST(local OPERATOR(pg_catalog.-) GREATEST(interval '0', fall), "
+			"  (SELECT wm FROM w) OPERATOR(pg_catalog.-) pg_catalog.make_interval(secs => $2)) AS b FROM o) "
+			"SELECT pg_catalog.to_char(b OPERATOR(pg_catalog.-) GREATEST(interval '0', "
+			"  b::pg_catalog.timestamptz::pg_catalog.timestamp OPERATOR(pg_catalog.-) b), "
+			"  'YYYY-MM-DD HH24:MI:SS.US') FROM b",
 			2, types, args, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "could not compute the look-back of watermark \"%s\" in time zone %s", last_wm, zone);
 	iact_sync_zone_end(nest);
