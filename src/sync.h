@@ -90,6 +90,8 @@ extern void iact_sync_record_elsewhere(int64 run_id, const char *elsewhere);
 /* the one reporter of MariaDB errors (src/sync_remote.c) */
 extern void iact_sync_my_error(struct IactMyConn *conn, int sqlstate, const char *server,
 							   const char *what, const char *hint) pg_attribute_noreturn();
+extern struct ForeignServer *iact_sync_listing_server(const char *servername);
+extern void iact_sync_listing_end(struct IactMyConn *conn, int rc, const char *servername, const char *what);
 
 
 

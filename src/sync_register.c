@@ -19,6 +19,36 @@
 PG_FUNCTION_INFO_V1(iact_sync_source_tables);
 
 /*
+ * The foreign server named servername, for a listing of the source (tables,
+ * columns): USAGE on it is required.
+ */
+ForeignServer *
+iact_sync_listing_server(const char *servername)
+{
+	ForeignServer *server = GetForeignServerByName(servername, false);
+
+	if (pg_foreign_server_aclcheck(server->serverid, GetUserId(), ACL_USAGE) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for foreign server %s", servername)));
+	return server;
+}
+
+/*
+ * The end of a listing's fetch loop: rc is the last iact_my_fetch() result
+ * (negative: an error, reported as "<what> failed"); ends the query and the
+ * read-only transaction.  The caller closes the connection.
+ */
+void
+iact_sync_listing_end(IactMyConn *conn, int rc, const char *servername, const char *what)
+{
+	if (rc < 0)
+		iact_sync_my_error(conn, ERRCODE_CONNECTION_FAILURE, servername, what, NULL);
+	iact_my_query_end(conn);
+	(void) iact_my_exec(conn, "ROLLBACK");
+}
+
+/*
  * iact.sync_source_tables(server name, source_database text DEFAULT NULL)
  * RETURNS TABLE (table_name text, estimated_rows bigint): the base tables
  * (not views) of a MariaDB database that the server's account can see, in
@@ -53,11 +83,7 @@ iact_sync_source_tables(PG_FUNCTION_ARGS)
 	}
 	InitMaterializedSRF(fcinfo, 0);
 
-	server = GetForeignServerByName(servername, false);
-	if (pg_foreign_server_aclcheck(server->serverid, GetUserId(), ACL_USAGE) != ACLCHECK_OK)
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied for foreign server %s", servername)));
+	server = iact_sync_listing_server(servername);
 
 	PG_TRY();
 	{
@@ -80,10 +106,8 @@ iact_sync_source_tables(PG_FUNCTION_ARGS)
 		if (iact_my_query(conn, psprintf("SELECT TABLE_NAME, TABLE_ROWS FROM information_schema.TABLES "
 										 "WHERE TABLE_SCHEMA = '%s' AND TABLE_TYPE = 'BASE TABLE' "
 										 "ORDER BY TABLE_NAME", esc), &ncols) != 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_CONNECTION_FAILURE),
-					 errmsg("MariaDB server \"%s\": listing the tables of %s failed", servername, database),
-					 errdetail("MariaDB error %u: %s", iact_my_errno(conn), iact_my_error(conn))));
+			iact_sync_my_error(conn, ERRCODE_CONNECTION_FAILURE, servername,
+							   psprintf("listing the tables of %s", database), NULL);
 		if (ncols != 2)
 			ereport(ERROR,
 					(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
@@ -106,13 +130,7 @@ iact_sync_source_tables(PG_FUNCTION_ARGS)
 			values[1] = row[1] ? DirectFunctionCall1(int8in, CStringGetDatum(row[1])) : (Datum) 0;
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		}
-		if (rc < 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_CONNECTION_FAILURE),
-					 errmsg("MariaDB server \"%s\": listing the tables of %s failed", servername, database),
-					 errdetail("MariaDB error %u: %s", iact_my_errno(conn), iact_my_error(conn))));
-		iact_my_query_end(conn);
-		(void) iact_my_exec(conn, "ROLLBACK");
+		iact_sync_listing_end(conn, rc, servername, psprintf("listing the tables of %s", database));
 	}
 	PG_FINALLY();
 	{

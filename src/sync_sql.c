@@ -150,11 +150,7 @@ iact_sync_source_columns(PG_FUNCTION_ARGS)
 	tinybool = PG_GETARG_BOOL(2);
 	InitMaterializedSRF(fcinfo, 0);
 
-	server = GetForeignServerByName(servername, false);
-	if (pg_foreign_server_aclcheck(server->serverid, GetUserId(), ACL_USAGE) != ACLCHECK_OK)
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied for foreign server %s", servername)));
+	server = iact_sync_listing_server(servername);
 	tzname = iact_sync_server_time_zone(server);
 	dot = strchr(source, '.');
 	if (source[0] == '\0' || (dot && (strchr(dot + 1, '.') || dot == source || dot[1] == '\0')))
@@ -246,11 +242,7 @@ iact_sync_source_columns(PG_FUNCTION_ARGS)
 				nulls[5] = true;
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		}
-		if (rc < 0)
-			iact_sync_my_error(conn, ERRCODE_CONNECTION_FAILURE, servername,
-							   psprintf("reading the columns of %s", source), NULL);
-		iact_my_query_end(conn);
-		(void) iact_my_exec(conn, "ROLLBACK");
+		iact_sync_listing_end(conn, rc, servername, psprintf("reading the columns of %s", source));
 	}
 	PG_FINALLY();
 	{
