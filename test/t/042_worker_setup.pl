@@ -4,7 +4,7 @@
 # DROP EXTENSION and CREATE EXTENSION again while the worker runs: the same
 # worker picks up again.  200 tables due at once all run, and 200 requested
 # tables (more than the old fixed array of 64) all run.  Thousands of failing
-# runs leave the worker's memory flat.
+# runs leave the worker's memory flat, and so do errors escaping its CALL of a run.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -114,7 +114,9 @@ is(q1(q{SELECT count(*) FROM iact.sync_requests}), '0', 'and every request is ta
 # context, ...), leaving out those of a transaction or a run in progress,
 # which the dump may catch mid-pass.  A leak into TopMemoryContext or a cache
 # shows there; a pass's own memory is freed when the pass ends.
-sub worker_memory
+# the worker's memory-context dump (the lines between its header and the
+# grand total), or undef
+sub worker_contexts
 {
 	my $p = worker_pid();
 	my $offset = -s $node->logfile;
@@ -122,20 +124,24 @@ sub worker_memory
 	for (1 .. 50)
 	{
 		my $l = slurp_file($node->logfile, $offset);
-		if ($l =~ /logging memory contexts of PID $p\n(.*?)Grand total/s)
-		{
-			my $total = 0;
-			for my $line (split /\n/, $1)
-			{
-				next unless $line =~ /level: ([01]); (.*?): (\d+) total/;
-				next if $2 =~ /^(TopTransactionContext|TopPortalContext|iact sync_run|ErrorContext)$/;
-				$total += $3;
-			}
-			return $total;
-		}
+		return $1 if $l =~ /logging memory contexts of PID $p\n(.*?)Grand total/s;
 		sleep 0.2;
 	}
 	return undef;
+}
+
+sub worker_memory
+{
+	my $dump = worker_contexts();
+	return undef unless defined $dump;
+	my $total = 0;
+	for my $line (split /\n/, $dump)
+	{
+		next unless $line =~ /level: ([01]); (.*?): (\d+) total/;
+		next if $2 =~ /^(TopTransactionContext|TopPortalContext|iact sync_run|ErrorContext)$/;
+		$total += $3;
+	}
+	return $total;
 }
 q1(q{ALTER SERVER ivr OPTIONS (SET port '1')});
 q1(q{ALTER SYSTEM SET iact.sync_enabled = on});
@@ -150,6 +156,28 @@ my $m2 = worker_memory();
 ok(defined $m1 && defined $m2, "the worker's memory was measured ($m1, then $m2 bytes)");
 cmp_ok(($m2 // 1e12) - ($m1 // 0), '<', 128 * 1024, 'it grew by less than 128 kB over 2000 failing runs');
 is(worker_pid(), $pid, 'still the same worker');
+
+# --- errors that escape the worker's CALL of a run leave nothing behind -------
+# The engine records a run's own failures; a failure of that bookkeeping
+# escapes the CALL iact.sync_run() (here: a trigger refusing every run row).
+# The CALL's memory context goes with the pass: at most one (a run caught in
+# progress by the dump), however many such passes.
+q1(q{ALTER SERVER ivr OPTIONS (SET port '} . $ENV{IACT_MARIADB_PORT} . q{')});
+q1(q{CREATE FUNCTION public.refuse_run() RETURNS trigger LANGUAGE plpgsql AS $$
+	BEGIN RAISE EXCEPTION 'no run may be recorded (042)'; END $$;
+	CREATE TRIGGER refuse_run BEFORE INSERT ON iact.sync_runs FOR EACH ROW EXECUTE FUNCTION public.refuse_run()});
+my $offset = -s $node->logfile;
+my $escaped = 0;
+my $t0 = time;
+while (time - $t0 < 120 && $escaped < 10)
+{
+	$escaped = () = slurp_file($node->logfile, $offset) =~ /no run may be recorded \(042\)/g;
+	sleep 0.5;
+}
+cmp_ok($escaped, '>=', 10, "an error escaped the worker's CALL $escaped times");
+my $calls = () = (worker_contexts() // '') =~ /iact sync worker call: /g;
+cmp_ok($calls, '<=', 1, "at most one \"iact sync worker call\" context is left ($calls)");
+is(worker_pid(), $pid, 'and it is still the same worker');
 
 $node->stop;
 done_testing();
