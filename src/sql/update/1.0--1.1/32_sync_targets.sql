@@ -47,6 +47,15 @@ BEGIN
 		target_table := pg_catalog.format('%I.%I', sch, t);
 		table_id := NULL;
 		detail := NULL;
+		-- PostgreSQL would cut a longer name to 63 bytes: the target would not be
+		-- the one reported, and two such tables would share it
+		IF t::pg_catalog.name::pg_catalog.text OPERATOR(pg_catalog.<>) t THEN
+			status := 'refused';
+			detail := pg_catalog.concat('42622: the target name "', t, '" is longer than 63 bytes; register the table with ',
+				'iact.sync_add_table and a shorter target name');
+			RETURN NEXT;
+			CONTINUE;
+		END IF;
 		BEGIN
 			table_id := iact.sync_add_table(server, source_table, target_table, key_columns => key_columns,
 				watermark_column => watermark_column, lookback => lookback, retention_days => retention_days,
