@@ -244,7 +244,10 @@ grantee_of(const char *c)
 	return pnstrdup(c, e - c);
 }
 
-/* drop column lists from a privilege list, in place: SELECT (a, b) */
+/*
+ * Drop column lists from a privilege list, in place: SELECT (a, b).  A
+ * quoted column name may hold parentheses: `(` must not open a list.
+ */
 static void
 strip_column_lists(char *privs)
 {
@@ -254,7 +257,16 @@ strip_column_lists(char *privs)
 
 	for (; *r; r++)
 	{
-		if (*r == '(')
+		if (*r == '`' && depth > 0)
+		{
+			/* skip the quoted name (`` inside is a `) */
+			for (r++; *r && !(*r == '`' && r[1] != '`'); r++)
+				if (*r == '`')
+					r++;
+			if (*r == '\0')
+				break;
+		}
+		else if (*r == '(')
 			depth++;
 		else if (*r == ')')
 			depth--;
