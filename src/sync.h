@@ -87,7 +87,8 @@ extern void iact_sync_notice_elsewhere(const char *server, const char *user,
 									   const char *elsewhere);
 extern void iact_sync_record_elsewhere(int64 run_id, const char *elsewhere);
 
-/* the one reporter of MariaDB errors (src/sync_remote.c) */
+/* the PostgreSQL side of the MariaDB boundary (src/sync_remote.c): quoting, errors */
+extern char *iact_sync_my_ident(const char *name);
 extern void iact_sync_my_error(struct IactMyConn *conn, int sqlstate, const char *server,
 							   const char *what, const char *hint) pg_attribute_noreturn();
 extern struct ForeignServer *iact_sync_listing_server(const char *servername);

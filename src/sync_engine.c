@@ -34,21 +34,11 @@
 
 /* ---- small helpers ---- */
 
+/* a MariaDB identifier, quoted (iact_sync_my_ident) */
 static char *
 my_ident(const char *name)
 {
-	StringInfoData s;
-
-	initStringInfo(&s);
-	appendStringInfoChar(&s, '`');
-	for (; *name; name++)
-	{
-		if (*name == '`')
-			appendStringInfoChar(&s, '`');
-		appendStringInfoChar(&s, *name);
-	}
-	appendStringInfoChar(&s, '`');
-	return s.data;
+	return iact_sync_my_ident(name);
 }
 
 static char *

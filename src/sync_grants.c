@@ -479,23 +479,6 @@ query_column(GrantsCheck *gc, const char *sql, bool *first_is_null)
 	return vals;
 }
 
-static char *
-my_quote_name(const char *name)
-{
-	StringInfoData s;
-
-	initStringInfo(&s);
-	appendStringInfoChar(&s, '`');
-	for (; *name; name++)
-	{
-		if (*name == '`')
-			appendStringInfoChar(&s, '`');
-		appendStringInfoChar(&s, *name);
-	}
-	appendStringInfoChar(&s, '`');
-	return s.data;
-}
-
 /*
  * The grants check of a fresh connection (see the file's header).  reading_db
  * is the database this call reads (NULL: the server's dbname).  Throws 42501
@@ -537,13 +520,13 @@ iact_sync_check_grants(IactMyConn *conn, Oid serverid, const char *user,
 
 		if (cur != NIL && strcmp(role, linitial(cur)) == 0)
 			continue;
-		if (iact_my_exec(conn, psprintf("SET ROLE %s", my_quote_name(role))) != 0)
+		if (iact_my_exec(conn, psprintf("SET ROLE %s", iact_sync_my_ident(role))) != 0)
 			iact_sync_my_error(conn, ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION,
-							   gc.server, psprintf("SET ROLE %s", my_quote_name(role)), NULL);
+							   gc.server, psprintf("SET ROLE %s", iact_sync_my_ident(role)), NULL);
 		lines = list_concat(lines, show_grants(&gc));
 	}
 	if (roles != NIL &&
-		iact_my_exec(conn, cur != NIL ? psprintf("SET ROLE %s", my_quote_name(linitial(cur)))
+		iact_my_exec(conn, cur != NIL ? psprintf("SET ROLE %s", iact_sync_my_ident(linitial(cur)))
 					 : "SET ROLE NONE") != 0)
 		iact_sync_my_error(conn, ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION,
 						   gc.server, "SET ROLE", NULL);
@@ -555,7 +538,7 @@ iact_sync_check_grants(IactMyConn *conn, Oid serverid, const char *user,
 	{
 		initStringInfo(&dbs);
 		foreach(lc, gc.source_dbs)
-			add_item(&dbs, my_quote_name(lfirst(lc)));
+			add_item(&dbs, iact_sync_my_ident(lfirst(lc)));
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("MariaDB account \"%s\" of server \"%s\" can write to the source",

@@ -17,6 +17,7 @@
  */
 #include "sync.h"
 
+#include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/latch.h"
@@ -73,6 +74,27 @@ iact_my_wait(int fd, int events, long timeout_ms)
 								GetCurrentTimestamp() >= deadline))
 			return IACT_MY_WAIT_TIMEOUT;
 	}
+}
+
+/*
+ * name as a MariaDB identifier: `name`, a ` inside doubled (palloc'd).  The
+ * one quoting of identifiers sent to MariaDB.
+ */
+char *
+iact_sync_my_ident(const char *name)
+{
+	StringInfoData s;
+
+	initStringInfo(&s);
+	appendStringInfoChar(&s, '`');
+	for (; *name; name++)
+	{
+		if (*name == '`')
+			appendStringInfoChar(&s, '`');
+		appendStringInfoChar(&s, *name);
+	}
+	appendStringInfoChar(&s, '`');
+	return s.data;
 }
 
 /*
