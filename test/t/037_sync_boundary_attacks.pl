@@ -150,6 +150,44 @@ for my $c (@refused)
 	cmp_ok($s, '<', 30, sprintf('frozen: failed after %.1f s (generous bound: 2 s timeouts)', $s));
 }
 
+# 3b. frozen mid-run, no cancel: read_timeout (2 s) ends the run with MariaDB's error
+{
+	mariadb_sql(q{
+		CREATE TABLE atk.big (id INT PRIMARY KEY, changed_at DATETIME NOT NULL, txt VARCHAR(40));
+		INSERT INTO atk.big SELECT seq, '2024-01-01' + INTERVAL seq SECOND, CONCAT('row ', seq)
+		FROM seq_1_to_300000;});
+	$node->safe_psql('postgres', q{
+		ALTER SERVER s_reader OPTIONS (SET read_timeout '600', SET connect_timeout '600');
+		SELECT iact.sync_add_table('s_reader', 'big', 'big', watermark_column => 'changed_at',
+			batch_size => 500, retention_days => 0, lookback => 5);
+		ALTER SERVER s_reader OPTIONS (SET read_timeout '2');});
+	my ($out, $err) = ('', '');
+	my $h = IPC::Run::start([ 'psql', '-X', '-d', $node->connstr('postgres'), '-c', "CALL iact.sync_run('big')" ],
+		'>', \$out, '2>', \$err);
+	ok($node->poll_query_until('postgres',
+		"SELECT coalesce((SELECT rows_read FROM iact.sync_runs WHERE target_table = 'public.big' AND status = 'running'), 0) >= 20000"),
+		'read_timeout: the run is under way');
+	mariadb_freeze();
+	$frozen = 1;
+	my $t0 = time;
+	my $status = '';
+	while (time - $t0 < 60)
+	{
+		$status = $node->safe_psql('postgres',
+			"SELECT status || ' ' || coalesce(error, '') FROM iact.sync_runs WHERE target_table = 'public.big' ORDER BY id DESC LIMIT 1");
+		last unless $status =~ /^running/;
+		sleep 0.2;
+	}
+	my $s = time - $t0;
+	mariadb_thaw();
+	$frozen = 0;
+	$h->finish;
+	like($status, qr/^(failed|partial) .*MariaDB error 2013/, 'read_timeout: the frozen run ended with MariaDB\'s lost-connection error')
+	  or diag($status);
+	cmp_ok($s, '<', 30, sprintf('read_timeout: it ended %.1f s after the freeze (generous bound: read_timeout 2 s)', $s));
+	cmp_ok($node->safe_psql('postgres', 'SELECT count(*) FROM big'), '<', 300000, 'read_timeout: it ended mid-run');
+}
+
 # 4. TLS under the non-blocking API: a run works, and a cancel ends a frozen wait
 {
 	$node->safe_psql('postgres', qq{
