@@ -27,10 +27,15 @@ mariadb_sql(q{
 	CREATE DATABASE atk;
 	CREATE TABLE atk.t (id INT PRIMARY KEY, `(` INT, v INT);
 	INSERT INTO atk.t SELECT seq, seq, seq FROM seq_1_to_50;
+	CREATE TABLE atk.u (id INT PRIMARY KEY, `x ON y` INT, `a``b(` INT, v INT);
+	CREATE TABLE atk.`x TO y` (id INT PRIMARY KEY);
 });
 my %cases = (
 	# a column named ( opens a "column list" that hides the UPDATE after it
 	col_paren  => q{GRANT SELECT ON atk.* TO u; GRANT SELECT (`(`), UPDATE (v) ON atk.t TO u;},
+	col_on     => q{GRANT SELECT ON atk.* TO u; GRANT SELECT (`x ON y`), UPDATE (v) ON atk.u TO u;},
+	col_tick   => q{GRANT SELECT ON atk.* TO u; GRANT SELECT (`a``b(`), UPDATE (v) ON atk.u TO u;},
+	table_to   => q{GRANT SELECT ON atk.* TO u; GRANT UPDATE ON atk.`x TO y` TO u;},
 	col_update => q{GRANT SELECT ON atk.* TO u; GRANT UPDATE (v) ON atk.t TO u;},
 	wildcard   => q{GRANT SELECT ON atk.* TO u; GRANT UPDATE ON `a%`.* TO u;},
 	all_global => q{GRANT ALL ON *.* TO u;},
