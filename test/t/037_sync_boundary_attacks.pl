@@ -29,6 +29,8 @@ mariadb_sql(q{
 	INSERT INTO atk.t SELECT seq, seq, seq FROM seq_1_to_50;
 	CREATE TABLE atk.u (id INT PRIMARY KEY, `x ON y` INT, `a``b(` INT, v INT);
 	CREATE TABLE atk.`x TO y` (id INT PRIMARY KEY);
+	CREATE DEFINER = root@localhost PROCEDURE atk.p() SQL SECURITY DEFINER UPDATE atk.t SET v = v + 1;
+	CREATE FUNCTION atk.p() RETURNS INT SQL SECURITY INVOKER RETURN 1;
 });
 my %cases = (
 	# a column named ( opens a "column list" that hides the UPDATE after it
@@ -36,6 +38,8 @@ my %cases = (
 	col_on     => q{GRANT SELECT ON atk.* TO u; GRANT SELECT (`x ON y`), UPDATE (v) ON atk.u TO u;},
 	col_tick   => q{GRANT SELECT ON atk.* TO u; GRANT SELECT (`a``b(`), UPDATE (v) ON atk.u TO u;},
 	table_to   => q{GRANT SELECT ON atk.* TO u; GRANT UPDATE ON atk.`x TO y` TO u;},
+	# EXECUTE on a procedure that runs as root; a function of the same name runs as the caller
+	routine_same_name => q{GRANT SELECT ON atk.* TO u; GRANT EXECUTE ON PROCEDURE atk.p TO u;},
 	col_update => q{GRANT SELECT ON atk.* TO u; GRANT UPDATE (v) ON atk.t TO u;},
 	wildcard   => q{GRANT SELECT ON atk.* TO u; GRANT UPDATE ON `a%`.* TO u;},
 	all_global => q{GRANT ALL ON *.* TO u;},
