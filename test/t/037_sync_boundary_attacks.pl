@@ -39,7 +39,8 @@ my %cases = (
 	col_tick   => q{GRANT SELECT ON atk.* TO u; GRANT SELECT (`a``b(`), UPDATE (v) ON atk.u TO u;},
 	table_to   => q{GRANT SELECT ON atk.* TO u; GRANT UPDATE ON atk.`x TO y` TO u;},
 	# EXECUTE on a procedure that runs as root; a function of the same name runs as the caller
-	routine_same_name => q{GRANT SELECT ON atk.* TO u; GRANT EXECUTE ON PROCEDURE atk.p TO u;},
+	routine_same_name => q{GRANT SELECT ON atk.* TO u; GRANT EXECUTE ON PROCEDURE atk.p TO u;
+		GRANT EXECUTE ON FUNCTION atk.p TO u;},
 	col_update => q{GRANT SELECT ON atk.* TO u; GRANT UPDATE (v) ON atk.t TO u;},
 	wildcard   => q{GRANT SELECT ON atk.* TO u; GRANT UPDATE ON `a%`.* TO u;},
 	all_global => q{GRANT ALL ON *.* TO u;},
