@@ -170,9 +170,13 @@ db_is_source(GrantsCheck *gc, const char *db, bool is_pattern)
 	return false;
 }
 
-/* does routine db.name (PROCEDURE / FUNCTION / ...) run with its definer's rights? */
+/*
+ * Does routine db.name of the given type (PROCEDURE, FUNCTION, PACKAGE,
+ * PACKAGE BODY) run with its definer's rights?  The type matters: a
+ * procedure and a function may share a name.
+ */
 static bool
-routine_is_definer(GrantsCheck *gc, const char *db, const char *name)
+routine_is_definer(GrantsCheck *gc, const char *type, const char *db, const char *name)
 {
 	char	   *edb = palloc(strlen(db) * 2 + 1);
 	char	   *ename = palloc(strlen(name) * 2 + 1);
@@ -186,7 +190,8 @@ routine_is_definer(GrantsCheck *gc, const char *db, const char *name)
 	iact_my_escape(gc->conn, edb, db, strlen(db));
 	iact_my_escape(gc->conn, ename, name, strlen(name));
 	sql = psprintf("SELECT SECURITY_TYPE FROM information_schema.ROUTINES "
-				   "WHERE ROUTINE_SCHEMA = '%s' AND ROUTINE_NAME = '%s'", edb, ename);
+				   "WHERE ROUTINE_SCHEMA = '%s' AND ROUTINE_NAME = '%s' AND ROUTINE_TYPE = '%s'",
+				   edb, ename, type);
 	if (iact_my_query(gc->conn, sql, &ncols) != 0)
 		iact_sync_my_error(gc->conn, ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION,
 						   gc->server, "reading information_schema.ROUTINES", NULL);
@@ -293,7 +298,7 @@ check_grant_line(GrantsCheck *gc, const char *line)
 	char	   *object;
 	char	   *grantee;
 	bool		in_source;
-	bool		is_routine = false;
+	const char *routine_type = NULL;	/* PROCEDURE, FUNCTION, ... or NULL */
 	char	   *tok,
 			   *save;
 	StringInfoData src_privs;
@@ -319,13 +324,13 @@ check_grant_line(GrantsCheck *gc, const char *line)
 	/* the object: [FUNCTION|PROCEDURE|PACKAGE [BODY]] db.obj, or PROXY's user */
 	c = on + 4;
 	if (strncmp(c, "FUNCTION ", 9) == 0)
-		c += 9, is_routine = true;
+		c += 9, routine_type = "FUNCTION";
 	else if (strncmp(c, "PROCEDURE ", 10) == 0)
-		c += 10, is_routine = true;
+		c += 10, routine_type = "PROCEDURE";
 	else if (strncmp(c, "PACKAGE BODY ", 13) == 0)
-		c += 13, is_routine = true;
+		c += 13, routine_type = "PACKAGE BODY";
 	else if (strncmp(c, "PACKAGE ", 8) == 0)
-		c += 8, is_routine = true;
+		c += 8, routine_type = "PACKAGE";
 	to = strstr(c, " TO ");
 	if (to == NULL)
 	{
@@ -349,7 +354,7 @@ check_grant_line(GrantsCheck *gc, const char *line)
 			db = NULL;			/* *.*: global */
 	}
 	in_source = db == NULL ||
-		db_is_source(gc, db, obj != NULL && strcmp(obj, "*") == 0 && !is_routine);
+		db_is_source(gc, db, obj != NULL && strcmp(obj, "*") == 0 && routine_type == NULL);
 
 	grantee = grantee_of(to + 4);
 	strip_column_lists(privs);
@@ -373,8 +378,8 @@ check_grant_line(GrantsCheck *gc, const char *line)
 		 * with the caller's rights (checked here); one that runs as its
 		 * definer writes what the definer may
 		 */
-		if (is_routine && strcmp(p, "EXECUTE") == 0 && db != NULL && obj != NULL &&
-			!routine_is_definer(gc, db, obj))
+		if (routine_type != NULL && strcmp(p, "EXECUTE") == 0 && db != NULL && obj != NULL &&
+			!routine_is_definer(gc, routine_type, db, obj))
 			continue;
 		add_item(bad ? &src_privs : &other_privs, p);
 	}
