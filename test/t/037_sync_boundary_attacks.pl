@@ -84,6 +84,21 @@ for my $c (@refused)
 	is($node->safe_psql('postgres', 'SELECT count(*) FROM t_reader'), '50', 'reader: 50 rows synced');
 }
 
+# 1b. a role granted to PUBLIC (MariaDB 10.11): every account may SET ROLE it,
+# so one that can write atk makes every account able to; revoked at once
+{
+	my $ok = eval {
+		mariadb_sql('CREATE ROLE atk_pub_rw; GRANT UPDATE ON atk.* TO atk_pub_rw; GRANT atk_pub_rw TO PUBLIC;');
+		1;
+	};
+	my $e = $@;
+	ok($ok, 'a role can be granted to PUBLIC') or diag($e);
+	my ($rc, $o, $err) = $node->psql('postgres', "SELECT count(*) FROM iact.sync_source_columns('s_reader', 't')");
+	mariadb_sql('DROP ROLE atk_pub_rw;');
+	isnt($rc, 0, 'a role held through PUBLIC that can write atk: refused');
+	like($err, qr/can write to the source.*atk_pub_rw/s, 'the refusal names the role held through PUBLIC') or diag($err);
+}
+
 # 2. many failing runs in one backend: no socket left open, no session left on MariaDB
 # (sync_now records a failed run in iact.sync_runs; a refused grants check throws)
 {
