@@ -434,32 +434,13 @@ registered_source_dbs(Oid serverid, const char *server_dbname)
 	return dbs;
 }
 
-/* read every line of SHOW GRANTS (in the session's current role) */
+/*
+ * Run a query, return the first column of every row (NULLs skipped); what
+ * names it in an error.  *first_is_null (if given) tells whether the first
+ * row's value was NULL.
+ */
 static List *
-show_grants(GrantsCheck *gc)
-{
-	List	   *lines = NIL;
-	unsigned int ncols;
-	char	  **row;
-	unsigned long *lens;
-	int			rc;
-
-	if (iact_my_query(gc->conn, "SHOW GRANTS", &ncols) != 0)
-		iact_sync_my_error(gc->conn, ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION,
-						   gc->server, "SHOW GRANTS", NULL);
-	while ((rc = iact_my_fetch(gc->conn, &row, &lens)) == 1)
-		if (row[0] != NULL)
-			lines = lappend(lines, pnstrdup(row[0], lens[0]));
-	if (rc < 0)
-		iact_sync_my_error(gc->conn, ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION,
-						   gc->server, "SHOW GRANTS", NULL);
-	iact_my_query_end(gc->conn);
-	return lines;
-}
-
-/* run a query, return the first column of every row (NULLs skipped) */
-static List *
-query_column(GrantsCheck *gc, const char *sql, bool *first_is_null)
+query_column(GrantsCheck *gc, const char *sql, const char *what, bool *first_is_null)
 {
 	List	   *vals = NIL;
 	unsigned int ncols;
@@ -469,7 +450,7 @@ query_column(GrantsCheck *gc, const char *sql, bool *first_is_null)
 
 	if (iact_my_query(gc->conn, sql, &ncols) != 0)
 		iact_sync_my_error(gc->conn, ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION,
-						   gc->server, "reading the account's roles", NULL);
+						   gc->server, what, NULL);
 	while ((rc = iact_my_fetch(gc->conn, &row, &lens)) == 1)
 	{
 		if (first_is_null && vals == NIL)
@@ -479,9 +460,16 @@ query_column(GrantsCheck *gc, const char *sql, bool *first_is_null)
 	}
 	if (rc < 0)
 		iact_sync_my_error(gc->conn, ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION,
-						   gc->server, "reading the account's roles", NULL);
+						   gc->server, what, NULL);
 	iact_my_query_end(gc->conn);
 	return vals;
+}
+
+/* read every line of SHOW GRANTS (in the session's current role) */
+static List *
+show_grants(GrantsCheck *gc)
+{
+	return query_column(gc, "SHOW GRANTS", "SHOW GRANTS", NULL);
 }
 
 /*
@@ -516,9 +504,9 @@ iact_sync_check_grants(IactMyConn *conn, Oid serverid, const char *user,
 	/* the account, PUBLIC and the active role (with the roles it holds) */
 	lines = show_grants(&gc);
 	/* every other role the account holds directly, each with its own */
-	cur = query_column(&gc, "SELECT CURRENT_ROLE()", &no_role);
+	cur = query_column(&gc, "SELECT CURRENT_ROLE()", "reading the account's roles", &no_role);
 	roles = query_column(&gc, "SELECT ROLE_NAME FROM information_schema.APPLICABLE_ROLES "
-						 "WHERE GRANTEE = CURRENT_USER()", NULL);
+						 "WHERE GRANTEE = CURRENT_USER()", "reading the account's roles", NULL);
 	foreach(lc, roles)
 	{
 		char	   *role = lfirst(lc);
