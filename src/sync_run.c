@@ -300,11 +300,10 @@ check_interrupts(void *arg)
  * One step, its error returned (NULL: success).  The session-level advisory
  * locks the owner's code took are released after it (sync_locks.c).  A real
  * cancel or statement timeout (not an error of SQLSTATE class 57 that the
- * owner's code raised: iact_error_is_interrupt) ends the whole call, as
- * before: in the batch-commit mode the run stays 'running' until the table's
- * next run marks it interrupted; in one transaction, the caller's transaction
- * rolls the run back with everything else.  (Recording it failed and
- * committing before re-throwing crashed the backend in 034_sync_interrupt.)
+ * owner's code raised: iact_error_is_interrupt) ends the whole call: in the
+ * batch-commit mode the run is first recorded failed and committed, so that
+ * it is not left 'running'; in one transaction, the caller's transaction
+ * rolls the run back with everything else.
  */
 static ErrorData *
 run_step(SyncRun *r, void (*fn) (SyncRun *, void *))
@@ -329,8 +328,14 @@ run_step(SyncRun *r, void (*fn) (SyncRun *, void *))
 	else if (QueryCancelPending)
 		intr = iact_try_subxact(check_interrupts, NULL, r->cxt, false);
 	if (intr != NULL && iact_error_is_interrupt(intr))
-		ReThrowError(intr);		/* the run stays 'running': the next run of the
-								 * table marks it interrupted */
+	{
+		if (r->commit_batches)
+		{
+			iact_sync_save_run(r, "failed", psprintf("interrupted: %s", intr->message));
+			SPI_commit();
+		}
+		ReThrowError(intr);
+	}
 	return err;
 }
 
