@@ -5,8 +5,8 @@
 # 0. a superuser syncs a table whose owner has no USAGE on schema iact: iact's
 #    bookkeeping statements (the INSERT INTO iact.sync_rejects) are prepared
 #    and run as iact, never with the owner's rights;
-# 1. a target owner's trigger raising SQLSTATE 57014 (query_canceled), or
-#    57P01 (admin_shutdown), is that table's failure, not a cancel: the other owners' tables are synced, and
+# 1. a target owner's trigger raising SQLSTATE 57014 (query_canceled) is that
+#    table's failure, not a cancel: the other owners' tables are synced, and
 #    the batch-committing run is recorded 'failed', not left 'running'; a REAL
 #    cancel (a statement timeout) still ends the whole call, and its run is
 #    recorded failed ("interrupted: ...");
@@ -102,21 +102,6 @@ is(q1(q{SELECT string_agg(target_table || ' ' || status, ', ' ORDER BY target_ta
 like(q1(q{SELECT error FROM iact.sync_runs WHERE target_table = 'alice.a' ORDER BY id DESC LIMIT 1}),
 	qr/not really a cancel/, "alice's run records her trigger's error");
 q1(q{SELECT iact.sync_alter_table('alice.a', enabled => false)});
-
-# the same for any SQLSTATE of class 57 a trigger raises (admin_shutdown)
-$node->safe_psql($db, q{
-	SET ROLE alice;
-	CREATE TABLE alice.a2 (id integer PRIMARY KEY, val text, changed_at timestamp);
-	CREATE FUNCTION alice.fake_shutdown() RETURNS trigger LANGUAGE plpgsql AS $$
-	BEGIN
-		RAISE EXCEPTION 'not really a shutdown' USING ERRCODE = 'admin_shutdown';
-	END $$;
-	CREATE TRIGGER fake BEFORE INSERT ON alice.a2 FOR EACH ROW EXECUTE FUNCTION alice.fake_shutdown();});
-q1(q{SELECT iact.sync_add_table('ivr', 'opn_t', 'alice.a2', watermark_column => 'changed_at', lookback => 0,
-	retention_days => 0)});
-($ret, $out, $err) = $node->psql($db, q{SELECT status || ' ' || error FROM iact.sync_now('alice.a2')});
-is($out, 'failed not really a shutdown', "a trigger's admin_shutdown is the table's failure") or diag($err);
-q1(q{SELECT iact.sync_alter_table('alice.a2', enabled => false)});
 
 # a real cancel (a statement timeout) ends the CALL, and the run is recorded failed
 $node->safe_psql($db, q{
