@@ -20,8 +20,6 @@
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "storage/lock.h"
-#include "storage/lwlock.h"
-#include "storage/shmem.h"
 #include "storage/proc.h"
 
 /* one lock (tag and mode) and how many times the session holds it */
@@ -62,76 +60,38 @@ session_holds(const LOCKTAG *tag, LOCKMODE mode)
 
 /*
  * The session-level USER-method locks this backend holds now, allocated in
- * the current memory context.  Only this backend's own lock entries are
- * read (its PGPROC's lists, one lock partition at a time, as LockReleaseAll
- * does), not the whole lock table: this runs twice per step.
+ * the current memory context.
  */
 SyncLockSet *
 iact_sync_session_locks(void)
 {
 	SyncLockSet *set = palloc0(sizeof(SyncLockSet));
-	int			max = 8;
-	int			n = 0;
-	LOCKTAG    *tags = palloc(sizeof(LOCKTAG) * max);
-	LOCKMASK   *masks = palloc(sizeof(LOCKMASK) * max);
-	int			partition;
+	LockData   *ld = GetLockStatusData();
 	int			i;
 	int			mode;
 
-	for (partition = 0; partition < NUM_LOCK_PARTITIONS; partition++)
+	set->locks = palloc(sizeof(SyncSessionLock) * (ld->nelements + 1));
+	for (i = 0; i < ld->nelements; i++)
 	{
-		SHM_QUEUE  *procLocks = &(MyProc->myProcLocks[partition]);
-		LWLock	   *plock = LockHashPartitionLockByIndex(partition);
-		PROCLOCK   *proclock;
+		LockInstanceData *li = &ld->locks[i];
 
-		/* only this backend adds its USER locks: an empty list needs no lock */
-		if (SHMQueueNext(procLocks, procLocks, offsetof(PROCLOCK, procLink)) == NULL)
+		if (li->pid != MyProcPid || li->locktag.locktag_lockmethodid != USER_LOCKMETHOD)
 			continue;
-		LWLockAcquire(plock, LW_SHARED);
-		for (proclock = (PROCLOCK *) SHMQueueNext(procLocks, procLocks, offsetof(PROCLOCK, procLink));
-			 proclock != NULL;
-			 proclock = (PROCLOCK *) SHMQueueNext(procLocks, &proclock->procLink,
-												  offsetof(PROCLOCK, procLink)))
-		{
-			if (proclock->tag.myLock->tag.locktag_lockmethodid != USER_LOCKMETHOD ||
-				proclock->holdMask == 0)
-				continue;
-			if (n == max)
-			{
-				/* no palloc failure while the partition is locked: grow first */
-				LWLockRelease(plock);
-				max *= 2;
-				tags = repalloc(tags, sizeof(LOCKTAG) * max);
-				masks = repalloc(masks, sizeof(LOCKMASK) * max);
-				n = 0;
-				partition = -1;	/* read every partition again */
-				break;
-			}
-			tags[n] = proclock->tag.myLock->tag;
-			masks[n] = proclock->holdMask;
-			n++;
-		}
-		if (partition >= 0)
-			LWLockRelease(plock);
-	}
-
-	/* then how many of the holds are session-level (the local lock table) */
-	set->locks = palloc(sizeof(SyncSessionLock) * (n * MaxLockMode + 1));
-	for (i = 0; i < n; i++)
 		for (mode = 1; mode <= MaxLockMode; mode++)
 		{
-			int64		holds;
+			int64		n;
 
-			if ((masks[i] & LOCKBIT_ON(mode)) == 0)
+			if ((li->holdMask & LOCKBIT_ON(mode)) == 0)
 				continue;
-			holds = session_holds(&tags[i], mode);
-			if (holds <= 0)
+			n = session_holds(&li->locktag, mode);
+			if (n <= 0)
 				continue;
-			set->locks[set->n].tag = tags[i];
+			set->locks[set->n].tag = li->locktag;
 			set->locks[set->n].mode = mode;
-			set->locks[set->n].count = holds;
+			set->locks[set->n].count = n;
 			set->n++;
 		}
+	}
 	return set;
 }
 

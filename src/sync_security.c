@@ -14,11 +14,7 @@
  *		registry (the extension's owner), with search_path pinned;
  *	  - the registry is changed only through iact._sync_register,
  *		_sync_unregister and _sync_alter, which check that the caller has
- *		the privileges of the target's owner;
- *	  - a registration is bound to its table (sync_tables.target_oid): a
- *		table created later under the same name is refused;
- *	  - the session-level advisory locks of a step are released after it
- *		(sync_locks.c).
+ *		the privileges of the target's owner.
  *
  *-------------------------------------------------------------------------
  */
