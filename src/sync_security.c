@@ -132,17 +132,14 @@ iact_sync_as_owner(SyncRun *r, SyncAs *save)
 Oid
 iact_sync_check_target(SyncRun *r, Oid relid)
 {
-	const char *owner;
-
 	if (!r->check_oid || !OidIsValid(relid) || relid == r->tgt_oid)
 		return relid;
-	owner = GetUserNameFromId(iact_sync_rel_owner(relid), true);
 	ereport(ERROR,
 			(errcode(ERRCODE_UNDEFINED_TABLE),
 			 errmsg("target table %s is not the table registered for this sync", r->tgt_qual),
 			 OidIsValid(r->tgt_oid) ?
-			 errdetail("The table registered (oid %u) was dropped (or renamed); %s is a table created since, owned by %s, which must register it to have it synced.",
-					   r->tgt_oid, r->tgt_qual, owner ? owner : "?") :
+			 errdetail("The table registered (oid %u) was dropped; %s is a table created since, owned by %s, which must register it to have it synced.",
+					   r->tgt_oid, r->tgt_qual, GetUserNameFromId(iact_sync_rel_owner(relid), true)) :
 			 errdetail("The table registered did not exist when iact was updated to 1.1; %s is a table created since, whose owner must register it to have it synced.",
 					   r->tgt_qual),
 			 errhint("To sync %s, its owner (or a superuser) removes the old registration with iact.sync_remove_table('%s') and registers the table again with iact.sync_add_table().",
