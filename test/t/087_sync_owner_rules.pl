@@ -28,9 +28,7 @@ use IactMariaDB;
 plan skip_all => 'no MariaDB from the harness (run through test/check.sh)'
   unless $ENV{IACT_MARIADB_PORT} && $ENV{IACT_MARIADB_CLI};
 
-# the worker runs only what iact.request_sync() asks (a registration wakes it:
-# it would otherwise sync the tables of this test beside it)
-my $node = iact_node('sync_open', conf => "iact.sync_retry_delay = '1s'\niact.sync_enabled = off\n");
+my $node = iact_node('sync_open', conf => "iact.sync_retry_delay = '1s'\n");
 $node->start;
 my $db = 'postgres';
 
