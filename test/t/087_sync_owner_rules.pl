@@ -220,27 +220,6 @@ is(q1(q{SELECT count(*) || ' ' || count(DISTINCT usr) || ' ' || min(usr) FROM pu
 q1(q{ALTER TABLE shared.x OWNER TO alice; SELECT iact.sync_alter_table('shared.x', reset_watermark => true)});
 is(q1(q{SELECT status FROM iact.sync_now('shared.x')}), 'success', 'a change of owner keeps the registration');
 
-# --- 2 again, in the worker: a lock it kept would be held for as long as the server runs ---
-$node->safe_psql($db, q{
-	SET ROLE alice;
-	CREATE TABLE alice.lw (id integer PRIMARY KEY, val text, changed_at timestamp);
-	CREATE FUNCTION alice.grab_w() RETURNS trigger LANGUAGE plpgsql AS $$
-	BEGIN
-		PERFORM pg_catalog.pg_advisory_lock(4545, 1);
-		RETURN NEW;
-	END $$;
-	CREATE TRIGGER grab_w BEFORE INSERT ON alice.lw FOR EACH ROW EXECUTE FUNCTION alice.grab_w();});
-q1(q{SELECT iact.sync_add_table('ivr', 'opn_t', 'alice.lw', watermark_column => 'changed_at', lookback => 0,
-	retention_days => 0)});
-is(q1(q{SELECT iact.request_sync('alice.lw')}), 't', 'the worker is asked to sync alice.lw');
-ok($node->poll_query_until($db, q{SELECT count(*) > 0 FROM iact.sync_runs
-	WHERE target_table = 'alice.lw' AND status <> 'running'}), 'the worker ran it');
-is(q1(q{SELECT status || ' ' || rows_inserted FROM iact.sync_runs WHERE target_table = 'alice.lw' ORDER BY id DESC LIMIT 1}),
-	'success 10', 'successfully (the trigger ran for each row)');
-is(q1(q{SELECT count(*) FROM alice.lw}), '10', 'the rows are there');
-is(q1(q{SELECT count(*) FROM pg_catalog.pg_locks WHERE locktype = 'advisory' AND classid = 4545}), '0',
-	"the worker holds no advisory lock of the owner's trigger after the run");
-
 $node->stop;
 mariadb_sql('DROP TABLE opn_t');
 done_testing();
