@@ -506,7 +506,8 @@ iact_sync_table(int32 table_id, bool commit_batches)
 			{
 				ereport(WARNING,
 						(errmsg("sync of %s failed: %s", r->tgt_qual, err->message),
-						 err->detail ? errdetail_internal("%s", err->detail) : 0));
+						 err->detail ? errdetail_internal("%s", err->detail) : 0,
+						 err->hint ? errhint("%s", err->hint) : 0));
 				iact_sync_save_run(r, "failed", error_text(err));
 			}
 			else

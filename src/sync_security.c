@@ -138,9 +138,9 @@ iact_sync_check_target(SyncRun *r, Oid relid)
 			(errcode(ERRCODE_UNDEFINED_TABLE),
 			 errmsg("target table %s is not the table registered for this sync", r->tgt_qual),
 			 OidIsValid(r->tgt_oid) ?
-			 errdetail("The table registered (oid %u) was dropped; %s is a table created since, owned by %s, which must register it to have it synced.",
+			 errdetail("The table registered (oid %u) was dropped; %s is a table created since, owned by %s.",
 					   r->tgt_oid, r->tgt_qual, GetUserNameFromId(iact_sync_rel_owner(relid), true)) :
-			 errdetail("The table registered did not exist when iact was updated to 1.1; %s is a table created since, whose owner must register it to have it synced.",
+			 errdetail("The table registered did not exist when iact was updated to 1.1; %s is a table created since.",
 					   r->tgt_qual),
 			 errhint("To sync %s, its owner (or a superuser) removes the old registration with iact.sync_remove_table('%s') and registers the table again with iact.sync_add_table().",
 					 r->tgt_qual, r->tgt_qual)));
