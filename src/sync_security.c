@@ -106,7 +106,7 @@ iact_sync_as_owner(SyncRun *r, SyncAs *save)
 
 	GetUserIdAndSecContext(&save->user, &save->sec);
 	relid = RangeVarGetRelid(makeRangeVar(r->tgt_schema, r->tgt_table, -1), RowExclusiveLock, true);
-	r->owner = iact_sync_rel_owner(iact_sync_check_target(r, relid));
+	r->owner = iact_sync_rel_owner(relid);
 	if (!OidIsValid(r->owner))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
@@ -121,30 +121,6 @@ iact_sync_as_owner(SyncRun *r, SyncAs *save)
 	SetUserIdAndSecContext(r->owner, save->sec | SECURITY_RESTRICTED_OPERATION |
 						   SECURITY_LOCAL_USERID_CHANGE);
 	save->nest = iact_sync_pin_search_path();
-}
-
-/*
- * Refuse a target that is not the table registered: the registration keeps
- * the oid of its target (sync_tables.target_oid), and a table dropped then
- * created again under the same name, perhaps by another role, is another
- * table: its owner registers it if it is to be synced.  Returns relid.
- */
-Oid
-iact_sync_check_target(SyncRun *r, Oid relid)
-{
-	if (!r->check_oid || !OidIsValid(relid) || relid == r->tgt_oid)
-		return relid;
-	ereport(ERROR,
-			(errcode(ERRCODE_UNDEFINED_TABLE),
-			 errmsg("target table %s is not the table registered for this sync", r->tgt_qual),
-			 OidIsValid(r->tgt_oid) ?
-			 errdetail("The table registered (oid %u) was dropped; %s is a table created since, owned by %s.",
-					   r->tgt_oid, r->tgt_qual, GetUserNameFromId(iact_sync_rel_owner(relid), true)) :
-			 errdetail("The table registered did not exist when iact was updated to 1.1; %s is a table created since.",
-					   r->tgt_qual),
-			 errhint("To sync %s, its owner (or a superuser) removes the old registration with iact.sync_remove_table('%s') and registers the table again with iact.sync_add_table().",
-					 r->tgt_qual, r->tgt_qual)));
-	return InvalidOid;			/* not reached */
 }
 
 /*
@@ -235,10 +211,10 @@ registry_exec(const char *sql, int nargs, Oid *types, Datum *values, const char 
 Datum
 iact_sync_register(PG_FUNCTION_ARGS)
 {
-	Oid			types[13] = {NAMEOID, TEXTOID, TEXTOID, NAMEOID, NAMEOID, TEXTARRAYOID, TEXTOID,
-	INT8OID, INT4OID, INT4OID, TEXTOID, BOOLOID, REGCLASSOID};
-	Datum		values[13];
-	char		nulls[13];
+	Oid			types[12] = {NAMEOID, TEXTOID, TEXTOID, NAMEOID, NAMEOID, TEXTARRAYOID, TEXTOID,
+	INT8OID, INT4OID, INT4OID, TEXTOID, BOOLOID};
+	Datum		values[12];
+	char		nulls[12];
 	Oid			relid;
 	int32		id = 0;
 	int			i;
@@ -273,12 +249,11 @@ iact_sync_register(PG_FUNCTION_ARGS)
 	values[3] = DirectFunctionCall1(namein, CStringGetDatum(nsp));
 	values[4] = DirectFunctionCall1(namein, CStringGetDatum(rel));
 	values[11] = PG_GETARG_DATUM(10);
-	values[12] = ObjectIdGetDatum(relid);	/* this table, not its name */
 	registry_exec("INSERT INTO iact.sync_tables (server_name, source_schema, source_table, "
 				  "target_schema, target_table, key_columns, watermark_column, lookback, batch_size, "
-				  "retention_days, retention_column, tinyint1_as_boolean, target_oid) "
-				  "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
-				  13, types, values, nulls, SPI_OK_INSERT_RETURNING, &id);
+				  "retention_days, retention_column, tinyint1_as_boolean) "
+				  "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
+				  12, types, values, nulls, SPI_OK_INSERT_RETURNING, &id);
 	PG_RETURN_INT32(id);
 }
 
