@@ -95,11 +95,16 @@ ifneq ($(ISRC),.)
 $(shell mkdir -p src)
 endif
 
-$(EXTENSION)--$(EXTVERSION).sql: $(SQL_FRAGMENTS)
-	cat $^ > $@
+# Rebuilt at every make (a fragment removed or renamed must show too), but
+# replaced only when the text changed, so nothing downstream is redone.
+$(EXTENSION)--$(EXTVERSION).sql: $(SQL_FRAGMENTS) FORCE
+	cat $(SQL_FRAGMENTS) > $@.tmp && { cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@; }
 
-$(EXTENSION)--1.0--1.1.sql: $(UPDATE_1_0)
-	cat $^ > $@
+$(EXTENSION)--1.0--1.1.sql: $(UPDATE_1_0) FORCE
+	cat $(UPDATE_1_0) > $@.tmp && { cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@; }
+
+.PHONY: FORCE
+FORCE:
 
 # say which tests were left out, never a silent pass
 installcheck check: iact-say-skipped
