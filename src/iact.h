@@ -41,6 +41,7 @@ extern bool iact_sync_lock_table(int32 table_id, bool session);
 extern void iact_sync_unlock_table(int32 table_id);
 
 /* run fn(arg) in a subtransaction, returning its error or NULL (src/subxact.c) */
+extern bool iact_error_is_interrupt(ErrorData *edata);
 extern ErrorData *iact_try_subxact(void (*fn) (void *arg), void *arg, MemoryContext errcxt,
 								   bool rethrow_interventions);
 

@@ -10,16 +10,35 @@
 #include "iact.h"
 
 #include "access/xact.h"
+#include "miscadmin.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
+
+/*
+ * Is this error a real interrupt of the backend (a cancel, a statement
+ * timeout), not a failure of the work?  Only the error ProcessInterrupts
+ * raised is: a trigger or a function may raise any SQLSTATE, query_canceled
+ * (57014) or admin_shutdown (57P01) included, and such an error is the
+ * step's failure like any other.  (A shutdown is FATAL: it never reaches a
+ * PG_CATCH.)
+ */
+bool
+iact_error_is_interrupt(ErrorData *edata)
+{
+	return edata != NULL &&
+		ERRCODE_TO_CATEGORY(edata->sqlerrcode) == ERRCODE_OPERATOR_INTERVENTION &&
+		edata->funcname != NULL && strcmp(edata->funcname, "ProcessInterrupts") == 0;
+}
 
 /*
  * Run fn(arg) in an internal subtransaction.  On success the subtransaction
  * is released and NULL returned.  On error it is rolled back (whatever fn did
  * is undone) and the error is returned, copied into errcxt, for the caller
- * to record, re-throw or pass over.  With rethrow_interventions, a cancel or
- * a shutdown (SQLSTATE class 57, operator intervention) is re-thrown instead:
- * it ends the caller's work, it is no failure of the step.
+ * to record, re-throw or pass over.  With rethrow_interventions, a real
+ * cancel or statement timeout (iact_error_is_interrupt), or one that arrived
+ * while the error was handled (still pending), is thrown instead: it ends the
+ * caller's work, it is no failure of the step.  An error of SQLSTATE class 57
+ * raised by user code is returned like any other.
  */
 ErrorData *
 iact_try_subxact(void (*fn) (void *arg), void *arg, MemoryContext errcxt,
@@ -48,8 +67,12 @@ iact_try_subxact(void (*fn) (void *arg), void *arg, MemoryContext errcxt,
 		CurrentResourceOwner = oldowner;
 	}
 	PG_END_TRY();
-	if (edata != NULL && rethrow_interventions &&
-		ERRCODE_TO_CATEGORY(edata->sqlerrcode) == ERRCODE_OPERATOR_INTERVENTION)
-		ReThrowError(edata);
+	if (edata != NULL && rethrow_interventions)
+	{
+		if (iact_error_is_interrupt(edata))
+			ReThrowError(edata);
+		/* a cancel or a termination not processed yet ends the work here */
+		CHECK_FOR_INTERRUPTS();
+	}
 	return edata;
 }

@@ -117,6 +117,8 @@ typedef struct SyncRun
 	char	   *last_wm;
 	bool		commit_batches;
 	const char *src_tz_name;	/* the server's source_time_zone, or NULL */
+	Oid			tgt_oid;		/* the table registered (sync_tables.target_oid) */
+	bool		check_oid;		/* false in a 1.0 database: no such column */
 
 	/* who runs what (src/sync_security.c) */
 	Oid			owner;			/* the target's owner: the writes */
@@ -243,6 +245,12 @@ extern void iact_sync_unpin_search_path(int nest);
 extern void iact_sync_as_owner(SyncRun *r, SyncAs *save);
 extern void iact_sync_as_iact(SyncRun *r, SyncAs *save);
 extern void iact_sync_restore(SyncAs *save);
+extern Oid	iact_sync_check_target(SyncRun *r, Oid relid);
+
+/* sync_locks.c: the session-level advisory locks of a step */
+typedef struct SyncLockSet SyncLockSet;
+extern SyncLockSet *iact_sync_session_locks(void);
+extern void iact_sync_restore_session_locks(SyncLockSet *before, const char *target);
 
 /* GUCs (src/sync_sql.c) */
 extern int	iact_sync_batch_size;

@@ -120,6 +120,7 @@ iact_sync_prepare_plans(SyncRun *r)
 	char	   *keys = iact_sync_column_list(r, "", true, false);
 	int			i;
 	bool		has_non_keys = false;
+	SyncAs		as;
 
 	initStringInfo(&sql);
 	r->tgt_inherits = get_rel_relkind(r->tgt_relid) == RELKIND_RELATION && has_subclass(r->tgt_relid);
@@ -190,12 +191,15 @@ prepare:
 	SPI_keepplan(r->apply_plan);
 
 rejects:
+	/* iact's bookkeeping: prepared (and executed) as iact, not as the owner */
+	iact_sync_as_iact(r, &as);
 	r->reject_plan = SPI_prepare("INSERT INTO iact.sync_rejects "
 								 "(run_id, target_table, key, column_name, raw_value, reason) "
 								 "VALUES ($1, $2, $3, $4, $5, $6)", 6, rejtypes);
 	if (r->reject_plan == NULL)
 		elog(ERROR, "could not prepare the insert into iact.sync_rejects");
 	SPI_keepplan(r->reject_plan);
+	iact_sync_restore(&as);
 }
 
 /* ---- one batch ---- */

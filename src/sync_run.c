@@ -12,6 +12,7 @@
 #include "sync.h"
 
 #include "access/xact.h"
+#include "miscadmin.h"
 #include "pgstat.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
@@ -21,6 +22,7 @@
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
 #include "mariadb_client.h"
@@ -38,13 +40,17 @@ load_registry(SyncRun *r)
 	MemoryContext old;
 	SyncAs		as;
 
+	/* the target's oid: a 1.0 database has no such column (and no check) */
+	r->check_oid = get_attnum(get_relname_relid("sync_tables", get_namespace_oid("iact", false)),
+							  "target_oid") != InvalidAttrNumber;
 	iact_sync_as_iact(r, &as);
-	if (SPI_execute_with_args("SELECT server_name::text, source_schema, source_table, "
-							  "target_schema::text, target_table::text, key_columns, "
-							  "watermark_column, lookback, "
-							  "coalesce(batch_size, pg_catalog.current_setting('iact.sync_batch_size')::int4), "
-							  "retention_days, retention_column, last_watermark "
-							  "FROM iact.sync_tables WHERE id = $1",
+	if (SPI_execute_with_args(psprintf("SELECT server_name::text, source_schema, source_table, "
+									   "target_schema::text, target_table::text, key_columns, "
+									   "watermark_column, lookback, "
+									   "coalesce(batch_size, pg_catalog.current_setting('iact.sync_batch_size')::int4), "
+									   "retention_days, retention_column, last_watermark, %s "
+									   "FROM iact.sync_tables WHERE id = $1",
+									   r->check_oid ? "target_oid::pg_catalog.oid" : "NULL::pg_catalog.oid"),
 							  1, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read iact.sync_tables");
 	if (SPI_processed != 1)
@@ -77,6 +83,8 @@ load_registry(SyncRun *r)
 	r->retention_days = DatumGetInt32(SPI_getbinval(tup, SPI_tuptable->tupdesc, 10, &isnull));
 	r->ret_col = iact_sync_spi_text(tup, 11);
 	r->last_wm = iact_sync_spi_text(tup, 12);
+	d = SPI_getbinval(tup, SPI_tuptable->tupdesc, 13, &isnull);
+	r->tgt_oid = isnull ? InvalidOid : DatumGetObjectId(d);
 	MemoryContextSwitchTo(old);
 	iact_sync_restore(&as);
 }
@@ -260,6 +268,7 @@ iact_sync_unlock_table(int32 table_id)
 typedef struct OwnerStep
 {
 	void		(*fn) (SyncRun *, void *);
+	SyncRun    *r;
 } OwnerStep;
 
 static void
@@ -273,12 +282,56 @@ step_as_owner(SyncRun *r, void *arg)
 	iact_sync_restore(&as);
 }
 
+static void
+owner_step(void *arg)
+{
+	OwnerStep  *step = (OwnerStep *) arg;
+
+	step_as_owner(step->r, step);
+}
+
+static void
+check_interrupts(void *arg)
+{
+	CHECK_FOR_INTERRUPTS();
+}
+
+/*
+ * One step, its error returned (NULL: success).  The session-level advisory
+ * locks the owner's code took are released after it (sync_locks.c).  A real
+ * cancel or statement timeout (not an error of SQLSTATE class 57 that the
+ * owner's code raised: iact_error_is_interrupt) ends the whole call, as
+ * before: in the batch-commit mode the run stays 'running' until the table's
+ * next run marks it interrupted; in one transaction, the caller's transaction
+ * rolls the run back with everything else.  (Recording it failed and
+ * committing before re-throwing crashed the backend in 034_sync_interrupt.)
+ */
 static ErrorData *
 run_step(SyncRun *r, void (*fn) (SyncRun *, void *))
 {
-	OwnerStep	step = {fn};
+	OwnerStep	step = {fn, r};
+	MemoryContext lockcxt = AllocSetContextCreate(r->cxt, "iact sync step locks",
+												  ALLOCSET_SMALL_SIZES);
+	SyncLockSet *locks;
+	ErrorData  *err;
+	ErrorData  *intr = NULL;
 
-	return iact_sync_in_subxact(r, step_as_owner, &step);
+	MemoryContextSwitchTo(lockcxt);
+	locks = iact_sync_session_locks();
+	MemoryContextSwitchTo(r->cxt);
+	err = iact_try_subxact(owner_step, &step, r->cxt, false);
+	MemoryContextSwitchTo(lockcxt);
+	iact_sync_restore_session_locks(locks, r->tgt_qual);
+	MemoryContextSwitchTo(r->cxt);
+	MemoryContextDelete(lockcxt);
+	if (iact_error_is_interrupt(err))
+		intr = err;
+	else if (QueryCancelPending)
+		intr = iact_try_subxact(check_interrupts, NULL, r->cxt, false);
+	if (intr != NULL && iact_error_is_interrupt(intr))
+		ReThrowError(intr);		/* the run stays 'running': the next run of the
+								 * table marks it interrupted */
+	return err;
 }
 
 /* the target's owner; the caller must have its privileges */
@@ -287,6 +340,9 @@ resolve_owner(SyncRun *r)
 {
 	Oid			relid = RangeVarGetRelid(makeRangeVar(r->tgt_schema, r->tgt_table, -1), NoLock, true);
 
+	/* another table under the registered name: the run fails (iact_sync_as_owner) */
+	if (r->check_oid && OidIsValid(relid) && relid != r->tgt_oid)
+		relid = InvalidOid;
 	r->owner = iact_sync_rel_owner(relid);
 	if (OidIsValid(r->owner) && !has_privs_of_role(r->outer_user, r->owner))
 		ereport(ERROR,

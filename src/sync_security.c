@@ -14,7 +14,11 @@
  *		registry (the extension's owner), with search_path pinned;
  *	  - the registry is changed only through iact._sync_register,
  *		_sync_unregister and _sync_alter, which check that the caller has
- *		the privileges of the target's owner.
+ *		the privileges of the target's owner;
+ *	  - a registration is bound to its table (sync_tables.target_oid): a
+ *		table created later under the same name is refused;
+ *	  - the session-level advisory locks of a step are released after it
+ *		(sync_locks.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -106,7 +110,7 @@ iact_sync_as_owner(SyncRun *r, SyncAs *save)
 
 	GetUserIdAndSecContext(&save->user, &save->sec);
 	relid = RangeVarGetRelid(makeRangeVar(r->tgt_schema, r->tgt_table, -1), RowExclusiveLock, true);
-	r->owner = iact_sync_rel_owner(relid);
+	r->owner = iact_sync_rel_owner(iact_sync_check_target(r, relid));
 	if (!OidIsValid(r->owner))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
@@ -121,6 +125,33 @@ iact_sync_as_owner(SyncRun *r, SyncAs *save)
 	SetUserIdAndSecContext(r->owner, save->sec | SECURITY_RESTRICTED_OPERATION |
 						   SECURITY_LOCAL_USERID_CHANGE);
 	save->nest = iact_sync_pin_search_path();
+}
+
+/*
+ * Refuse a target that is not the table registered: the registration keeps
+ * the oid of its target (sync_tables.target_oid), and a table dropped then
+ * created again under the same name, perhaps by another role, is another
+ * table: its owner registers it if it is to be synced.  Returns relid.
+ */
+Oid
+iact_sync_check_target(SyncRun *r, Oid relid)
+{
+	const char *owner;
+
+	if (!r->check_oid || !OidIsValid(relid) || relid == r->tgt_oid)
+		return relid;
+	owner = GetUserNameFromId(iact_sync_rel_owner(relid), true);
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_TABLE),
+			 errmsg("target table %s is not the table registered for this sync", r->tgt_qual),
+			 OidIsValid(r->tgt_oid) ?
+			 errdetail("The table registered (oid %u) was dropped (or renamed); %s is a table created since, owned by %s, which must register it to have it synced.",
+					   r->tgt_oid, r->tgt_qual, owner ? owner : "?") :
+			 errdetail("The table registered did not exist when iact was updated to 1.1; %s is a table created since, whose owner must register it to have it synced.",
+					   r->tgt_qual),
+			 errhint("To sync %s, its owner (or a superuser) removes the old registration with iact.sync_remove_table('%s') and registers the table again with iact.sync_add_table().",
+					 r->tgt_qual, r->tgt_qual)));
+	return InvalidOid;			/* not reached */
 }
 
 /*
@@ -211,10 +242,10 @@ registry_exec(const char *sql, int nargs, Oid *types, Datum *values, const char 
 Datum
 iact_sync_register(PG_FUNCTION_ARGS)
 {
-	Oid			types[12] = {NAMEOID, TEXTOID, TEXTOID, NAMEOID, NAMEOID, TEXTARRAYOID, TEXTOID,
-	INT8OID, INT4OID, INT4OID, TEXTOID, BOOLOID};
-	Datum		values[12];
-	char		nulls[12];
+	Oid			types[13] = {NAMEOID, TEXTOID, TEXTOID, NAMEOID, NAMEOID, TEXTARRAYOID, TEXTOID,
+	INT8OID, INT4OID, INT4OID, TEXTOID, BOOLOID, REGCLASSOID};
+	Datum		values[13];
+	char		nulls[13];
 	Oid			relid;
 	int32		id = 0;
 	int			i;
@@ -249,11 +280,12 @@ iact_sync_register(PG_FUNCTION_ARGS)
 	values[3] = DirectFunctionCall1(namein, CStringGetDatum(nsp));
 	values[4] = DirectFunctionCall1(namein, CStringGetDatum(rel));
 	values[11] = PG_GETARG_DATUM(10);
+	values[12] = ObjectIdGetDatum(relid);	/* this table, not its name */
 	registry_exec("INSERT INTO iact.sync_tables (server_name, source_schema, source_table, "
 				  "target_schema, target_table, key_columns, watermark_column, lookback, batch_size, "
-				  "retention_days, retention_column, tinyint1_as_boolean) "
-				  "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
-				  12, types, values, nulls, SPI_OK_INSERT_RETURNING, &id);
+				  "retention_days, retention_column, tinyint1_as_boolean, target_oid) "
+				  "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
+				  13, types, values, nulls, SPI_OK_INSERT_RETURNING, &id);
 	PG_RETURN_INT32(id);
 }
 

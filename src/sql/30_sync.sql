@@ -25,9 +25,14 @@ CREATE TABLE iact.sync_tables (
 	enabled boolean NOT NULL DEFAULT true,
 	last_watermark text,
 	created_at timestamptz NOT NULL DEFAULT now(),
-	UNIQUE (target_schema, target_table)
+	UNIQUE (target_schema, target_table),
+	-- the table registered (a table created later under the same name is
+	-- another table: its runs fail); regclass, so that a dump and restore
+	-- keeps pointing at the restored table
+	target_oid regclass
 );
 COMMENT ON TABLE iact.sync_tables IS 'iact: tables synced from MariaDB (register with iact.sync_add_table)';
+COMMENT ON COLUMN iact.sync_tables.target_oid IS 'iact: the table registered; a run refuses a table of the same name with another oid';
 
 CREATE TABLE iact.sync_runs (
 	id bigserial PRIMARY KEY,
