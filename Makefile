@@ -119,6 +119,11 @@ prove_installcheck: iact-say-skipped
 	$(prove_installcheck)
 .PHONY: prove_installcheck
 
+# every object depends on every header of the module (PGXS tracks no header
+# dependencies unless PostgreSQL was configured with --enable-depend): a
+# struct changed in a header must never leave objects of the old layout
+$(OBJS): $(wildcard $(ISRC)/src/*.h)
+
 # only the MariaDB boundary sees mysql.h
 src/mariadb_client.o: override CPPFLAGS += $(MARIADB_CFLAGS)
 src/mariadb_client.bc: override CPPFLAGS += $(MARIADB_CFLAGS)
