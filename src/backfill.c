@@ -607,7 +607,7 @@ backfill_run(Backfill *b)
 		{
 			backfill_save(b, "failed", edata->message);
 			SPI_commit();
-			ReThrowError(edata);
+			iact_rethrow(edata);
 		}
 		backfill_save(b, more ? "running" : "done", NULL);
 		SPI_commit();

@@ -44,6 +44,7 @@ extern void iact_sync_unlock_table(int32 table_id);
 extern bool iact_error_is_interrupt(ErrorData *edata);
 extern ErrorData *iact_try_subxact(void (*fn) (void *arg), void *arg, MemoryContext errcxt,
 								   bool rethrow_interventions);
+extern void iact_rethrow(ErrorData *edata) pg_attribute_noreturn();
 
 /* true when loaded through shared_preload_libraries */
 extern bool iact_preloaded;

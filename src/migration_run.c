@@ -284,7 +284,7 @@ iact_run_migration(PG_FUNCTION_ARGS)
 	MemoryContextSwitchTo(oldcxt);
 
 	if (!ok)
-		ReThrowError(edata);
+		iact_rethrow(edata);
 	ereport(NOTICE,
 			(errmsg("migration %s applied (log entry %lld, %lld rows affected)",
 					version, (long long) id, (long long) rows)));
@@ -455,7 +455,7 @@ iact_safe_rollback_migration(PG_FUNCTION_ARGS)
 	e.version = version;
 	if (!ok && (edata->sqlerrcode == ERRCODE_QUERY_CANCELED ||
 				edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN))
-		ReThrowError(edata);	/* a cancel cancels: nothing to record */
+		iact_rethrow(edata);	/* a cancel cancels: nothing to record */
 	e.description = state.description ? state.description : "";
 	e.action = "rollback";
 	e.status = ok ? "ROLLED_BACK" : "ROLLBACK_FAILED";

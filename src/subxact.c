@@ -31,6 +31,38 @@ iact_error_is_interrupt(ErrorData *edata)
 }
 
 /*
+ * Re-throw an error kept with CopyErrorData(), wherever the copy lives.  The
+ * only way iact re-throws: use it instead of ReThrowError().
+ *
+ * ReThrowError() copies the message strings into ErrorContext, but not the
+ * location and domain strings (file, function, message domains, message id),
+ * which CopyErrorData() duplicates into the copy's own context.  That context
+ * is often deleted on the way up, before the error is reported (a sync run's
+ * context, deleted by its PG_FINALLY): the report sent to the client would
+ * then read freed memory (the backend crashed so in 034_sync_interrupt).  So
+ * they are copied into ErrorContext first, which lives until the error has
+ * been handled.
+ */
+void
+iact_rethrow(ErrorData *edata)
+{
+	MemoryContext oldcxt = MemoryContextSwitchTo(ErrorContext);
+
+	if (edata->filename)
+		edata->filename = pstrdup(edata->filename);
+	if (edata->funcname)
+		edata->funcname = pstrdup(edata->funcname);
+	if (edata->domain)
+		edata->domain = pstrdup(edata->domain);
+	if (edata->context_domain)
+		edata->context_domain = pstrdup(edata->context_domain);
+	if (edata->message_id)
+		edata->message_id = pstrdup(edata->message_id);
+	MemoryContextSwitchTo(oldcxt);
+	ReThrowError(edata);
+}
+
+/*
  * Run fn(arg) in an internal subtransaction.  On success the subtransaction
  * is released and NULL returned.  On error it is rolled back (whatever fn did
  * is undone) and the error is returned, copied into errcxt, for the caller
@@ -70,7 +102,7 @@ iact_try_subxact(void (*fn) (void *arg), void *arg, MemoryContext errcxt,
 	if (edata != NULL && rethrow_interventions)
 	{
 		if (iact_error_is_interrupt(edata))
-			ReThrowError(edata);
+			iact_rethrow(edata);
 		/* a cancel or a termination not processed yet ends the work here */
 		CHECK_FOR_INTERRUPTS();
 	}

@@ -582,7 +582,7 @@ iact_sync_apply_batch(SyncRun *r, SyncBatch *b)
 	/* the whole batch at once; on an error, row by row to find the culprits */
 	err = batch_subxact(r, convert_all, &cs);
 	if (err != NULL && !bad_value(err))
-		ReThrowError(err);
+		iact_rethrow(err);
 	if (err != NULL)
 	{
 		cs.nrows = cs.nrej = 0;
@@ -593,12 +593,12 @@ iact_sync_apply_batch(SyncRun *r, SyncBatch *b)
 			if (err == NULL)
 				continue;
 			if (!bad_value(err))
-				ReThrowError(err);
+				iact_rethrow(err);
 			for (cs.col = 0; cs.col < r->ncols; cs.col++)
 				if ((err = batch_subxact(r, convert_one_value, &cs)) != NULL)
 					break;
 			if (err != NULL && !bad_value(err))
-				ReThrowError(err);
+				iact_rethrow(err);
 			cs.rej_row[cs.nrej] = cs.row;
 			cs.rej_col[cs.nrej] = cs.col < r->ncols ? cs.col : -1;
 			cs.rej_reason[cs.nrej++] = err ? err->message : "the row could not be formed";
@@ -614,7 +614,7 @@ iact_sync_apply_batch(SyncRun *r, SyncBatch *b)
 
 			err = batch_subxact(r, delete_rejected, &rd);
 			if (err != NULL && !bad_value(err))
-				ReThrowError(err);
+				iact_rethrow(err);
 		}
 	}
 

@@ -303,8 +303,9 @@ check_interrupts(void *arg)
  * owner's code raised: iact_error_is_interrupt) ends the whole call, as
  * before: in the batch-commit mode the run stays 'running' until the table's
  * next run marks it interrupted; in one transaction, the caller's transaction
- * rolls the run back with everything else.  (Recording it failed and
- * committing before re-throwing crashed the backend in 034_sync_interrupt.)
+ * rolls the run back with everything else.  The error is re-thrown with
+ * iact_rethrow: its copy lives in r->cxt, which the PG_FINALLY of
+ * iact_sync_table deletes before the error is reported.
  */
 static ErrorData *
 run_step(SyncRun *r, void (*fn) (SyncRun *, void *))
@@ -329,7 +330,7 @@ run_step(SyncRun *r, void (*fn) (SyncRun *, void *))
 	else if (QueryCancelPending)
 		intr = iact_try_subxact(check_interrupts, NULL, r->cxt, false);
 	if (intr != NULL && iact_error_is_interrupt(intr))
-		ReThrowError(intr);		/* the run stays 'running': the next run of the
+		iact_rethrow(intr);		/* the run stays 'running': the next run of the
 								 * table marks it interrupted */
 	return err;
 }

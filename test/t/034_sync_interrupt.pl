@@ -55,7 +55,7 @@ sub start_run
 	my ($err) = ('');
 	my $out = '';
 	my $h = IPC::Run::start(
-		[ 'psql', '-X', '-d', $node->connstr('postgres'), '-c', "CALL iact.sync_run('bulk_i')" ],
+		[ 'psql', '-X', '-v', 'VERBOSITY=verbose', '-d', $node->connstr('postgres'), '-c', "CALL iact.sync_run('bulk_i')" ],
 		'>', \$out, '2>', \$err);
 	my $pid;
 	for (1 .. 300)
@@ -134,6 +134,10 @@ sub freeze_mid_run
 	$node->safe_psql('postgres', "SELECT pg_cancel_backend($pid)");
 	my $s = seconds_until_error($t0, $h, $err, qr/canceling statement due to user request/);
 	like($$err, qr/canceling statement due to user request/, 'mid-run cancel: the run was cancelled');
+	# the error's location reaches the client intact: the copy it was re-thrown
+	# from is freed before the report is sent (iact_rethrow, src/subxact.c)
+	like($$err, qr/LOCATION:\s+ProcessInterrupts, postgres\.c:\d+/,
+		'mid-run cancel: the client gets the error with its location (ProcessInterrupts)');
 	cmp_ok($s, '<', 2, sprintf('mid-run cancel: the error came %.2f s after the cancel (< 2 s)', $s));
 	next_run_completes('mid-run cancel');
 }
