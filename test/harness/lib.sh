@@ -125,13 +125,15 @@ make_temp_install() {
 	fi
 	rm -rf "$inst"
 	mkdir -p "$inst/usr/lib/postgresql" "$inst/usr/share/postgresql"
-	# a copy, not hard links: fs.protected_hardlinks refuses links to root's files
-	cp -a /usr/lib/postgresql/$PG_MAJOR "$inst/usr/lib/postgresql/" &&
-		cp -a /usr/share/postgresql/$PG_MAJOR "$inst/usr/share/postgresql/" ||
+	# a copy, not hard links: fs.protected_hardlinks refuses links to root's
+	# files; without any iact a system-wide install left (older, or being
+	# replaced by another build at this very moment)
+	tar -C /usr/lib/postgresql --exclude="$PG_MAJOR/lib/iact.so" \
+		--exclude="$PG_MAJOR/lib/bitcode/iact*" -cf - "$PG_MAJOR" |
+		tar -C "$inst/usr/lib/postgresql" -xf - &&
+		tar -C /usr/share/postgresql --exclude="$PG_MAJOR/extension/iact*" -cf - "$PG_MAJOR" |
+		tar -C "$inst/usr/share/postgresql" -xf - ||
 		die "cannot copy PostgreSQL into $inst"
-	# a system-wide "make install" may have left an older iact in the copy
-	rm -f "$inst/usr/lib/postgresql/$PG_MAJOR/lib/iact.so" \
-		"$inst/usr/share/postgresql/$PG_MAJOR/extension/iact"*
 	make -s -C "$src" PG_CONFIG=$PG_CONFIG_BIN DESTDIR="$inst" install > /dev/null ||
 		die "make install into the temporary installation failed"
 	TMP_BINDIR=$inst/usr/lib/postgresql/$PG_MAJOR/bin
