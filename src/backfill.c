@@ -23,9 +23,12 @@
  *
  *-------------------------------------------------------------------------
  */
+#include "postgres.h"
+
 #include "migration.h"
 
 #include "access/htup_details.h"
+#include "access/table.h"
 #include "access/stratnum.h"
 #include "access/xact.h"
 #include "catalog/pg_operator.h"
@@ -35,12 +38,12 @@
 #include "parser/parser.h"
 #include "pgstat.h"
 #include "storage/latch.h"
-#include "storage/lock.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
 #include "utils/timestamp.h"
 #include "utils/syscache.h"
 #include "utils/typcache.h"
@@ -75,30 +78,25 @@ typedef struct Backfill
 
 static void backfill_key_style(void);
 
+/* take the backfill's lock (session level), refusing a second run of it */
 static void
 backfill_lock(const char *name)
 {
-	LOCKTAG		tag;
 	uint32		h = hash_bytes((const unsigned char *) name, strlen(name));
 
-	IACT_SET_LOCKTAG(tag, IACT_LOCK_CLASS_BACKFILL, h);
-	if (LockAcquire(&tag, ExclusiveLock, true, true) == LOCKACQUIRE_NOT_AVAIL)
+	if (!iact_lock_acquire(IACT_LOCK_FOR_BACKFILL, h, true, false))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_IN_USE),
 				 errmsg("backfill %s is already running in another session", name),
 				 errhint("SELECT * FROM iact.backfill_progress shows its progress.")));
 }
 
+/* release the backfill's lock (an abort inside SPI_commit may have already) */
 static void
 backfill_unlock(const char *name)
 {
-	LOCKTAG		tag;
-	uint32		h = hash_bytes((const unsigned char *) name, strlen(name));
-
-	IACT_SET_LOCKTAG(tag, IACT_LOCK_CLASS_BACKFILL, h);
-	/* an abort inside SPI_commit has released it already */
-	if (LockHeldByMe(&tag, ExclusiveLock))
-		LockRelease(&tag, ExclusiveLock, true);
+	iact_lock_release(IACT_LOCK_FOR_BACKFILL,
+					  hash_bytes((const unsigned char *) name, strlen(name)));
 }
 
 /* the schema of operator opno */
@@ -153,43 +151,29 @@ backfill_key_ops(Backfill *b, Oid typid)
 static void
 backfill_key(Backfill *b)
 {
-	Oid			types[1] = {OIDOID};
-	Datum		vals[1] = {ObjectIdGetDatum(b->relid)};
-	uint64		i;
-	bool		isnull;
+	Relation	rel = table_open(b->relid, AccessShareLock);
+	AttrNumber *attnums;
+	int			i;
 
-	if (SPI_execute_with_args("SELECT a.attname, a.atttypid, a.atttypmod "
-							  "FROM pg_catalog.pg_index i "
-							  "JOIN pg_catalog.pg_attribute a "
-							  "ON a.attrelid OPERATOR(pg_catalog.=) i.indrelid "
-							  "AND a.attnum OPERATOR(pg_catalog.=) ANY (i.indkey::pg_catalog.int2[]) "
-							  "WHERE i.indrelid OPERATOR(pg_catalog.=) $1 AND i.indisprimary "
-							  "ORDER BY pg_catalog.array_position(i.indkey::pg_catalog.int2[], a.attnum)",
-							  1, types, vals, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read the primary key of %s", b->relname);
-	if (SPI_processed == 0)
+	b->nkeys = iact_primary_key(rel, &attnums);
+	if (b->nkeys == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("table %s has no primary key", b->relname),
 				 errdetail("A backfill walks the table in primary-key order."),
 				 errhint("Add a primary key first.")));
-	b->nkeys = (int) SPI_processed;
 	b->keycols = palloc(sizeof(char *) * b->nkeys);
 	b->keytypes = palloc(sizeof(char *) * b->nkeys);
-	for (i = 0; i < SPI_processed; i++)
+	for (i = 0; i < b->nkeys; i++)
 	{
-		b->keycols[i] = pstrdup(quote_identifier(SPI_getvalue(SPI_tuptable->vals[i],
-															  SPI_tuptable->tupdesc, 1)));
-		b->keytypes[i] = format_type_extended(DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
-																			 SPI_tuptable->tupdesc, 2,
-																			 &isnull)),
-											  DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i],
-																		  SPI_tuptable->tupdesc, 3,
-																		  &isnull)),
+		Form_pg_attribute att = TupleDescAttr(RelationGetDescr(rel), attnums[i] - 1);
+
+		b->keycols[i] = pstrdup(quote_identifier(NameStr(att->attname)));
+		b->keytypes[i] = format_type_extended(att->atttypid, att->atttypmod,
 											  FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY);
-		backfill_key_ops(b, DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
-														   SPI_tuptable->tupdesc, 2, &isnull)));
+		backfill_key_ops(b, att->atttypid);
 	}
+	table_close(rel, NoLock);
 }
 
 static void
@@ -634,8 +618,7 @@ iact_backfill(PG_FUNCTION_ARGS)
 	char	   *status = NULL;
 	double		pause_ms;
 
-	if (!(fcinfo->context && IsA(fcinfo->context, CallContext) &&
-		  !castNode(CallContext, fcinfo->context)->atomic))
+	if (!iact_call_is_nonatomic(fcinfo))
 		ereport(ERROR,
 				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
 				 errmsg("iact.backfill must be called outside a transaction block"),

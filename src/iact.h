@@ -13,32 +13,49 @@
 #define IACT_H
 
 #include "postgres.h"
+
+#include "access/attnum.h"
+#include "fmgr.h"
 #include "miscadmin.h"
-
-/* advisory lock key space: pg_advisory_lock(IACT_LOCK_CLASS, <key>) */
-#define IACT_LOCK_CLASS			1767990132	/* 'iact' as a big-endian int4 */
-#define IACT_LOCK_MIGRATIONS	1
-#define IACT_LOCK_SYNC_CLASS	1767990133	/* with the sync table id: see IACT_LOCK_SYNC */
-#define IACT_LOCK_CLASS_BACKFILL	1767990134	/* key2 = hash of the backfill name */
+#include "utils/relcache.h"
 
 /*
- * no-overlap per-person locks (no_overlap.c): transaction-scoped advisory
- * locks (database, IACT_LOCK_CLASS, hash(group, person), IACT_LOCK_NO_OVERLAP),
- * i.e. pg_locks classid = IACT_LOCK_CLASS, objsubid = 3.  The SQL advisory
- * functions only produce objsubid 1 or 2, so no SQL lock can collide.
+ * iact's own locks (src/lock.c, which tells their tags): none can be taken,
+ * waited on or released by SQL's advisory-lock functions.
  */
-#define IACT_LOCK_NO_OVERLAP	3
+typedef enum IactLock
+{
+	IACT_LOCK_FOR_MIGRATIONS,	/* one migration or rollback at a time (key 0) */
+	IACT_LOCK_FOR_BACKFILL,		/* one run of a backfill: hash of its name */
+	IACT_LOCK_FOR_PERSON,		/* the no-overlap check: hash(group, person) */
+	IACT_LOCK_FOR_SYNC_TABLE	/* one run of a synced table: its id */
+} IactLock;
+
+extern bool iact_lock_acquire(IactLock lock, uint32 key, bool session, bool wait);
+extern bool iact_lock_held(IactLock lock, uint32 key);
+extern void iact_lock_release(IactLock lock, uint32 key);
+extern int	iact_lock_holder(IactLock lock, uint32 key);
 
 /*
- * A table's sync lock (src/sync_run.c): an advisory-type tag (database,
- * IACT_LOCK_SYNC_CLASS, table id, IACT_LOCK_SYNC) in PostgreSQL's DEFAULT
- * lock method, so no SQL advisory-lock function can take it or release it
- * (pg_advisory_unlock_all() included).  Session-level or transaction-level;
- * returns false when another session holds it.
+ * The sync lock's tag fields, still spelled out by src/sync_run.c
+ * (sync_locktag); src/lock.c builds the same tag for IACT_LOCK_FOR_SYNC_TABLE.
  */
+#define IACT_LOCK_SYNC_CLASS	1767990133
 #define IACT_LOCK_SYNC			4
+
+/* a table's sync lock, with the runs under way in this backend (src/sync_run.c) */
 extern bool iact_sync_lock_table(int32 table_id, bool session);
 extern void iact_sync_unlock_table(int32 table_id);
+
+/* is this function called by a CALL that may commit (src/iact.c) */
+extern bool iact_call_is_nonatomic(FunctionCallInfo fcinfo);
+
+/*
+ * The attribute numbers of the primary key's key columns of rel, in key
+ * order, palloc'd in *attnums; returns their number, 0 without a primary key
+ * (src/iact.c).
+ */
+extern int	iact_primary_key(Relation rel, AttrNumber **attnums);
 
 /* run fn(arg) in a subtransaction, returning its error or NULL (src/subxact.c) */
 extern bool iact_error_is_interrupt(ErrorData *edata);

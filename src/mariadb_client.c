@@ -59,6 +59,10 @@ set_error(IactMyConn *conn, unsigned int errnum, const char *msg)
 	snprintf(conn->err, sizeof(conn->err), "%s", msg);
 }
 
+/* the failure of the last iact_my_init(), which has no handle to keep it in */
+static IactMyConn init_error;
+
+/* the error Connector/C reports for conn (never errno 0) */
 static void
 take_error(IactMyConn *conn)
 {
@@ -193,12 +197,12 @@ abort_pending(IactMyConn *conn)
 
 /*
  * Allocate a connection handle and set its options (no I/O, cannot block).
- * Returns NULL on failure with the message in errbuf.  The handle must be
- * given to iact_my_close() whatever happens next.
+ * Returns NULL on failure, with the message in init_error (read through
+ * iact_my_error(NULL)).  A handle returned must be given to iact_my_close()
+ * whatever happens next.
  */
 IactMyConn *
-iact_my_init(const IactMyParams *p, char *errbuf, unsigned long errlen,
-			 unsigned int *errnum)
+iact_my_init(const IactMyParams *p)
 {
 	IactMyConn *conn;
 	MYSQL	   *my;
@@ -210,8 +214,7 @@ iact_my_init(const IactMyParams *p, char *errbuf, unsigned long errlen,
 	my = mysql_init(NULL);
 	if (conn == NULL || my == NULL)
 	{
-		snprintf(errbuf, errlen, "out of memory");
-		*errnum = CR_OUT_OF_MEMORY;
+		set_error(&init_error, CR_OUT_OF_MEMORY, "out of memory");
 		free(conn);
 		if (my)
 			mysql_close(my);
@@ -222,8 +225,7 @@ iact_my_init(const IactMyParams *p, char *errbuf, unsigned long errlen,
 	/* waits go through iact_my_wait(): interruptible (see mariadb_client.h) */
 	if (mysql_optionsv(my, MYSQL_OPT_NONBLOCK, 0) != 0)
 	{
-		snprintf(errbuf, errlen, "could not enable the non-blocking client API");
-		*errnum = CR_UNKNOWN_ERROR;
+		set_error(&init_error, CR_UNKNOWN_ERROR, "could not enable the non-blocking client API");
 		mysql_close(my);
 		free(conn);
 		return NULL;
@@ -238,8 +240,7 @@ iact_my_init(const IactMyParams *p, char *errbuf, unsigned long errlen,
 	if (p->restricted_auth != NULL &&
 		mysql_optionsv(my, MARIADB_OPT_RESTRICTED_AUTH, p->restricted_auth) != 0)
 	{
-		snprintf(errbuf, errlen, "could not restrict the authentication plugins");
-		*errnum = CR_UNKNOWN_ERROR;
+		set_error(&init_error, CR_UNKNOWN_ERROR, "could not restrict the authentication plugins");
 		mysql_close(my);
 		free(conn);
 		return NULL;
@@ -303,16 +304,18 @@ iact_my_close(IactMyConn *conn)
 	free(conn);
 }
 
+/* the connection's last error message (NULL: the last iact_my_init failure) */
 const char *
 iact_my_error(IactMyConn *conn)
 {
-	return conn->err;
+	return conn ? conn->err : init_error.err;
 }
 
+/* the connection's last error number (NULL: the last iact_my_init failure) */
 unsigned int
 iact_my_errno(IactMyConn *conn)
 {
-	return conn->errnum;
+	return conn ? conn->errnum : init_error.errnum;
 }
 
 /*
@@ -452,18 +455,6 @@ iact_my_query_end(IactMyConn *conn)
 		status = mysql_free_result_cont(conn->res, wait_for(conn, status));
 	conn->pending = MY_NONE;
 	conn->res = NULL;
-}
-
-/* 1 when result column i of the open query is a BIT column */
-int
-iact_my_column_is_bit(IactMyConn *conn, unsigned int i)
-{
-	MYSQL_FIELD *f;
-
-	if (conn->res == NULL || i >= conn->ncols)
-		return 0;
-	f = mysql_fetch_field_direct(conn->res, i);
-	return f != NULL && f->type == MYSQL_TYPE_BIT;
 }
 
 /* mysql_real_escape_string in the connection's character set (no I/O) */

@@ -56,19 +56,18 @@ typedef struct IactMyParams
 extern int	iact_my_wait(int fd, int events, long timeout_ms);
 
 /*
- * A handle with its options set (no I/O); NULL on failure with the message
- * in errbuf.  Then iact_my_connect() (0, or -1 with iact_my_error()).  Once
+ * A handle with its options set (no I/O); NULL on failure, with the message
+ * in iact_my_error(NULL).  Then iact_my_connect() (0, or -1 with
+ * iact_my_error()).  Once
  * iact_my_init() succeeded, iact_my_close() must be called on every path,
  * also when an error is thrown out of any call (PG_FINALLY): it never waits
  * and never throws.
  */
-extern IactMyConn *iact_my_init(const IactMyParams *params,
-								char *errbuf, unsigned long errlen,
-								unsigned int *errnum);
+extern IactMyConn *iact_my_init(const IactMyParams *params);
 extern int	iact_my_connect(IactMyConn *conn, const IactMyParams *params);
 extern void iact_my_close(IactMyConn *conn);
 
-/* the last error of this connection */
+/* the last error of this connection (NULL: of the last failed iact_my_init) */
 extern const char *iact_my_error(IactMyConn *conn);
 extern unsigned int iact_my_errno(IactMyConn *conn);
 
@@ -84,9 +83,6 @@ extern int	iact_my_exec(IactMyConn *conn, const char *sql);
 extern int	iact_my_query(IactMyConn *conn, const char *sql, unsigned int *ncols);
 extern int	iact_my_fetch(IactMyConn *conn, char ***values, unsigned long **lengths);
 extern void iact_my_query_end(IactMyConn *conn);
-
-/* MariaDB type of result column i of the current query: 1 if BIT */
-extern int	iact_my_column_is_bit(IactMyConn *conn, unsigned int i);
 
 /* escape for use inside '...'; out must hold 2*len+1 bytes */
 extern unsigned long iact_my_escape(IactMyConn *conn, char *out, const char *in,

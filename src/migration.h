@@ -16,27 +16,6 @@
 #include "storage/lock.h"
 #include "utils/timestamp.h"
 
-/*
- * The lock tags of the migration lock and of backfills (src/migration_log.c,
- * src/backfill.c).  They are LOCKTAG_USERLOCK tags in the DEFAULT lock
- * method: SQL's advisory-lock functions make only LOCKTAG_ADVISORY tags in
- * the USER lock method (a lock's method is part of its tag), so no SQL call
- * can take, wait on or release them -- pg_advisory_unlock_all() releases
- * the session locks of the USER method only.  A session-level lock of the
- * DEFAULT method is released when a top-level transaction aborts (and at
- * backend exit); iact holds them only inside one CALL, which releases them
- * on every path anyway.  pg_locks shows them as locktype 'userlock',
- * classid = key1, objid = key2, objsubid = IACT_LOCK_OWN.
- */
-#define IACT_LOCK_OWN			4
-#define IACT_SET_LOCKTAG(tag, key1, key2) \
-	((tag).locktag_field1 = MyDatabaseId, \
-	 (tag).locktag_field2 = (uint32) (key1), \
-	 (tag).locktag_field3 = (uint32) (key2), \
-	 (tag).locktag_field4 = IACT_LOCK_OWN, \
-	 (tag).locktag_type = LOCKTAG_USERLOCK, \
-	 (tag).locktag_lockmethodid = DEFAULT_LOCKMETHOD)
-
 extern int	iact_migration_lock_timeout;
 
 /* who is running this, captured before any user switch */

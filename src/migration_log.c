@@ -43,8 +43,6 @@ PG_FUNCTION_INFO_V1(iact_migration_log_guard);
 
 int			iact_migration_lock_timeout = 0;
 
-static void migration_locktag(LOCKTAG *tag);
-
 /*
  * PREPARE TRANSACTION would hand the migration lock (and the RUNNING entry
  * taken with it) to a prepared transaction that outlives the session and
@@ -55,12 +53,9 @@ static void migration_locktag(LOCKTAG *tag);
 static void
 migration_xact_callback(XactEvent event, void *arg)
 {
-	LOCKTAG		tag;
-
 	if (event != XACT_EVENT_PRE_PREPARE)
 		return;
-	migration_locktag(&tag);
-	if (LockHeldByMe(&tag, ExclusiveLock))
+	if (iact_lock_held(IACT_LOCK_FOR_MIGRATIONS, 0))
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("cannot PREPARE a transaction that holds the iact migration lock"),
@@ -232,41 +227,6 @@ migration_set_lock_timeout(int timeout_ms)
 }
 
 /*
- * The migration lock's tag: see IACT_SET_LOCKTAG in migration.h (no SQL
- * advisory-lock call can produce, hold or release it).
- */
-static void
-migration_locktag(LOCKTAG *tag)
-{
-	IACT_SET_LOCKTAG(*tag, IACT_LOCK_CLASS, IACT_LOCK_MIGRATIONS);
-}
-
-/* pid holding the migration lock, or 0 */
-static int
-migration_lock_holder(void)
-{
-	Oid			types[4] = {OIDOID, INT8OID, INT8OID, INT4OID};
-	Datum		vals[4] = {ObjectIdGetDatum(MyDatabaseId), Int64GetDatum(IACT_LOCK_CLASS),
-	Int64GetDatum(IACT_LOCK_MIGRATIONS), Int32GetDatum(IACT_LOCK_OWN)};
-	bool		isnull;
-	int			pid = 0;
-
-	migration_log_exec("SELECT pid FROM pg_catalog.pg_locks "
-					   "WHERE locktype = 'userlock' AND granted AND database = $1 "
-					   "AND classid::pg_catalog.int8 = $2 AND objid::pg_catalog.int8 = $3 "
-					   "AND objsubid = $4 LIMIT 1",
-					   4, types, vals, NULL, true);
-	if (SPI_processed == 1)
-	{
-		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-
-		if (!isnull)
-			pid = DatumGetInt32(d);
-	}
-	return pid;
-}
-
-/*
  * Take the migration lock: a session lock when the caller commits along the
  * way (run_migration called outside a transaction block), a transaction
  * lock otherwise.  Waits at most timeout_ms (0 = forever).
@@ -274,16 +234,14 @@ migration_lock_holder(void)
 void
 migration_lock(int timeout_ms, bool session)
 {
-	LOCKTAG		tag;
 	int			holder;
 	int			save_nestlevel;
 	MemoryContext oldcxt = CurrentMemoryContext;
 
-	migration_locktag(&tag);
-	if (LockAcquire(&tag, ExclusiveLock, session, true) != LOCKACQUIRE_NOT_AVAIL)
+	if (iact_lock_acquire(IACT_LOCK_FOR_MIGRATIONS, 0, session, false))
 		return;
 
-	holder = migration_lock_holder();
+	holder = iact_lock_holder(IACT_LOCK_FOR_MIGRATIONS, 0);
 	ereport(NOTICE,
 			(errmsg("waiting for the migration lock held by process %d", holder),
 			 errdetail("Only one migration or rollback runs at a time in a database.")));
@@ -292,7 +250,7 @@ migration_lock(int timeout_ms, bool session)
 	migration_set_lock_timeout(timeout_ms);
 	PG_TRY();
 	{
-		(void) LockAcquire(&tag, ExclusiveLock, session, false);
+		(void) iact_lock_acquire(IACT_LOCK_FOR_MIGRATIONS, 0, session, true);
 	}
 	PG_CATCH();
 	{
@@ -319,21 +277,14 @@ migration_lock(int timeout_ms, bool session)
 bool
 migration_try_lock(void)
 {
-	LOCKTAG		tag;
-
-	migration_locktag(&tag);
-	return LockAcquire(&tag, ExclusiveLock, false, true) != LOCKACQUIRE_NOT_AVAIL;
+	return iact_lock_acquire(IACT_LOCK_FOR_MIGRATIONS, 0, false, false);
 }
 
 void
 migration_unlock_session(void)
 {
-	LOCKTAG		tag;
-
-	migration_locktag(&tag);
-	/* a top-level abort (e.g. inside SPI_commit) has released it already */
-	if (LockHeldByMe(&tag, ExclusiveLock))
-		LockRelease(&tag, ExclusiveLock, true);
+	/* a top-level abort (e.g. inside SPI_commit) may have released it already */
+	iact_lock_release(IACT_LOCK_FOR_MIGRATIONS, 0);
 }
 
 static char *

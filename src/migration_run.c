@@ -10,7 +10,7 @@
  * then it runs up_sql in a subtransaction; then it records SUCCESS, or rolls
  * the subtransaction back, records FAILED with the error, commits that, and
  * re-raises the original error.  Because the call commits along the way, the
- * lock is held at session level (a tag SQL cannot touch: IACT_SET_LOCKTAG in
+ * lock is held at session level (a tag SQL cannot touch: src/lock.c in
  * migration.h), taken and released inside the CALL (released on every path,
  * and by the server if the session dies).
  *
@@ -189,17 +189,10 @@ run_in_subxact(const char *sql, const char *what, int timeout_ms, bool check_def
 	return *edata == NULL;
 }
 
-static bool
-call_is_nonatomic(FunctionCallInfo fcinfo)
-{
-	return fcinfo->context && IsA(fcinfo->context, CallContext) &&
-		!castNode(CallContext, fcinfo->context)->atomic;
-}
-
 Datum
 iact_run_migration(PG_FUNCTION_ARGS)
 {
-	bool		nonatomic = call_is_nonatomic(fcinfo);
+	bool		nonatomic = iact_call_is_nonatomic(fcinfo);
 	MemoryContext cxt;
 	MemoryContext oldcxt;
 	char	   *version;

@@ -99,32 +99,21 @@ PG_FUNCTION_INFO_V1(no_overlap_trigger);
 static char *
 row_identity(Relation rel, TupleTableSlot *slot)
 {
-	Oid			pk = RelationGetPrimaryKeyIndex(rel);
+	AttrNumber *keys;
 
-	if (OidIsValid(pk))
+	if (iact_primary_key(rel, &keys) == 1)
 	{
-		HeapTuple	itup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(pk));
+		bool		isnull;
+		Datum		d = slot_getattr(slot, keys[0], &isnull);
 
-		if (HeapTupleIsValid(itup))
+		if (!isnull)
 		{
-			Form_pg_index ind = (Form_pg_index) GETSTRUCT(itup);
-			AttrNumber	att = ind->indnkeyatts == 1 ? ind->indkey.values[0] : 0;
 			Oid			typoutput;
-			bool		isvarlena,
-						isnull;
-			Datum		d;
+			bool		isvarlena;
 
-			ReleaseSysCache(itup);
-			if (att > 0)
-			{
-				d = slot_getattr(slot, att, &isnull);
-				if (!isnull)
-				{
-					getTypeOutputInfo(TupleDescAttr(RelationGetDescr(rel), att - 1)->atttypid,
-									  &typoutput, &isvarlena);
-					return OidOutputFunctionCall(typoutput, d);
-				}
-			}
+			getTypeOutputInfo(TupleDescAttr(RelationGetDescr(rel), keys[0] - 1)->atttypid,
+							  &typoutput, &isvarlena);
+			return OidOutputFunctionCall(typoutput, d);
 		}
 	}
 	return psprintf("ctid %s", DatumGetCString(DirectFunctionCall1(tidout,
@@ -334,7 +323,7 @@ check_new_range(NoOverlapGroup *g, Relation rel, Datum p, Datum s, Datum e)
 /*
  * Serialise writers of person p in group g: a transaction-scoped lock on
  * (group, p) modulo NO_OVERLAP_LOCK_KEYS, with a tag SQL's advisory-lock
- * functions cannot make (objsubid IACT_LOCK_NO_OVERLAP).  The key hashes the
+ * functions cannot make (IACT_LOCK_FOR_PERSON, src/lock.c).  The key hashes the
  * person under the probe index's collation, so that two values the probe
  * calls equal share a key (every member's probe index uses that collation:
  * check_member_collations).
@@ -343,7 +332,6 @@ static void
 lock_person(NoOverlapGroup *g, NoOverlapMember *self, Datum p)
 {
 	uint32		key;
-	LOCKTAG		tag;
 
 	key = hash_combine(g->name_hash,
 					   DatumGetUInt32(FunctionCall1Coll(&g->person_tc->hash_proc_finfo,
@@ -351,8 +339,7 @@ lock_person(NoOverlapGroup *g, NoOverlapMember *self, Datum p)
 														self->person_coll : DEFAULT_COLLATION_OID,
 														p))) %
 		NO_OVERLAP_LOCK_KEYS;
-	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, IACT_LOCK_CLASS, key, IACT_LOCK_NO_OVERLAP);
-	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+	(void) iact_lock_acquire(IACT_LOCK_FOR_PERSON, key, false, true);
 }
 
 /*

@@ -29,47 +29,75 @@
 
 PG_FUNCTION_INFO_V1(iact_mariadb_fdw_validator);
 
+/* how an option's value is checked, and the type it has in IactMyParams */
+typedef enum SyncOptionKind
+{
+	SYNC_OPT_TEXT,				/* a non-empty string (const char *) */
+	SYNC_OPT_SECRET,			/* any string, empty included (const char *) */
+	SYNC_OPT_PORT,				/* an integer 1..65535 (unsigned int) */
+	SYNC_OPT_SECONDS,			/* an integer 1..86400 (unsigned int) */
+	SYNC_OPT_SSL_MODE,			/* disable, require or verify (int 0, 1, 2) */
+	SYNC_OPT_TIME_ZONE			/* a zone SET TimeZone accepts (not a parameter) */
+} SyncOptionKind;
+
+/* not a connection parameter: read elsewhere (iact_sync_server_time_zone) */
+#define SYNC_OPT_NO_PARAM	((size_t) -1)
+
+/*
+ * Every option of the iact_mariadb wrapper: where it may appear (the catalog
+ * of the server or of the user mapping), how its value is checked, and the
+ * IactMyParams field it sets.  The validator and the connection code both
+ * read this table and nothing else, so an option cannot be accepted by one
+ * and ignored (or read differently) by the other.
+ */
 typedef struct SyncOption
 {
 	const char *name;
-	Oid			context;
-	int			kind;			/* 0 text, 1 port, 2 timeout, 3 ssl_mode, 4 time zone */
+	Oid			context;		/* ForeignServerRelationId or UserMappingRelationId */
+	SyncOptionKind kind;
+	size_t		param;			/* offsetof(IactMyParams, ...) or SYNC_OPT_NO_PARAM */
 } SyncOption;
 
+#define SERVER_OPT(name, kind, field) \
+	{name, ForeignServerRelationId, kind, offsetof(IactMyParams, field)}
+#define MAPPING_OPT(name, kind, field) \
+	{name, UserMappingRelationId, kind, offsetof(IactMyParams, field)}
+
 static const SyncOption sync_options[] = {
-	{"host", ForeignServerRelationId, 0},
-	{"port", ForeignServerRelationId, 1},
-	{"socket", ForeignServerRelationId, 0},
-	{"dbname", ForeignServerRelationId, 0},
-	{"connect_timeout", ForeignServerRelationId, 2},
-	{"read_timeout", ForeignServerRelationId, 2},
-	{"write_timeout", ForeignServerRelationId, 2},
-	{"ssl_mode", ForeignServerRelationId, 3},
-	{"ssl_ca", ForeignServerRelationId, 0},
-	{"ssl_capath", ForeignServerRelationId, 0},
-	{"ssl_cert", ForeignServerRelationId, 0},
-	{"ssl_key", ForeignServerRelationId, 0},
-	{"ssl_cipher", ForeignServerRelationId, 0},
-	{"source_time_zone", ForeignServerRelationId, 4},
-	{"user", UserMappingRelationId, 0},
-	{"password", UserMappingRelationId, 0},
-	{NULL, InvalidOid, 0}
+	SERVER_OPT("host", SYNC_OPT_TEXT, host),
+	SERVER_OPT("port", SYNC_OPT_PORT, port),
+	SERVER_OPT("socket", SYNC_OPT_TEXT, socket),
+	SERVER_OPT("dbname", SYNC_OPT_TEXT, dbname),
+	SERVER_OPT("connect_timeout", SYNC_OPT_SECONDS, connect_timeout),
+	SERVER_OPT("read_timeout", SYNC_OPT_SECONDS, read_timeout),
+	SERVER_OPT("write_timeout", SYNC_OPT_SECONDS, write_timeout),
+	SERVER_OPT("ssl_mode", SYNC_OPT_SSL_MODE, ssl_mode),
+	SERVER_OPT("ssl_ca", SYNC_OPT_TEXT, ssl_ca),
+	SERVER_OPT("ssl_capath", SYNC_OPT_TEXT, ssl_capath),
+	SERVER_OPT("ssl_cert", SYNC_OPT_TEXT, ssl_cert),
+	SERVER_OPT("ssl_key", SYNC_OPT_TEXT, ssl_key),
+	SERVER_OPT("ssl_cipher", SYNC_OPT_TEXT, ssl_cipher),
+	{"source_time_zone", ForeignServerRelationId, SYNC_OPT_TIME_ZONE, SYNC_OPT_NO_PARAM},
+	MAPPING_OPT("user", SYNC_OPT_TEXT, user),
+	MAPPING_OPT("password", SYNC_OPT_SECRET, password),
+	{NULL, InvalidOid, SYNC_OPT_TEXT, SYNC_OPT_NO_PARAM}
 };
 
-static int
-ssl_mode_value(const char *v)
+/* the option called name in catalog's context, or NULL */
+static const SyncOption *
+sync_option_find(const char *name, Oid catalog)
 {
-	if (strcmp(v, "disable") == 0)
-		return 0;
-	if (strcmp(v, "require") == 0)
-		return 1;
-	if (strcmp(v, "verify") == 0)
-		return 2;
-	return -1;
+	const SyncOption *opt;
+
+	for (opt = sync_options; opt->name; opt++)
+		if (opt->context == catalog && strcmp(opt->name, name) == 0)
+			return opt;
+	return NULL;
 }
 
+/* an integer option's value; an error when it is not an integer in [min, max] */
 static int
-parse_bounded_int(const char *name, const char *v, int min, int max)
+sync_option_int(const char *name, const char *v, int min, int max)
 {
 	char	   *end;
 	long		n;
@@ -85,8 +113,68 @@ parse_bounded_int(const char *name, const char *v, int min, int max)
 }
 
 /*
- * Validator of the iact_mariadb wrapper: only known options, each in its
- * context (server or user mapping), with well-formed values.
+ * Check value for opt (throwing the option's error when it is malformed)
+ * and, when params is not NULL and opt is a connection parameter, store it
+ * in its IactMyParams field.  The strings stored point into value.
+ */
+static void
+sync_option_apply(const SyncOption *opt, const char *value, IactMyParams *params)
+{
+	char	   *field = params && opt->param != SYNC_OPT_NO_PARAM ?
+		(char *) params + opt->param : NULL;
+	int			ssl_mode;
+
+	switch (opt->kind)
+	{
+		case SYNC_OPT_TEXT:
+		case SYNC_OPT_SECRET:
+			if (opt->kind == SYNC_OPT_TEXT && value[0] == '\0')
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+						 errmsg("option \"%s\" must not be empty", opt->name)));
+			if (field)
+				*(const char **) field = value;
+			break;
+		case SYNC_OPT_PORT:
+		case SYNC_OPT_SECONDS:
+			{
+				unsigned int n = (unsigned int)
+					sync_option_int(opt->name, value, 1,
+									opt->kind == SYNC_OPT_PORT ? 65535 : 86400);
+
+				if (field)
+					*(unsigned int *) field = n;
+			}
+			break;
+		case SYNC_OPT_SSL_MODE:
+			if (strcmp(value, "disable") == 0)
+				ssl_mode = 0;
+			else if (strcmp(value, "require") == 0)
+				ssl_mode = 1;
+			else if (strcmp(value, "verify") == 0)
+				ssl_mode = 2;
+			else
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+						 errmsg("invalid value for option \"%s\": \"%s\"", opt->name, value),
+						 errhint("Valid values are: disable, require, verify.")));
+			if (field)
+				*(int *) field = ssl_mode;
+			break;
+		case SYNC_OPT_TIME_ZONE:
+			/* as SET TimeZone reads it (the run computes with it): no leap seconds */
+			if (value[0] == '\0' || pg_tzset(value) == NULL || !pg_tz_acceptable(pg_tzset(value)))
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+						 errmsg("invalid value for option \"%s\": \"%s\"", opt->name, value),
+						 errhint("Use a time zone name PostgreSQL knows (pg_timezone_names), e.g. 'Europe/Madrid'.")));
+			break;
+	}
+}
+
+/*
+ * Validator of the iact_mariadb wrapper: only the options of sync_options,
+ * each in its context (server or user mapping), with well-formed values.
  */
 Datum
 iact_mariadb_fdw_validator(PG_FUNCTION_ARGS)
@@ -98,13 +186,9 @@ iact_mariadb_fdw_validator(PG_FUNCTION_ARGS)
 	foreach(lc, options)
 	{
 		DefElem    *def = (DefElem *) lfirst(lc);
-		const SyncOption *opt;
-		const char *value = defGetString(def);
+		const SyncOption *opt = sync_option_find(def->defname, catalog);
 
-		for (opt = sync_options; opt->name; opt++)
-			if (opt->context == catalog && strcmp(opt->name, def->defname) == 0)
-				break;
-		if (opt->name == NULL)
+		if (opt == NULL)
 		{
 			StringInfoData valid;
 
@@ -118,91 +202,37 @@ iact_mariadb_fdw_validator(PG_FUNCTION_ARGS)
 					 valid.len ? errhint("Valid options in this context are: %s.", valid.data)
 					 : errhint("There are no valid options in this context.")));
 		}
-		switch (opt->kind)
-		{
-			case 1:
-				parse_bounded_int(opt->name, value, 1, 65535);
-				break;
-			case 2:
-				parse_bounded_int(opt->name, value, 1, 86400);
-				break;
-			case 3:
-				if (ssl_mode_value(value) < 0)
-					ereport(ERROR,
-							(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
-							 errmsg("invalid value for option \"ssl_mode\": \"%s\"", value),
-							 errhint("Valid values are: disable, require, verify.")));
-				break;
-			case 4:
-				/* as SET TimeZone reads it (the run computes with it): no leap seconds */
-				if (value[0] == '\0' || pg_tzset(value) == NULL || !pg_tz_acceptable(pg_tzset(value)))
-					ereport(ERROR,
-							(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
-							 errmsg("invalid value for option \"source_time_zone\": \"%s\"", value),
-							 errhint("Use a time zone name PostgreSQL knows (pg_timezone_names), e.g. 'Europe/Madrid'.")));
-				break;
-			default:
-				if (strcmp(opt->name, "password") != 0 && value[0] == '\0')
-					ereport(ERROR,
-							(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
-							 errmsg("option \"%s\" must not be empty", opt->name)));
-				break;
-		}
+		sync_option_apply(opt, defGetString(def), NULL);
 	}
 	PG_RETURN_VOID();
 }
 
-/* the connection parameters from the server's and the user mapping's options */
+/*
+ * The connection parameters from the server's and the user mapping's
+ * options, through sync_options (options it does not know are ignored: the
+ * validator let none in).  Unset parameters keep their defaults.
+ */
 static void
-read_params(ForeignServer *server, UserMapping *um, IactMyParams *p)
+sync_read_params(ForeignServer *server, UserMapping *um, IactMyParams *p)
 {
+	List	   *lists[2] = {server->options, um->options};
+	Oid			catalogs[2] = {ForeignServerRelationId, UserMappingRelationId};
+	int			i;
 	ListCell   *lc;
 
 	memset(p, 0, sizeof(*p));
 	p->connect_timeout = 10;
 	p->read_timeout = 300;
 	p->write_timeout = 300;
-	foreach(lc, server->options)
-	{
-		DefElem    *def = (DefElem *) lfirst(lc);
-		char	   *v = defGetString(def);
+	for (i = 0; i < 2; i++)
+		foreach(lc, lists[i])
+		{
+			DefElem    *def = (DefElem *) lfirst(lc);
+			const SyncOption *opt = sync_option_find(def->defname, catalogs[i]);
 
-		if (strcmp(def->defname, "host") == 0)
-			p->host = v;
-		else if (strcmp(def->defname, "port") == 0)
-			p->port = parse_bounded_int("port", v, 1, 65535);
-		else if (strcmp(def->defname, "socket") == 0)
-			p->socket = v;
-		else if (strcmp(def->defname, "dbname") == 0)
-			p->dbname = v;
-		else if (strcmp(def->defname, "connect_timeout") == 0)
-			p->connect_timeout = parse_bounded_int("connect_timeout", v, 1, 86400);
-		else if (strcmp(def->defname, "read_timeout") == 0)
-			p->read_timeout = parse_bounded_int("read_timeout", v, 1, 86400);
-		else if (strcmp(def->defname, "write_timeout") == 0)
-			p->write_timeout = parse_bounded_int("write_timeout", v, 1, 86400);
-		else if (strcmp(def->defname, "ssl_mode") == 0)
-			p->ssl_mode = ssl_mode_value(v);
-		else if (strcmp(def->defname, "ssl_ca") == 0)
-			p->ssl_ca = v;
-		else if (strcmp(def->defname, "ssl_capath") == 0)
-			p->ssl_capath = v;
-		else if (strcmp(def->defname, "ssl_cert") == 0)
-			p->ssl_cert = v;
-		else if (strcmp(def->defname, "ssl_key") == 0)
-			p->ssl_key = v;
-		else if (strcmp(def->defname, "ssl_cipher") == 0)
-			p->ssl_cipher = v;
-	}
-	foreach(lc, um->options)
-	{
-		DefElem    *def = (DefElem *) lfirst(lc);
-
-		if (strcmp(def->defname, "user") == 0)
-			p->user = defGetString(def);
-		else if (strcmp(def->defname, "password") == 0)
-			p->password = defGetString(def);
-	}
+			if (opt != NULL && opt->param != SYNC_OPT_NO_PARAM)
+				sync_option_apply(opt, defGetString(def), p);
+		}
 }
 
 /*
@@ -223,11 +253,9 @@ iact_sync_connect_to(Oid serverid, const char *reading_db, bool notice, char **d
 	UserMapping *um = GetUserMapping(GetUserId(), serverid);
 	IactMyParams p;
 	IactMyConn *conn;
-	char		errbuf[512];
-	unsigned int errnum = 0;
 	char		sql[256];
 
-	read_params(server, um, &p);
+	sync_read_params(server, um, &p);
 	if (p.user == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
@@ -260,19 +288,15 @@ iact_sync_connect_to(Oid serverid, const char *reading_db, bool notice, char **d
 	}
 	*dbname = p.dbname ? pstrdup(p.dbname) : NULL;
 
-	conn = iact_my_init(&p, errbuf, sizeof(errbuf), &errnum);
+	conn = iact_my_init(&p);
 	if (conn == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
-				 errmsg("could not connect to MariaDB server \"%s\"", server->servername),
-				 errdetail("MariaDB error %u: %s", errnum, errbuf)));
+		iact_sync_my_error(NULL, ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION,
+						   server->servername, NULL, NULL);
 	PG_TRY();
 	{
 		if (iact_my_connect(conn, &p) != 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
-					 errmsg("could not connect to MariaDB server \"%s\"", server->servername),
-					 errdetail("MariaDB error %u: %s", iact_my_errno(conn), iact_my_error(conn))));
+			iact_sync_my_error(conn, ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION,
+							   server->servername, NULL, NULL);
 
 		/* the grants: an account that can write the source is refused */
 		*elsewhere = iact_sync_check_grants(conn, serverid, p.user, p.dbname, reading_db);

@@ -99,9 +99,11 @@ iact_sync_my_ident(const char *name)
 
 /*
  * The one reporter of a failed MariaDB call: throws sqlstate with "MariaDB
- * server "S": WHAT failed", MariaDB's error number and message in the
- * detail (never the password: Connector/C's messages name the account only)
- * and the hint, if any.  The caller's PG_FINALLY closes the connection.
+ * server "S": WHAT failed" (with what NULL, the failed connection's "could
+ * not connect to MariaDB server "S""), MariaDB's error number and message in
+ * the detail (never the password: Connector/C's messages name the account
+ * only) and the hint, if any.  conn NULL reports the failure of the last
+ * iact_my_init().  The caller's PG_FINALLY closes the connection.
  */
 void
 iact_sync_my_error(struct IactMyConn *conn, int sqlstate, const char *server,
@@ -109,7 +111,8 @@ iact_sync_my_error(struct IactMyConn *conn, int sqlstate, const char *server,
 {
 	ereport(ERROR,
 			(errcode(sqlstate),
-			 errmsg("MariaDB server \"%s\": %s failed", server, what),
+			 what ? errmsg("MariaDB server \"%s\": %s failed", server, what)
+			 : errmsg("could not connect to MariaDB server \"%s\"", server),
 			 errdetail("MariaDB error %u: %s", iact_my_errno(conn), iact_my_error(conn)),
 			 hint ? errhint("%s", hint) : 0));
 }

@@ -64,7 +64,7 @@ iact_sync_table_sql(PG_FUNCTION_ARGS)
 Datum
 iact_sync_run_proc(PG_FUNCTION_ARGS)
 {
-	bool		atomic = true;
+	bool		atomic = !iact_call_is_nonatomic(fcinfo);
 	MemoryContext cxt;
 	MemoryContext old;
 	int32	   *ids;
@@ -73,9 +73,6 @@ iact_sync_run_proc(PG_FUNCTION_ARGS)
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		args[1];
 	char		nulls[1] = {' '};
-
-	if (fcinfo->context && IsA(fcinfo->context, CallContext))
-		atomic = ((CallContext *) fcinfo->context)->atomic;
 
 	cxt = AllocSetContextCreate(TopMemoryContext, "iact sync_run", ALLOCSET_SMALL_SIZES);
 	if (SPI_connect_ext(atomic ? 0 : SPI_OPT_NONATOMIC) != SPI_OK_CONNECT)
