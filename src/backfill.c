@@ -19,7 +19,7 @@
  * batches leaves room for the rest of the workload.
  *
  * The UPDATE runs as the calling role; progress is written as the owner of
- * iact's tables (migration_log_exec).
+ * iact's tables (iact_migration_log_exec).
  *
  *-------------------------------------------------------------------------
  */
@@ -314,7 +314,7 @@ backfill_load(Backfill *b, char **status)
 	Datum		d;
 	int			n;
 
-	migration_log_exec("SELECT target_oid, set_sql, where_sql, status, last_key, upper_key, "
+	iact_migration_log_exec("SELECT target_oid, set_sql, where_sql, status, last_key, upper_key, "
 					   "rows_done, batches, estimated_total, run_seconds, target_table "
 					   "FROM iact.backfill_runs WHERE name = $1 FOR UPDATE",
 					   1, types, vals, NULL, false);
@@ -406,7 +406,7 @@ backfill_create(Backfill *b)
 	v[9] = Int64GetDatum(b->estimate);
 	v[10] = DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(GetUserId(), false)));
 	v[11] = Int32GetDatum(MyProcPid);
-	migration_log_exec("INSERT INTO iact.backfill_runs (name, target_table, target_oid, set_sql, "
+	iact_migration_log_exec("INSERT INTO iact.backfill_runs (name, target_table, target_oid, set_sql, "
 					   "where_sql, key_columns, upper_key, batch_size, pause_ms, estimated_total, "
 					   "started_by, backend_pid, status) "
 					   "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'running')",
@@ -433,7 +433,7 @@ backfill_save(Backfill *b, const char *status, const char *error)
 	n[6] = error ? ' ' : 'n';
 	v[7] = Int32GetDatum(b->batch_size);
 	v[8] = Int32GetDatum(b->pause_ms);
-	migration_log_exec("UPDATE iact.backfill_runs SET last_key = $2, rows_done = $3, batches = $4, "
+	iact_migration_log_exec("UPDATE iact.backfill_runs SET last_key = $2, rows_done = $3, batches = $4, "
 					   "run_seconds = $5, status = $6, error_message = $7, batch_size = $8, "
 					   "pause_ms = $9, backend_pid = pg_backend_pid(), updated_at = clock_timestamp(), "
 					   "finished_at = CASE WHEN $6 = 'done' THEN clock_timestamp() END "
@@ -629,22 +629,22 @@ iact_backfill(PG_FUNCTION_ARGS)
 	oldcxt = MemoryContextSwitchTo(cxt);
 	b = palloc0(sizeof(Backfill));
 	b->cxt = cxt;
-	b->name = migration_text_arg(fcinfo, 0, "name");
+	b->name = iact_migration_text_arg(fcinfo, 0, "name");
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("target must not be NULL")));
 	b->relid = PG_GETARG_OID(1);
-	b->set_sql = migration_text_arg(fcinfo, 2, "set_sql");
+	b->set_sql = iact_migration_text_arg(fcinfo, 2, "set_sql");
 	if (!PG_ARGISNULL(3))
-		b->where_sql = migration_text_arg(fcinfo, 3, "where_sql");
+		b->where_sql = iact_migration_text_arg(fcinfo, 3, "where_sql");
 	if (PG_ARGISNULL(4) || PG_GETARG_INT32(4) < 1 || PG_GETARG_INT32(4) > 1000000)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("batch_size must be between 1 and 1000000"),
 				 errhint("1000 rows per batch is a good start.")));
 	b->batch_size = PG_GETARG_INT32(4);
-	pause_ms = PG_ARGISNULL(5) ? 0 : migration_interval_ms(PG_GETARG_INTERVAL_P(5));
+	pause_ms = PG_ARGISNULL(5) ? 0 : iact_migration_interval_ms(PG_GETARG_INTERVAL_P(5));
 	if (pause_ms < 0 || pause_ms > 3600 * 1000)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -7,6 +7,8 @@
  *
  *-------------------------------------------------------------------------
  */
+#include "postgres.h"
+
 #include "iact.h"
 
 #include "commands/trigger.h"

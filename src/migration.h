@@ -43,25 +43,25 @@ typedef struct VersionState
 	char	   *last_status;
 } VersionState;
 
-extern void migration_actor(MigrationActor *actor);
+extern void iact_migration_actor(MigrationActor *actor);
 
 /* SPI on iact's own tables, as their owner with a safe search_path */
-extern int	migration_log_exec(const char *sql, int nargs, Oid *argtypes,
-							   Datum *values, const char *nulls, bool read_only);
+extern int	iact_migration_log_exec(const char *sql, int nargs, Oid *argtypes,
+									Datum *values, const char *nulls, bool read_only);
 
-extern void migration_lock(int timeout_ms, bool session);
-extern void migration_unlock_session(void);
-extern bool migration_try_lock(void);
-extern bool migration_log_has_down_checksum(void);
-extern int	migration_timeout_ms(Datum interval, bool isnull);
-extern double migration_interval_ms(Interval *iv);
-extern void migration_set_lock_timeout(int timeout_ms);
+extern void iact_migration_lock(int timeout_ms, bool session);
+extern void iact_migration_unlock_session(void);
+extern bool iact_migration_try_lock(void);
+extern bool iact_migration_log_has_down_checksum(void);
+extern int	iact_migration_timeout_ms(Datum interval, bool isnull);
+extern double iact_migration_interval_ms(Interval *iv);
+extern void iact_migration_set_lock_timeout(int timeout_ms);
 
-extern char *migration_text_arg(FunctionCallInfo fcinfo, int argno, const char *argname);
-extern void migration_version_state(const char *version, VersionState *state);
-extern void migration_refuse_if_running(const char *version, const VersionState *state);
-extern void migration_refuse_apply(const char *version, const VersionState *state);
-extern void migration_mark_abandoned(void);
+extern char *iact_migration_text_arg(FunctionCallInfo fcinfo, int argno, const char *argname);
+extern void iact_migration_version_state(const char *version, VersionState *state);
+extern void iact_migration_refuse_if_running(const char *version, const VersionState *state);
+extern void iact_migration_refuse_apply(const char *version, const VersionState *state);
+extern void iact_migration_mark_abandoned(void);
 
 /* a new migration_log row; a status other than RUNNING is final (completed now) */
 typedef struct MigrationEntry
@@ -80,19 +80,19 @@ typedef struct MigrationEntry
 	ErrorData  *edata;			/* the error of a failed action, or NULL */
 } MigrationEntry;
 
-extern int64 migration_insert_entry(const MigrationEntry *entry, const MigrationActor *actor);
-extern void migration_finish_entry(int64 id, const char *status, int64 rows,
-								   bool rows_isnull, ErrorData *edata,
-								   const char *error_message);
+extern int64 iact_migration_insert_entry(const MigrationEntry *entry, const MigrationActor *actor);
+extern void iact_migration_finish_entry(int64 id, const char *status, int64 rows,
+										bool rows_isnull, ErrorData *edata,
+										const char *error_message);
 
-extern char *migration_sha256_hex(const char *data, size_t len);
+extern char *iact_migration_sha256_hex(const char *data, size_t len);
 
 /* parse a migration's SQL, refusing empty text and transaction control */
-extern List *migration_parse_sql(const char *sql, const char *what);
+extern List *iact_migration_parse_sql(const char *sql, const char *what);
 
 /* refusals shared by safe_rollback_migration and log_rollback_start */
-extern void migration_refuse_rollback(const char *version, const VersionState *state);
+extern void iact_migration_refuse_rollback(const char *version, const VersionState *state);
 /* log_rollback_start: only the applying role, its members or a superuser */
-extern void migration_refuse_rollback_by_other(const char *version, const VersionState *state);
+extern void iact_migration_refuse_rollback_by_other(const char *version, const VersionState *state);
 
 #endif							/* IACT_MIGRATION_H */

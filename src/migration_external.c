@@ -11,11 +11,13 @@
  * log_migration_complete or log_migration_failed; a rollback as
  * log_rollback_start and then the same complete/failed functions, which
  * close a rollback entry as ROLLED_BACK or ROLLBACK_FAILED.  Every entry is
- * written through migration_log_exec (as the log's owner, search_path
+ * written through iact_migration_log_exec (as the log's owner, search_path
  * pinned), under the migration lock where a version's state is checked.
  *
  *-------------------------------------------------------------------------
  */
+#include "postgres.h"
+
 #include "migration.h"
 
 #include "utils/builtins.h"
@@ -55,17 +57,17 @@ external_start(const char *version, bool rollback, const char *description,
 	MigrationEntry e = {0};
 	int64		id;
 
-	migration_actor(&actor);
+	iact_migration_actor(&actor);
 	external_spi_connect();
-	migration_lock(iact_migration_lock_timeout, false);
-	migration_version_state(version, &state);
+	iact_migration_lock(iact_migration_lock_timeout, false);
+	iact_migration_version_state(version, &state);
 	if (rollback)
 	{
-		migration_refuse_rollback(version, &state);
-		migration_refuse_rollback_by_other(version, &state);
+		iact_migration_refuse_rollback(version, &state);
+		iact_migration_refuse_rollback_by_other(version, &state);
 	}
 	else
-		migration_refuse_apply(version, &state);
+		iact_migration_refuse_apply(version, &state);
 
 	e.version = version;
 	e.description = rollback ? (state.description ? state.description : "") : description;
@@ -75,7 +77,7 @@ external_start(const char *version, bool rollback, const char *description,
 	e.down_sql = down_sql;
 	e.rollback_of = rollback ? state.applied_id : 0;
 	e.rows_affected = -1;
-	id = migration_insert_entry(&e, &actor);
+	id = iact_migration_insert_entry(&e, &actor);
 	SPI_finish();
 	return id;
 }
@@ -91,7 +93,7 @@ external_start(const char *version, bool rollback, const char *description,
 Datum
 iact_log_migration_start(PG_FUNCTION_ARGS)
 {
-	char	   *version = migration_text_arg(fcinfo, 0, "version");
+	char	   *version = iact_migration_text_arg(fcinfo, 0, "version");
 	char	   *description;
 	char	   *down_sql = NULL;
 
@@ -103,8 +105,8 @@ iact_log_migration_start(PG_FUNCTION_ARGS)
 	description = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	if (PG_NARGS() > 2 && !PG_ARGISNULL(2))
 	{
-		down_sql = migration_text_arg(fcinfo, 2, "down_sql");
-		(void) migration_parse_sql(down_sql, "down_sql");
+		down_sql = iact_migration_text_arg(fcinfo, 2, "down_sql");
+		(void) iact_migration_parse_sql(down_sql, "down_sql");
 	}
 	PG_RETURN_INT64(external_start(version, false, description, down_sql));
 }
@@ -122,7 +124,7 @@ iact_log_migration_start(PG_FUNCTION_ARGS)
 Datum
 iact_log_rollback_start(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_INT64(external_start(migration_text_arg(fcinfo, 0, "version"), true, NULL, NULL));
+	PG_RETURN_INT64(external_start(iact_migration_text_arg(fcinfo, 0, "version"), true, NULL, NULL));
 }
 
 /*
@@ -139,7 +141,7 @@ require_running_entry(int64 id, bool completing)
 	char	   *status;
 	char	   *runner;
 
-	migration_log_exec("SELECT status, action, version, runner FROM iact.migration_log WHERE id = $1 FOR UPDATE",
+	iact_migration_log_exec("SELECT status, action, version, runner FROM iact.migration_log WHERE id = $1 FOR UPDATE",
 					   1, types, vals, NULL, false);
 	if (SPI_processed == 0)
 		ereport(ERROR,
@@ -155,7 +157,7 @@ require_running_entry(int64 id, bool completing)
 				 errdetail("Only a RUNNING entry can be completed or failed; history does not change.")));
 	runner = spi_text(0, 4);
 	if (strcmp(runner, "external") != 0 &&
-		(completing || !migration_try_lock()))
+		(completing || !iact_migration_try_lock()))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_IN_USE),
 				 errmsg("migration log entry %lld (version %s) belongs to %s",
@@ -192,7 +194,7 @@ iact_log_migration_complete(PG_FUNCTION_ARGS)
 	}
 	external_spi_connect();
 	rollback = require_running_entry(id, true);
-	migration_finish_entry(id, rollback ? "ROLLED_BACK" : "SUCCESS", rows, PG_ARGISNULL(1),
+	iact_migration_finish_entry(id, rollback ? "ROLLED_BACK" : "SUCCESS", rows, PG_ARGISNULL(1),
 						   NULL, NULL);
 	SPI_finish();
 	PG_RETURN_VOID();
@@ -211,10 +213,10 @@ iact_log_migration_failed(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("log_id must not be NULL")));
 	id = PG_GETARG_INT64(0);
-	message = migration_text_arg(fcinfo, 1, "error_message");
+	message = iact_migration_text_arg(fcinfo, 1, "error_message");
 	external_spi_connect();
 	rollback = require_running_entry(id, false);
-	migration_finish_entry(id, rollback ? "ROLLBACK_FAILED" : "FAILED", 0, true, NULL, message);
+	iact_migration_finish_entry(id, rollback ? "ROLLBACK_FAILED" : "FAILED", 0, true, NULL, message);
 	SPI_finish();
 	PG_RETURN_VOID();
 }

@@ -6,7 +6,7 @@
  *	  migration runners call are in migration_external.c.
  *
  * Every read and write of iact.migration_log goes through
- * migration_log_exec(), which runs the statement as the table's owner with
+ * iact_migration_log_exec(), which runs the statement as the table's owner with
  * search_path = pg_catalog, pg_temp.  Callers therefore need EXECUTE on the
  * functions but no privilege on the table, and their own search_path cannot
  * redirect what the log's statements mean.  The SQL a migration itself runs
@@ -19,6 +19,8 @@
  *
  *-------------------------------------------------------------------------
  */
+#include "postgres.h"
+
 #include "migration.h"
 
 #include <limits.h>
@@ -80,7 +82,7 @@ iact_migration_init(void)
 }
 
 void
-migration_actor(MigrationActor *actor)
+iact_migration_actor(MigrationActor *actor)
 {
 	actor->installed_by = GetUserNameFromId(GetUserId(), false);
 	actor->session_role = GetUserNameFromId(GetSessionUserId(), false);
@@ -125,13 +127,13 @@ migration_log_owner(void)
  * library must keep serving it as 1.0 did.
  */
 bool
-migration_log_has_down_checksum(void)
+iact_migration_log_has_down_checksum(void)
 {
 	return get_attnum(migration_log_relid(), "down_checksum") != InvalidAttrNumber;
 }
 
 int
-migration_log_exec(const char *sql, int nargs, Oid *argtypes, Datum *values,
+iact_migration_log_exec(const char *sql, int nargs, Oid *argtypes, Datum *values,
 				   const char *nulls, bool read_only)
 {
 	Oid			save_userid;
@@ -169,7 +171,7 @@ migration_log_exec(const char *sql, int nargs, Oid *argtypes, Datum *values,
  * A text argument that must be neither NULL nor blank.
  */
 char *
-migration_text_arg(FunctionCallInfo fcinfo, int argno, const char *argname)
+iact_migration_text_arg(FunctionCallInfo fcinfo, int argno, const char *argname)
 {
 	char	   *s;
 	const char *p;
@@ -193,20 +195,20 @@ migration_text_arg(FunctionCallInfo fcinfo, int argno, const char *argname)
  * iact.migration_lock_timeout setting.
  */
 double
-migration_interval_ms(Interval *iv)
+iact_migration_interval_ms(Interval *iv)
 {
 	return (double) iv->time / 1000.0 +
 		((double) iv->month * DAYS_PER_MONTH + iv->day) * SECS_PER_DAY * 1000.0;
 }
 
 int
-migration_timeout_ms(Datum interval, bool isnull)
+iact_migration_timeout_ms(Datum interval, bool isnull)
 {
 	double		ms;
 
 	if (isnull)
 		return iact_migration_lock_timeout;
-	ms = migration_interval_ms(DatumGetIntervalP(interval));
+	ms = iact_migration_interval_ms(DatumGetIntervalP(interval));
 	if (ms < 0 || ms > INT_MAX)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -217,7 +219,7 @@ migration_timeout_ms(Datum interval, bool isnull)
 
 /* SET LOCAL-like: caller brackets it with NewGUCNestLevel / AtEOXact_GUC */
 void
-migration_set_lock_timeout(int timeout_ms)
+iact_migration_set_lock_timeout(int timeout_ms)
 {
 	char		buf[32];
 
@@ -232,7 +234,7 @@ migration_set_lock_timeout(int timeout_ms)
  * lock otherwise.  Waits at most timeout_ms (0 = forever).
  */
 void
-migration_lock(int timeout_ms, bool session)
+iact_migration_lock(int timeout_ms, bool session)
 {
 	int			holder;
 	int			save_nestlevel;
@@ -247,7 +249,7 @@ migration_lock(int timeout_ms, bool session)
 			 errdetail("Only one migration or rollback runs at a time in a database.")));
 
 	save_nestlevel = NewGUCNestLevel();
-	migration_set_lock_timeout(timeout_ms);
+	iact_migration_set_lock_timeout(timeout_ms);
 	PG_TRY();
 	{
 		(void) iact_lock_acquire(IACT_LOCK_FOR_MIGRATIONS, 0, session, true);
@@ -275,13 +277,13 @@ migration_lock(int timeout_ms, bool session)
 
 /* take the migration lock (transaction level) if it is free; false if held */
 bool
-migration_try_lock(void)
+iact_migration_try_lock(void)
 {
 	return iact_lock_acquire(IACT_LOCK_FOR_MIGRATIONS, 0, false, false);
 }
 
 void
-migration_unlock_session(void)
+iact_migration_unlock_session(void)
 {
 	/* a top-level abort (e.g. inside SPI_commit) may have released it already */
 	iact_lock_release(IACT_LOCK_FOR_MIGRATIONS, 0);
@@ -294,13 +296,13 @@ spi_text(int row, int col)
 }
 
 void
-migration_version_state(const char *version, VersionState *state)
+iact_migration_version_state(const char *version, VersionState *state)
 {
 	Oid			types[1] = {TEXTOID};
 	Datum		vals[1] = {CStringGetTextDatum(version)};
 
 	memset(state, 0, sizeof(*state));
-	migration_log_exec(migration_log_has_down_checksum() ?
+	iact_migration_log_exec(iact_migration_log_has_down_checksum() ?
 					   "SELECT s.applied, s.applied_id, s.checksum, a.down_sql, s.last_status, "
 					   "a.description, a.down_checksum, a.installed_by "
 					   "FROM iact.migration_status s "
@@ -328,7 +330,7 @@ migration_version_state(const char *version, VersionState *state)
 		state->installed_by = spi_text(0, 8);
 	}
 
-	migration_log_exec("SELECT id, runner, backend_pid FROM iact.migration_log "
+	iact_migration_log_exec("SELECT id, runner, backend_pid FROM iact.migration_log "
 					   "WHERE version = $1 AND status = 'RUNNING' ORDER BY id DESC LIMIT 1",
 					   1, types, vals, NULL, true);
 	if (SPI_processed == 1)
@@ -342,7 +344,7 @@ migration_version_state(const char *version, VersionState *state)
 }
 
 void
-migration_refuse_if_running(const char *version, const VersionState *state)
+iact_migration_refuse_if_running(const char *version, const VersionState *state)
 {
 	if (state->running_id != 0)
 		ereport(ERROR,
@@ -358,7 +360,7 @@ migration_refuse_if_running(const char *version, const VersionState *state)
 
 /* refuse to apply a version that is applied, or being applied */
 void
-migration_refuse_apply(const char *version, const VersionState *state)
+iact_migration_refuse_apply(const char *version, const VersionState *state)
 {
 	if (state->applied)
 		ereport(ERROR,
@@ -366,7 +368,7 @@ migration_refuse_apply(const char *version, const VersionState *state)
 				 errmsg("migration %s is already applied", version),
 				 errdetail("Log entry %lld applied it.", (long long) state->applied_id),
 				 errhint("Roll it back first with iact.safe_rollback_migration, or use a new version.")));
-	migration_refuse_if_running(version, state);
+	iact_migration_refuse_if_running(version, state);
 }
 
 /*
@@ -375,11 +377,11 @@ migration_refuse_apply(const char *version, const VersionState *state)
  * lock held, when no other run_migration can be in progress.
  */
 void
-migration_mark_abandoned(void)
+iact_migration_mark_abandoned(void)
 {
 	uint64		i;
 
-	migration_log_exec("UPDATE iact.migration_log SET status = 'FAILED', "
+	iact_migration_log_exec("UPDATE iact.migration_log SET status = 'FAILED', "
 					   "completed_at = clock_timestamp(), "
 					   "duration_ms = round(extract(epoch FROM clock_timestamp() - started_at) * 1000, 3), "
 					   "error_message = 'abandoned: the session running it (process ' "
@@ -423,7 +425,7 @@ nullable_text(const char *s, char *null)
 }
 
 int64
-migration_insert_entry(const MigrationEntry *e, const MigrationActor *actor)
+iact_migration_insert_entry(const MigrationEntry *e, const MigrationActor *actor)
 {
 	Oid			types[18] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
 		TEXTOID, TEXTOID, INT8OID, TIMESTAMPTZOID, INT8OID, TEXTOID, TEXTOID,
@@ -454,11 +456,11 @@ migration_insert_entry(const MigrationEntry *e, const MigrationActor *actor)
 	v[15] = nullable_text(actor->application_name, &n[15]);
 	v[16] = Int32GetDatum(MyProcPid);
 	/* the checksum of down_sql is always computed here, from the text stored */
-	v[17] = nullable_text(e->down_sql ? migration_sha256_hex(e->down_sql, strlen(e->down_sql)) : NULL,
+	v[17] = nullable_text(e->down_sql ? iact_migration_sha256_hex(e->down_sql, strlen(e->down_sql)) : NULL,
 						  &n[17]);
 
 	/* a 1.0 database has no down_checksum column: $18 is then not used */
-	migration_log_exec(migration_log_has_down_checksum() ?
+	iact_migration_log_exec(iact_migration_log_has_down_checksum() ?
 					   "INSERT INTO iact.migration_log (version, description, action, status, "
 					   "runner, checksum, up_sql, down_sql, rollback_of, started_at, "
 					   "completed_at, duration_ms, rows_affected, error_message, error_sqlstate, "
@@ -486,7 +488,7 @@ migration_insert_entry(const MigrationEntry *e, const MigrationActor *actor)
 }
 
 void
-migration_finish_entry(int64 id, const char *status, int64 rows, bool rows_isnull,
+iact_migration_finish_entry(int64 id, const char *status, int64 rows, bool rows_isnull,
 					   ErrorData *edata, const char *error_message)
 {
 	Oid			types[5] = {INT8OID, TEXTOID, INT8OID, TEXTOID, TEXTOID};
@@ -503,7 +505,7 @@ migration_finish_entry(int64 id, const char *status, int64 rows, bool rows_isnul
 		v[3] = CStringGetTextDatum(error_message);
 		n[3] = ' ';
 	}
-	migration_log_exec("UPDATE iact.migration_log SET status = $2, completed_at = clock_timestamp(), "
+	iact_migration_log_exec("UPDATE iact.migration_log SET status = $2, completed_at = clock_timestamp(), "
 					   "duration_ms = round(extract(epoch FROM clock_timestamp() - started_at) * 1000, 3), "
 					   "rows_affected = $3, error_message = $4, error_sqlstate = $5 "
 					   "WHERE id = $1 AND status = 'RUNNING'",
@@ -513,7 +515,7 @@ migration_finish_entry(int64 id, const char *status, int64 rows, bool rows_isnul
 }
 
 char *
-migration_sha256_hex(const char *data, size_t len)
+iact_migration_sha256_hex(const char *data, size_t len)
 {
 	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
 	uint8		digest[PG_SHA256_DIGEST_LENGTH];

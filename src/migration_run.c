@@ -24,6 +24,8 @@
  *
  *-------------------------------------------------------------------------
  */
+#include "postgres.h"
+
 #include "migration.h"
 
 #include "access/xact.h"
@@ -42,7 +44,7 @@ PG_FUNCTION_INFO_V1(iact_safe_rollback_migration);
  * transaction control (a migration is one unit).  Nothing runs.
  */
 List *
-migration_parse_sql(const char *sql, const char *what)
+iact_migration_parse_sql(const char *sql, const char *what)
 {
 	List	   *stmts = raw_parser(sql, RAW_PARSE_DEFAULT);
 	ListCell   *lc;
@@ -86,7 +88,7 @@ statement_text(const char *sql, RawStmt *raw)
 static int64
 run_statements(const char *sql, const char *what)
 {
-	List	   *stmts = migration_parse_sql(sql, what);
+	List	   *stmts = iact_migration_parse_sql(sql, what);
 	ListCell   *lc;
 	int64		rows = 0;
 
@@ -153,7 +155,7 @@ migration_step(void *arg)
 							   SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
 	}
 	save_nestlevel = NewGUCNestLevel();
-	migration_set_lock_timeout(step->timeout_ms);
+	iact_migration_set_lock_timeout(step->timeout_ms);
 	step->rows = run_statements(step->sql, step->what);
 
 	/*
@@ -213,31 +215,31 @@ iact_run_migration(PG_FUNCTION_ARGS)
 	cxt = AllocSetContextCreate(PortalContext, "iact run_migration", ALLOCSET_DEFAULT_SIZES);
 	oldcxt = MemoryContextSwitchTo(cxt);
 
-	version = migration_text_arg(fcinfo, 0, "version");
+	version = iact_migration_text_arg(fcinfo, 0, "version");
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("description must not be NULL"),
 				 errhint("Use an empty string for no description.")));
 	description = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	up_sql = migration_text_arg(fcinfo, 2, "up_sql");
+	up_sql = iact_migration_text_arg(fcinfo, 2, "up_sql");
 	if (!PG_ARGISNULL(3))
-		down_sql = migration_text_arg(fcinfo, 3, "down_sql");
-	timeout_ms = migration_timeout_ms(PG_GETARG_DATUM(4), PG_ARGISNULL(4));
+		down_sql = iact_migration_text_arg(fcinfo, 3, "down_sql");
+	timeout_ms = iact_migration_timeout_ms(PG_GETARG_DATUM(4), PG_ARGISNULL(4));
 	/* refuse unusable SQL before anything is logged */
-	(void) migration_parse_sql(up_sql, "up_sql");
+	(void) iact_migration_parse_sql(up_sql, "up_sql");
 	if (down_sql)
-		(void) migration_parse_sql(down_sql, "down_sql");
-	checksum = migration_sha256_hex(up_sql, strlen(up_sql));
-	migration_actor(&actor);
+		(void) iact_migration_parse_sql(down_sql, "down_sql");
+	checksum = iact_migration_sha256_hex(up_sql, strlen(up_sql));
+	iact_migration_actor(&actor);
 
 	if (SPI_connect_ext(nonatomic ? SPI_OPT_NONATOMIC : 0) != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	migration_lock(timeout_ms, nonatomic);
+	iact_migration_lock(timeout_ms, nonatomic);
 	PG_TRY();
 	{
-		migration_mark_abandoned();
-		migration_version_state(version, &state);
+		iact_migration_mark_abandoned();
+		iact_migration_version_state(version, &state);
 		if (state.applied && state.checksum && strcmp(state.checksum, checksum) != 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
@@ -246,7 +248,7 @@ iact_run_migration(PG_FUNCTION_ARGS)
 							   "the SQL given now has checksum %s.",
 							   version, (long long) state.applied_id, state.checksum, checksum),
 					 errhint("Applied migrations must not be edited: write a new version.")));
-		migration_refuse_apply(version, &state);
+		iact_migration_refuse_apply(version, &state);
 
 		e.version = version;
 		e.description = description;
@@ -257,20 +259,20 @@ iact_run_migration(PG_FUNCTION_ARGS)
 		e.up_sql = up_sql;
 		e.down_sql = down_sql;
 		e.rows_affected = -1;
-		id = migration_insert_entry(&e, &actor);
+		id = iact_migration_insert_entry(&e, &actor);
 		if (nonatomic)
 			SPI_commit();		/* other sessions now see it RUNNING */
 
 		ok = run_in_subxact(up_sql, "up_sql", timeout_ms, nonatomic, InvalidOid, cxt,
 							&rows, &edata);
-		migration_finish_entry(id, ok ? "SUCCESS" : "FAILED", rows, !ok, edata, NULL);
+		iact_migration_finish_entry(id, ok ? "SUCCESS" : "FAILED", rows, !ok, edata, NULL);
 		if (nonatomic)
 			SPI_commit();		/* the FAILED entry survives the error below */
 	}
 	PG_FINALLY();
 	{
 		if (nonatomic)
-			migration_unlock_session();
+			iact_migration_unlock_session();
 	}
 	PG_END_TRY();
 	SPI_finish();
@@ -294,7 +296,7 @@ later_applied_versions(int64 applied_id)
 	StringInfoData buf;
 	uint64		i;
 
-	migration_log_exec("SELECT version FROM iact.migration_status "
+	iact_migration_log_exec("SELECT version FROM iact.migration_status "
 					   "WHERE applied AND applied_id > $1 ORDER BY applied_id DESC",
 					   1, types, vals, NULL, true);
 	if (SPI_processed == 0)
@@ -312,7 +314,7 @@ later_applied_versions(int64 applied_id)
  * first).  Needs SPI and the migration lock.
  */
 void
-migration_refuse_rollback(const char *version, const VersionState *state)
+iact_migration_refuse_rollback(const char *version, const VersionState *state)
 {
 	char	   *later;
 
@@ -322,7 +324,7 @@ migration_refuse_rollback(const char *version, const VersionState *state)
 				 errmsg("migration %s is unknown", version),
 				 errdetail("iact.migration_log has no entry for this version."),
 				 errhint("SELECT version FROM iact.migration_status lists the known versions.")));
-	migration_refuse_if_running(version, state);
+	iact_migration_refuse_if_running(version, state);
 	if (!state->applied)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -346,7 +348,7 @@ migration_refuse_rollback(const char *version, const VersionState *state)
  * mark another role's migration as rolled back.
  */
 void
-migration_refuse_rollback_by_other(const char *version, const VersionState *state)
+iact_migration_refuse_rollback_by_other(const char *version, const VersionState *state)
 {
 	Oid			applier = state->installed_by ? get_role_oid(state->installed_by, true) : InvalidOid;
 
@@ -386,9 +388,9 @@ rollback_check_down_sql(const char *version, const VersionState *state)
 						   (long long) state->applied_id),
 				 errhint("Write the reverse change as a new migration, or roll it back yourself "
 						 "and record it with iact.log_rollback_start.")));
-	sum = migration_sha256_hex(state->down_sql, strlen(state->down_sql));
+	sum = iact_migration_sha256_hex(state->down_sql, strlen(state->down_sql));
 	/* a database still at 1.0 records no down_checksum: nothing to verify */
-	if (migration_log_has_down_checksum() &&
+	if (iact_migration_log_has_down_checksum() &&
 		(state->down_checksum == NULL || strcmp(sum, state->down_checksum) != 0))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
@@ -419,8 +421,8 @@ rollback_check_down_sql(const char *version, const VersionState *state)
 Datum
 iact_safe_rollback_migration(PG_FUNCTION_ARGS)
 {
-	char	   *version = migration_text_arg(fcinfo, 0, "version");
-	int			timeout_ms = migration_timeout_ms(PG_GETARG_DATUM(1), PG_ARGISNULL(1));
+	char	   *version = iact_migration_text_arg(fcinfo, 0, "version");
+	int			timeout_ms = iact_migration_timeout_ms(PG_GETARG_DATUM(1), PG_ARGISNULL(1));
 	MigrationActor actor;
 	VersionState state;
 	MigrationEntry e = {0};
@@ -432,12 +434,12 @@ iact_safe_rollback_migration(PG_FUNCTION_ARGS)
 
 	MemoryContext callercxt = CurrentMemoryContext;
 
-	migration_actor(&actor);
+	iact_migration_actor(&actor);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	migration_lock(timeout_ms, false);
-	migration_version_state(version, &state);
-	migration_refuse_rollback(version, &state);
+	iact_migration_lock(timeout_ms, false);
+	iact_migration_version_state(version, &state);
+	iact_migration_refuse_rollback(version, &state);
 	applier = rollback_check_down_sql(version, &state);
 
 	e.started_at = GetCurrentTimestamp();
@@ -456,7 +458,7 @@ iact_safe_rollback_migration(PG_FUNCTION_ARGS)
 	e.rollback_of = state.applied_id;
 	e.rows_affected = ok ? rows : -1;
 	e.edata = edata;
-	id = migration_insert_entry(&e, &actor);
+	id = iact_migration_insert_entry(&e, &actor);
 	SPI_finish();
 
 	if (!ok)

@@ -41,6 +41,8 @@
  *
  *-------------------------------------------------------------------------
  */
+#include "postgres.h"
+
 #include "no_overlap.h"
 
 #include "access/genam.h"

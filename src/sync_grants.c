@@ -23,6 +23,8 @@
  *
  *-------------------------------------------------------------------------
  */
+#include "postgres.h"
+
 #include "sync.h"
 
 #include "access/genam.h"

@@ -15,6 +15,8 @@
  *
  *-------------------------------------------------------------------------
  */
+#include "postgres.h"
+
 #include "sync.h"
 
 #include "lib/stringinfo.h"

@@ -6,6 +6,8 @@
  *
  *-------------------------------------------------------------------------
  */
+#include "postgres.h"
+
 #include "sync.h"
 
 #include "foreign/foreign.h"

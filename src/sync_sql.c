@@ -9,6 +9,8 @@
  *
  *-------------------------------------------------------------------------
  */
+#include "postgres.h"
+
 #include "sync.h"
 
 #include "catalog/pg_type.h"
