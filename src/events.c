@@ -19,8 +19,8 @@
 
 static char *iact_person_id_setting = NULL;
 
-PG_FUNCTION_INFO_V1(events_session_person_id);
-PG_FUNCTION_INFO_V1(events_refuse_update);
+PG_FUNCTION_INFO_V1(iact_events_session_person_id);
+PG_FUNCTION_INFO_V1(iact_events_refuse_update);
 
 /* '' (nobody) or a positive bigint */
 static bool
@@ -57,16 +57,16 @@ iact_events_init(void)
 
 /* iact.session_person_id() RETURNS bigint: iact.person_id, NULL when empty */
 Datum
-events_session_person_id(PG_FUNCTION_ARGS)
+iact_events_session_person_id(PG_FUNCTION_ARGS)
 {
 	if (iact_person_id_setting == NULL || iact_person_id_setting[0] == '\0')
 		PG_RETURN_NULL();
 	PG_RETURN_INT64(strtoi64(iact_person_id_setting, NULL, 10));
 }
 
-/* BEFORE UPDATE row trigger of the event tables */
+/* iact.refuse_update(): the BEFORE UPDATE trigger of the event tables, refusing it */
 Datum
-events_refuse_update(PG_FUNCTION_ARGS)
+iact_events_refuse_update(PG_FUNCTION_ARGS)
 {
 	TriggerData *td = (TriggerData *) fcinfo->context;
 
@@ -80,4 +80,20 @@ events_refuse_update(PG_FUNCTION_ARGS)
 					RelationGetRelationName(td->tg_relation)),
 			 errhint("Delete the event and record it again.")));
 	PG_RETURN_NULL();
+}
+
+/* 1.0's symbol for iact_events_session_person_id: a database still at 1.0 names it */
+PG_FUNCTION_INFO_V1(events_session_person_id);
+Datum
+events_session_person_id(PG_FUNCTION_ARGS)
+{
+	return iact_events_session_person_id(fcinfo);
+}
+
+/* 1.0's symbol for iact_events_refuse_update: a database still at 1.0 names it */
+PG_FUNCTION_INFO_V1(events_refuse_update);
+Datum
+events_refuse_update(PG_FUNCTION_ARGS)
+{
+	return iact_events_refuse_update(fcinfo);
 }

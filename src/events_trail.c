@@ -31,8 +31,8 @@
 #include "utils/rel.h"
 #include "utils/syscache.h"
 
-PG_FUNCTION_INFO_V1(events_deletion_trail);
-PG_FUNCTION_INFO_V1(events_deletions_guard);
+PG_FUNCTION_INFO_V1(iact_events_deletion_trail);
+PG_FUNCTION_INFO_V1(iact_events_deletions_guard);
 
 static Oid
 trail_owner(Oid relid)
@@ -128,7 +128,7 @@ trail_insert(Relation rel, const char *operation, Datum row)
  * unrecorded row by row.
  */
 Datum
-events_deletion_trail(PG_FUNCTION_ARGS)
+iact_events_deletion_trail(PG_FUNCTION_ARGS)
 {
 	TriggerData *td = (TriggerData *) fcinfo->context;
 
@@ -149,7 +149,7 @@ events_deletion_trail(PG_FUNCTION_ARGS)
 
 /* BEFORE UPDATE/DELETE/TRUNCATE trigger of iact.event_deletions: append-only */
 Datum
-events_deletions_guard(PG_FUNCTION_ARGS)
+iact_events_deletions_guard(PG_FUNCTION_ARGS)
 {
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR,

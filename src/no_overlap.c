@@ -90,7 +90,7 @@ typedef struct NoOverlapConflict
 	TransactionId wait_xid;
 } NoOverlapConflict;
 
-PG_FUNCTION_INFO_V1(no_overlap_trigger);
+PG_FUNCTION_INFO_V1(iact_no_overlap_trigger);
 
 /* ---------------------------------------------------------------------
  * The check
@@ -383,7 +383,7 @@ report_conflict(NoOverlapGroup *g, TriggerData *td, NoOverlapConflict *c, Snapsh
  * AFTER INSERT OR UPDATE ... FOR EACH ROW.
  */
 Datum
-no_overlap_trigger(PG_FUNCTION_ARGS)
+iact_no_overlap_trigger(PG_FUNCTION_ARGS)
 {
 	TriggerData *td = (TriggerData *) fcinfo->context;
 	Relation	rel;
@@ -494,4 +494,12 @@ no_overlap_trigger(PG_FUNCTION_ARGS)
 	UnregisterSnapshot(snap);
 
 	return PointerGetDatum(NULL);
+}
+
+/* 1.0's symbol for iact_no_overlap_trigger: a database still at 1.0 names it */
+PG_FUNCTION_INFO_V1(no_overlap_trigger);
+Datum
+no_overlap_trigger(PG_FUNCTION_ARGS)
+{
+	return iact_no_overlap_trigger(fcinfo);
 }

@@ -50,8 +50,8 @@ static MemoryContext group_cxt = NULL;
 uint64		iact_no_overlap_generation = 0;
 static bool callback_registered = false;
 
-PG_FUNCTION_INFO_V1(no_overlap_members);
-PG_FUNCTION_INFO_V1(no_overlap_touch);
+PG_FUNCTION_INFO_V1(iact_no_overlap_members);
+PG_FUNCTION_INFO_V1(iact_no_overlap_touch);
 
 /* ---------------------------------------------------------------------
  * The group cache: built from pg_trigger, flushed by relcache invalidation
@@ -628,7 +628,7 @@ iact_no_overlap_group(const char *name, Oid must_contain)
  * mismatched columns).
  */
 Datum
-no_overlap_members(PG_FUNCTION_ARGS)
+iact_no_overlap_members(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	bool		strict = PG_ARGISNULL(1) ? false : PG_GETARG_BOOL(1);
@@ -699,7 +699,7 @@ no_overlap_members(PG_FUNCTION_ARGS)
  * commit (used after adding or removing members).
  */
 Datum
-no_overlap_touch(PG_FUNCTION_ARGS)
+iact_no_overlap_touch(PG_FUNCTION_ARGS)
 {
 	NoOverlapGroup g;
 
@@ -707,4 +707,20 @@ no_overlap_touch(PG_FUNCTION_ARGS)
 	for (int i = 0; i < g.nmembers; i++)
 		CacheInvalidateRelcacheByRelid(g.members[i].relid);
 	PG_RETURN_VOID();
+}
+
+/* 1.0's symbol for iact_no_overlap_members: a database still at 1.0 names it */
+PG_FUNCTION_INFO_V1(no_overlap_members);
+Datum
+no_overlap_members(PG_FUNCTION_ARGS)
+{
+	return iact_no_overlap_members(fcinfo);
+}
+
+/* 1.0's symbol for iact_no_overlap_touch: a database still at 1.0 names it */
+PG_FUNCTION_INFO_V1(no_overlap_touch);
+Datum
+no_overlap_touch(PG_FUNCTION_ARGS)
+{
+	return iact_no_overlap_touch(fcinfo);
 }

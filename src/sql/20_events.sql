@@ -77,7 +77,7 @@ SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('ia
 -- Immutability --------------------------------------------------------------
 
 CREATE FUNCTION iact.refuse_update() RETURNS trigger
-    LANGUAGE c AS 'MODULE_PATHNAME', 'events_refuse_update';
+    LANGUAGE c AS 'MODULE_PATHNAME', 'iact_events_refuse_update';
 COMMENT ON FUNCTION iact.refuse_update() IS 'BEFORE UPDATE trigger: events are immutable facts';
 
 CREATE TRIGGER work_shifts_immutable BEFORE UPDATE ON iact.work_shifts
@@ -88,7 +88,7 @@ CREATE TRIGGER extra_hours_immutable BEFORE UPDATE ON iact.extra_hours
 -- The no-overlap machinery (C) ------------------------------------------------
 
 CREATE FUNCTION iact.no_overlap_trigger() RETURNS trigger
-    LANGUAGE c AS 'MODULE_PATHNAME', 'no_overlap_trigger';
+    LANGUAGE c AS 'MODULE_PATHNAME', 'iact_no_overlap_trigger';
 COMMENT ON FUNCTION iact.no_overlap_trigger() IS
     'AFTER INSERT OR UPDATE row trigger of a no-overlap group; attach it with iact.enforce_no_overlap()';
 
@@ -96,12 +96,12 @@ CREATE FUNCTION iact.no_overlap_members(of_group text DEFAULT NULL, strict boole
     RETURNS TABLE (group_name text, table_name regclass, person_column name,
                    start_column name, end_column name, probe_index regclass,
                    max_length interval)
-    LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'no_overlap_members';
+    LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'iact_no_overlap_members';
 COMMENT ON FUNCTION iact.no_overlap_members(text, boolean) IS
     'Tables of one (or every) no-overlap group, read from pg_trigger; strict raises what the trigger would';
 
 CREATE FUNCTION iact.no_overlap_touch(group_name text) RETURNS void
-    LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'no_overlap_touch';
+    LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'iact_no_overlap_touch';
 COMMENT ON FUNCTION iact.no_overlap_touch(text) IS
     'Internal: make every backend re-read the members of a group';
 
@@ -468,7 +468,7 @@ COMMENT ON FUNCTION iact.record_extra_hours(bigint, bigint, timestamp, timestamp
 -- Visibility --------------------------------------------------------------------
 
 CREATE FUNCTION iact.session_person_id() RETURNS bigint
-    LANGUAGE c STABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'events_session_person_id';
+    LANGUAGE c STABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'iact_events_session_person_id';
 COMMENT ON FUNCTION iact.session_person_id() IS 'The setting iact.person_id as bigint (NULL when empty)';
 
 CREATE FUNCTION iact.visible_offices(person_id bigint) RETURNS SETOF bigint
@@ -614,12 +614,12 @@ SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('ia
 REVOKE ALL ON TABLE iact.event_deletions FROM PUBLIC;
 
 CREATE FUNCTION iact.event_deletion_trail() RETURNS trigger
-    LANGUAGE c AS 'MODULE_PATHNAME', 'events_deletion_trail';
+    LANGUAGE c AS 'MODULE_PATHNAME', 'iact_events_deletion_trail';
 REVOKE ALL ON FUNCTION iact.event_deletion_trail() FROM PUBLIC;
 COMMENT ON FUNCTION iact.event_deletion_trail() IS
     'AFTER DELETE row / BEFORE TRUNCATE trigger of the event tables: records each deleted event in iact.event_deletions';
 CREATE FUNCTION iact.event_deletions_guard() RETURNS trigger
-    LANGUAGE c AS 'MODULE_PATHNAME', 'events_deletions_guard';
+    LANGUAGE c AS 'MODULE_PATHNAME', 'iact_events_deletions_guard';
 REVOKE ALL ON FUNCTION iact.event_deletions_guard() FROM PUBLIC;
 
 CREATE TRIGGER work_shifts_deletion_trail AFTER DELETE ON iact.work_shifts

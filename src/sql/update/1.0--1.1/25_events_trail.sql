@@ -36,12 +36,12 @@ SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('ia
 REVOKE ALL ON TABLE iact.event_deletions FROM PUBLIC;
 
 CREATE FUNCTION iact.event_deletion_trail() RETURNS trigger
-    LANGUAGE c AS 'MODULE_PATHNAME', 'events_deletion_trail';
+    LANGUAGE c AS 'MODULE_PATHNAME', 'iact_events_deletion_trail';
 REVOKE ALL ON FUNCTION iact.event_deletion_trail() FROM PUBLIC;
 COMMENT ON FUNCTION iact.event_deletion_trail() IS
     'AFTER DELETE row / BEFORE TRUNCATE trigger of the event tables: records each deleted event in iact.event_deletions';
 CREATE FUNCTION iact.event_deletions_guard() RETURNS trigger
-    LANGUAGE c AS 'MODULE_PATHNAME', 'events_deletions_guard';
+    LANGUAGE c AS 'MODULE_PATHNAME', 'iact_events_deletions_guard';
 REVOKE ALL ON FUNCTION iact.event_deletions_guard() FROM PUBLIC;
 
 CREATE TRIGGER work_shifts_deletion_trail AFTER DELETE ON iact.work_shifts
