@@ -82,18 +82,6 @@ iact_events_refuse_update(PG_FUNCTION_ARGS)
 	PG_RETURN_NULL();
 }
 
-/* 1.0's symbol for iact_events_session_person_id: a database still at 1.0 names it */
-PG_FUNCTION_INFO_V1(events_session_person_id);
-Datum
-events_session_person_id(PG_FUNCTION_ARGS)
-{
-	return iact_events_session_person_id(fcinfo);
-}
-
-/* 1.0's symbol for iact_events_refuse_update: a database still at 1.0 names it */
-PG_FUNCTION_INFO_V1(events_refuse_update);
-Datum
-events_refuse_update(PG_FUNCTION_ARGS)
-{
-	return iact_events_refuse_update(fcinfo);
-}
+/* the C names iact--1.0.sql gives these functions */
+IACT_1_0_SYMBOL(events_session_person_id, iact_events_session_person_id)
+IACT_1_0_SYMBOL(events_refuse_update, iact_events_refuse_update)

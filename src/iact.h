@@ -63,6 +63,18 @@ extern ErrorData *iact_try_subxact(void (*fn) (void *arg), void *arg, MemoryCont
 								   bool rethrow_interventions);
 extern void iact_rethrow(ErrorData *edata) pg_attribute_noreturn();
 
+/*
+ * A C function under the name an older release's script gave it (a database
+ * still at that version calls it by that name), calling its current one.
+ */
+#define IACT_1_0_SYMBOL(old_name, new_name) \
+	PG_FUNCTION_INFO_V1(old_name); \
+	Datum \
+	old_name(PG_FUNCTION_ARGS) \
+	{ \
+		return new_name(fcinfo); \
+	}
+
 /* true when loaded through shared_preload_libraries */
 extern bool iact_preloaded;
 

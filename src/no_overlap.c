@@ -496,10 +496,5 @@ iact_no_overlap_trigger(PG_FUNCTION_ARGS)
 	return PointerGetDatum(NULL);
 }
 
-/* 1.0's symbol for iact_no_overlap_trigger: a database still at 1.0 names it */
-PG_FUNCTION_INFO_V1(no_overlap_trigger);
-Datum
-no_overlap_trigger(PG_FUNCTION_ARGS)
-{
-	return iact_no_overlap_trigger(fcinfo);
-}
+/* the C names iact--1.0.sql gives these functions */
+IACT_1_0_SYMBOL(no_overlap_trigger, iact_no_overlap_trigger)

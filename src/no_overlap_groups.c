@@ -709,18 +709,6 @@ iact_no_overlap_touch(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
-/* 1.0's symbol for iact_no_overlap_members: a database still at 1.0 names it */
-PG_FUNCTION_INFO_V1(no_overlap_members);
-Datum
-no_overlap_members(PG_FUNCTION_ARGS)
-{
-	return iact_no_overlap_members(fcinfo);
-}
-
-/* 1.0's symbol for iact_no_overlap_touch: a database still at 1.0 names it */
-PG_FUNCTION_INFO_V1(no_overlap_touch);
-Datum
-no_overlap_touch(PG_FUNCTION_ARGS)
-{
-	return iact_no_overlap_touch(fcinfo);
-}
+/* the C names iact--1.0.sql gives these functions */
+IACT_1_0_SYMBOL(no_overlap_members, iact_no_overlap_members)
+IACT_1_0_SYMBOL(no_overlap_touch, iact_no_overlap_touch)
