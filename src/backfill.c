@@ -315,9 +315,9 @@ backfill_load(Backfill *b, char **status)
 	int			n;
 
 	iact_migration_log_exec("SELECT target_oid, set_sql, where_sql, status, last_key, upper_key, "
-					   "rows_done, batches, estimated_total, run_seconds, target_table "
-					   "FROM iact.backfill_runs WHERE name = $1 FOR UPDATE",
-					   1, types, vals, NULL, false);
+							"rows_done, batches, estimated_total, run_seconds, target_table "
+							"FROM iact.backfill_runs WHERE name = $1 FOR UPDATE",
+							1, types, vals, NULL, false);
 	if (SPI_processed == 0)
 		return false;
 	tup = SPI_tuptable->vals[0];
@@ -407,10 +407,10 @@ backfill_create(Backfill *b)
 	v[10] = DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(GetUserId(), false)));
 	v[11] = Int32GetDatum(MyProcPid);
 	iact_migration_log_exec("INSERT INTO iact.backfill_runs (name, target_table, target_oid, set_sql, "
-					   "where_sql, key_columns, upper_key, batch_size, pause_ms, estimated_total, "
-					   "started_by, backend_pid, status) "
-					   "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'running')",
-					   12, types, v, n, false);
+							"where_sql, key_columns, upper_key, batch_size, pause_ms, estimated_total, "
+							"started_by, backend_pid, status) "
+							"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'running')",
+							12, types, v, n, false);
 }
 
 /* Record progress (or the end) in the same transaction as the batch. */
@@ -434,11 +434,11 @@ backfill_save(Backfill *b, const char *status, const char *error)
 	v[7] = Int32GetDatum(b->batch_size);
 	v[8] = Int32GetDatum(b->pause_ms);
 	iact_migration_log_exec("UPDATE iact.backfill_runs SET last_key = $2, rows_done = $3, batches = $4, "
-					   "run_seconds = $5, status = $6, error_message = $7, batch_size = $8, "
-					   "pause_ms = $9, backend_pid = pg_backend_pid(), updated_at = clock_timestamp(), "
-					   "finished_at = CASE WHEN $6 = 'done' THEN clock_timestamp() END "
-					   "WHERE name = $1",
-					   9, types, v, n, false);
+							"run_seconds = $5, status = $6, error_message = $7, batch_size = $8, "
+							"pause_ms = $9, backend_pid = pg_backend_pid(), updated_at = clock_timestamp(), "
+							"finished_at = CASE WHEN $6 = 'done' THEN clock_timestamp() END "
+							"WHERE name = $1",
+							9, types, v, n, false);
 }
 
 /*

@@ -142,7 +142,7 @@ require_running_entry(int64 id, bool completing)
 	char	   *runner;
 
 	iact_migration_log_exec("SELECT status, action, version, runner FROM iact.migration_log WHERE id = $1 FOR UPDATE",
-					   1, types, vals, NULL, false);
+							1, types, vals, NULL, false);
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -195,7 +195,7 @@ iact_log_migration_complete(PG_FUNCTION_ARGS)
 	external_spi_connect();
 	rollback = require_running_entry(id, true);
 	iact_migration_finish_entry(id, rollback ? "ROLLED_BACK" : "SUCCESS", rows, PG_ARGISNULL(1),
-						   NULL, NULL);
+								NULL, NULL);
 	SPI_finish();
 	PG_RETURN_VOID();
 }

@@ -134,7 +134,7 @@ iact_migration_log_has_down_checksum(void)
 
 int
 iact_migration_log_exec(const char *sql, int nargs, Oid *argtypes, Datum *values,
-				   const char *nulls, bool read_only)
+						const char *nulls, bool read_only)
 {
 	Oid			save_userid;
 	int			save_sec_context;
@@ -303,17 +303,17 @@ iact_migration_version_state(const char *version, VersionState *state)
 
 	memset(state, 0, sizeof(*state));
 	iact_migration_log_exec(iact_migration_log_has_down_checksum() ?
-					   "SELECT s.applied, s.applied_id, s.checksum, a.down_sql, s.last_status, "
-					   "a.description, a.down_checksum, a.installed_by "
-					   "FROM iact.migration_status s "
-					   "LEFT JOIN iact.migration_log a ON a.id = s.applied_id "
-					   "WHERE s.version = $1" :
-					   "SELECT s.applied, s.applied_id, s.checksum, a.down_sql, s.last_status, "
-					   "a.description, NULL::text, a.installed_by "
-					   "FROM iact.migration_status s "
-					   "LEFT JOIN iact.migration_log a ON a.id = s.applied_id "
-					   "WHERE s.version = $1",
-					   1, types, vals, NULL, true);
+							"SELECT s.applied, s.applied_id, s.checksum, a.down_sql, s.last_status, "
+							"a.description, a.down_checksum, a.installed_by "
+							"FROM iact.migration_status s "
+							"LEFT JOIN iact.migration_log a ON a.id = s.applied_id "
+							"WHERE s.version = $1" :
+							"SELECT s.applied, s.applied_id, s.checksum, a.down_sql, s.last_status, "
+							"a.description, NULL::text, a.installed_by "
+							"FROM iact.migration_status s "
+							"LEFT JOIN iact.migration_log a ON a.id = s.applied_id "
+							"WHERE s.version = $1",
+							1, types, vals, NULL, true);
 	if (SPI_processed == 1)
 	{
 		char	   *applied_id;
@@ -331,8 +331,8 @@ iact_migration_version_state(const char *version, VersionState *state)
 	}
 
 	iact_migration_log_exec("SELECT id, runner, backend_pid FROM iact.migration_log "
-					   "WHERE version = $1 AND status = 'RUNNING' ORDER BY id DESC LIMIT 1",
-					   1, types, vals, NULL, true);
+							"WHERE version = $1 AND status = 'RUNNING' ORDER BY id DESC LIMIT 1",
+							1, types, vals, NULL, true);
 	if (SPI_processed == 1)
 	{
 		char	   *pid = spi_text(0, 3);
@@ -382,13 +382,13 @@ iact_migration_mark_abandoned(void)
 	uint64		i;
 
 	iact_migration_log_exec("UPDATE iact.migration_log SET status = 'FAILED', "
-					   "completed_at = clock_timestamp(), "
-					   "duration_ms = round(extract(epoch FROM clock_timestamp() - started_at) * 1000, 3), "
-					   "error_message = 'abandoned: the session running it (process ' "
-					   "|| coalesce(backend_pid::text, '?') || ') ended before it finished' "
-					   "WHERE status = 'RUNNING' AND runner = 'run_migration' "
-					   "RETURNING id, version",
-					   0, NULL, NULL, NULL, false);
+							"completed_at = clock_timestamp(), "
+							"duration_ms = round(extract(epoch FROM clock_timestamp() - started_at) * 1000, 3), "
+							"error_message = 'abandoned: the session running it (process ' "
+							"|| coalesce(backend_pid::text, '?') || ') ended before it finished' "
+							"WHERE status = 'RUNNING' AND runner = 'run_migration' "
+							"RETURNING id, version",
+							0, NULL, NULL, NULL, false);
 	for (i = 0; i < SPI_processed; i++)
 		ereport(WARNING,
 				(errmsg("migration %s (log entry %s) was abandoned and is now marked FAILED",
@@ -461,35 +461,35 @@ iact_migration_insert_entry(const MigrationEntry *e, const MigrationActor *actor
 
 	/* a 1.0 database has no down_checksum column: $18 is then not used */
 	iact_migration_log_exec(iact_migration_log_has_down_checksum() ?
-					   "INSERT INTO iact.migration_log (version, description, action, status, "
-					   "runner, checksum, up_sql, down_sql, rollback_of, started_at, "
-					   "completed_at, duration_ms, rows_affected, error_message, error_sqlstate, "
-					   "installed_by, session_role, application_name, backend_pid, down_checksum) "
-					   "SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, t.started, "
-					   "CASE WHEN $4 <> 'RUNNING' THEN clock_timestamp() END, "
-					   "CASE WHEN $4 <> 'RUNNING' THEN "
-					   "round(extract(epoch FROM clock_timestamp() - t.started) * 1000, 3) END, "
-					   "$11, $12, $13, $14, $15, $16, $17, $18 "
-					   "FROM (SELECT coalesce($10, clock_timestamp()) AS started) t "
-					   "RETURNING id" :
-					   "INSERT INTO iact.migration_log (version, description, action, status, "
-					   "runner, checksum, up_sql, down_sql, rollback_of, started_at, "
-					   "completed_at, duration_ms, rows_affected, error_message, error_sqlstate, "
-					   "installed_by, session_role, application_name, backend_pid) "
-					   "SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, t.started, "
-					   "CASE WHEN $4 <> 'RUNNING' THEN clock_timestamp() END, "
-					   "CASE WHEN $4 <> 'RUNNING' THEN "
-					   "round(extract(epoch FROM clock_timestamp() - t.started) * 1000, 3) END, "
-					   "$11, $12, $13, $14, $15, $16, $17 "
-					   "FROM (SELECT coalesce($10, clock_timestamp()) AS started) t "
-					   "RETURNING id",
-					   18, types, v, n, false);
+							"INSERT INTO iact.migration_log (version, description, action, status, "
+							"runner, checksum, up_sql, down_sql, rollback_of, started_at, "
+							"completed_at, duration_ms, rows_affected, error_message, error_sqlstate, "
+							"installed_by, session_role, application_name, backend_pid, down_checksum) "
+							"SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, t.started, "
+							"CASE WHEN $4 <> 'RUNNING' THEN clock_timestamp() END, "
+							"CASE WHEN $4 <> 'RUNNING' THEN "
+							"round(extract(epoch FROM clock_timestamp() - t.started) * 1000, 3) END, "
+							"$11, $12, $13, $14, $15, $16, $17, $18 "
+							"FROM (SELECT coalesce($10, clock_timestamp()) AS started) t "
+							"RETURNING id" :
+							"INSERT INTO iact.migration_log (version, description, action, status, "
+							"runner, checksum, up_sql, down_sql, rollback_of, started_at, "
+							"completed_at, duration_ms, rows_affected, error_message, error_sqlstate, "
+							"installed_by, session_role, application_name, backend_pid) "
+							"SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, t.started, "
+							"CASE WHEN $4 <> 'RUNNING' THEN clock_timestamp() END, "
+							"CASE WHEN $4 <> 'RUNNING' THEN "
+							"round(extract(epoch FROM clock_timestamp() - t.started) * 1000, 3) END, "
+							"$11, $12, $13, $14, $15, $16, $17 "
+							"FROM (SELECT coalesce($10, clock_timestamp()) AS started) t "
+							"RETURNING id",
+							18, types, v, n, false);
 	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 }
 
 void
 iact_migration_finish_entry(int64 id, const char *status, int64 rows, bool rows_isnull,
-					   ErrorData *edata, const char *error_message)
+							ErrorData *edata, const char *error_message)
 {
 	Oid			types[5] = {INT8OID, TEXTOID, INT8OID, TEXTOID, TEXTOID};
 	Datum		v[5];
@@ -506,10 +506,10 @@ iact_migration_finish_entry(int64 id, const char *status, int64 rows, bool rows_
 		n[3] = ' ';
 	}
 	iact_migration_log_exec("UPDATE iact.migration_log SET status = $2, completed_at = clock_timestamp(), "
-					   "duration_ms = round(extract(epoch FROM clock_timestamp() - started_at) * 1000, 3), "
-					   "rows_affected = $3, error_message = $4, error_sqlstate = $5 "
-					   "WHERE id = $1 AND status = 'RUNNING'",
-					   5, types, v, n, false);
+							"duration_ms = round(extract(epoch FROM clock_timestamp() - started_at) * 1000, 3), "
+							"rows_affected = $3, error_message = $4, error_sqlstate = $5 "
+							"WHERE id = $1 AND status = 'RUNNING'",
+							5, types, v, n, false);
 	if (SPI_processed != 1)
 		elog(ERROR, "migration log entry " INT64_FORMAT " is no longer RUNNING", id);
 }

@@ -297,8 +297,8 @@ later_applied_versions(int64 applied_id)
 	uint64		i;
 
 	iact_migration_log_exec("SELECT version FROM iact.migration_status "
-					   "WHERE applied AND applied_id > $1 ORDER BY applied_id DESC",
-					   1, types, vals, NULL, true);
+							"WHERE applied AND applied_id > $1 ORDER BY applied_id DESC",
+							1, types, vals, NULL, true);
 	if (SPI_processed == 0)
 		return NULL;
 	initStringInfo(&buf);
