@@ -17,6 +17,8 @@
  */
 #include "postgres.h"
 
+#include "iact.h"
+
 #include "access/htup_details.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
@@ -33,19 +35,6 @@
 
 PG_FUNCTION_INFO_V1(iact_events_deletion_trail);
 PG_FUNCTION_INFO_V1(iact_events_deletions_guard);
-
-static Oid
-trail_owner(Oid relid)
-{
-	HeapTuple	tp = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	Oid			owner;
-
-	if (!HeapTupleIsValid(tp))
-		elog(ERROR, "cache lookup failed for relation %u", relid);
-	owner = ((Form_pg_class) GETSTRUCT(tp))->relowner;
-	ReleaseSysCache(tp);
-	return owner;
-}
 
 static Datum
 trail_text(const char *s, char *null)
@@ -105,7 +94,7 @@ trail_insert(Relation rel, const char *operation, Datum row)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(trail_owner(relid), save_sec_context |
+	SetUserIdAndSecContext(iact_rel_owner(relid), save_sec_context |
 						   SECURITY_LOCAL_USERID_CHANGE | SECURITY_NOFORCE_RLS);
 	save_nestlevel = NewGUCNestLevel();
 	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,

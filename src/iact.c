@@ -17,6 +17,7 @@
 #include "iact.h"
 
 #include "access/htup_details.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_index.h"
 #include "fmgr.h"
 #include "nodes/parsenodes.h"
@@ -98,4 +99,21 @@ iact_primary_key(Relation rel, AttrNumber **attnums)
 	}
 	list_free(indexes);
 	return n;
+}
+
+/* the owner of relation relid; InvalidOid when relid is invalid or names no relation */
+Oid
+iact_rel_owner(Oid relid)
+{
+	HeapTuple	tup;
+	Oid			owner;
+
+	if (!OidIsValid(relid))
+		return InvalidOid;
+	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	if (!HeapTupleIsValid(tup))
+		return InvalidOid;
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+	return owner;
 }

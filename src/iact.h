@@ -57,6 +57,9 @@ extern bool iact_call_is_nonatomic(FunctionCallInfo fcinfo);
  */
 extern int	iact_primary_key(Relation rel, AttrNumber **attnums);
 
+/* the owner of a relation, InvalidOid when there is no such relation (src/iact.c) */
+extern Oid	iact_rel_owner(Oid relid);
+
 /* run fn(arg) in a subtransaction, returning its error or NULL (src/subxact.c) */
 extern bool iact_error_is_interrupt(ErrorData *edata);
 extern ErrorData *iact_try_subxact(void (*fn) (void *arg), void *arg, MemoryContext errcxt,

@@ -58,6 +58,7 @@ extern double iact_migration_interval_ms(Interval *iv);
 extern void iact_migration_set_lock_timeout(int timeout_ms);
 
 extern char *iact_migration_text_arg(FunctionCallInfo fcinfo, int argno, const char *argname);
+extern char *iact_migration_description_arg(FunctionCallInfo fcinfo, int argno);
 extern void iact_migration_version_state(const char *version, VersionState *state);
 extern void iact_migration_refuse_if_running(const char *version, const VersionState *state);
 extern void iact_migration_refuse_apply(const char *version, const VersionState *state);

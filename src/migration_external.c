@@ -97,12 +97,7 @@ iact_log_migration_start(PG_FUNCTION_ARGS)
 	char	   *description;
 	char	   *down_sql = NULL;
 
-	if (PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("description must not be NULL"),
-				 errhint("Use an empty string for no description.")));
-	description = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	description = iact_migration_description_arg(fcinfo, 1);
 	if (PG_NARGS() > 2 && !PG_ARGISNULL(2))
 	{
 		down_sql = iact_migration_text_arg(fcinfo, 2, "down_sql");
@@ -169,6 +164,17 @@ require_running_entry(int64 id, bool completing)
 	return strcmp(spi_text(0, 2), "rollback") == 0;
 }
 
+/* the log_id argument of log_migration_complete and log_migration_failed */
+static int64
+log_id_arg(FunctionCallInfo fcinfo)
+{
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("log_id must not be NULL")));
+	return PG_GETARG_INT64(0);
+}
+
 /* log_migration_complete(log_id, rows_affected): SUCCESS, or ROLLED_BACK */
 Datum
 iact_log_migration_complete(PG_FUNCTION_ARGS)
@@ -177,11 +183,7 @@ iact_log_migration_complete(PG_FUNCTION_ARGS)
 	int64		rows = 0;
 	bool		rollback;
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("log_id must not be NULL")));
-	id = PG_GETARG_INT64(0);
+	id = log_id_arg(fcinfo);
 	if (!PG_ARGISNULL(1))
 	{
 		rows = PG_GETARG_INT64(1);
@@ -208,11 +210,7 @@ iact_log_migration_failed(PG_FUNCTION_ARGS)
 	char	   *message;
 	bool		rollback;
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("log_id must not be NULL")));
-	id = PG_GETARG_INT64(0);
+	id = log_id_arg(fcinfo);
 	message = iact_migration_text_arg(fcinfo, 1, "error_message");
 	external_spi_connect();
 	rollback = require_running_entry(id, false);

@@ -110,14 +110,10 @@ static Oid
 migration_log_owner(void)
 {
 	Oid			relid = migration_log_relid();
-	HeapTuple	tp;
-	Oid			owner;
+	Oid			owner = iact_rel_owner(relid);
 
-	tp = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	if (!HeapTupleIsValid(tp))
+	if (!OidIsValid(owner))
 		elog(ERROR, "cache lookup failed for relation %u", relid);
-	owner = ((Form_pg_class) GETSTRUCT(tp))->relowner;
-	ReleaseSysCache(tp);
 	return owner;
 }
 
@@ -188,6 +184,18 @@ iact_migration_text_arg(FunctionCallInfo fcinfo, int argno, const char *argname)
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("%s must not be empty", argname)));
 	return NULL;				/* keep compiler quiet */
+}
+
+/* A migration's description: any text, empty included, but not NULL. */
+char *
+iact_migration_description_arg(FunctionCallInfo fcinfo, int argno)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("description must not be NULL"),
+				 errhint("Use an empty string for no description.")));
+	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
 }
 
 /*

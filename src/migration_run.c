@@ -216,12 +216,7 @@ iact_run_migration(PG_FUNCTION_ARGS)
 	oldcxt = MemoryContextSwitchTo(cxt);
 
 	version = iact_migration_text_arg(fcinfo, 0, "version");
-	if (PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("description must not be NULL"),
-				 errhint("Use an empty string for no description.")));
-	description = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	description = iact_migration_description_arg(fcinfo, 1);
 	up_sql = iact_migration_text_arg(fcinfo, 2, "up_sql");
 	if (!PG_ARGISNULL(3))
 		down_sql = iact_migration_text_arg(fcinfo, 3, "down_sql");

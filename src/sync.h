@@ -238,7 +238,6 @@ typedef struct SyncAs
 	int			sec;
 	int			nest;
 } SyncAs;
-extern Oid	iact_sync_rel_owner(Oid relid);
 extern Oid	iact_sync_registry_owner(void);
 extern int	iact_sync_pin_search_path(void);
 extern void iact_sync_unpin_search_path(int nest);

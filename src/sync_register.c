@@ -9,6 +9,7 @@
 #include "postgres.h"
 
 #include "sync.h"
+#include "sync_remote.h"
 
 #include "foreign/foreign.h"
 #include "funcapi.h"
@@ -111,11 +112,8 @@ iact_sync_source_tables(PG_FUNCTION_ARGS)
 			iact_sync_my_error(conn, ERRCODE_CONNECTION_FAILURE, servername,
 							   psprintf("listing the tables of %s", database), NULL);
 		if (ncols != 2)
-			ereport(ERROR,
-					(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
-					 errmsg("MariaDB server \"%s\": unexpected reply to listing the tables of %s",
-							servername, database),
-					 errdetail("%u columns instead of 2.", ncols)));
+			iact_sync_my_bad_reply(servername, psprintf("listing the tables of %s", database),
+								   psprintf("%u columns instead of 2.", ncols), NULL);
 		while ((rc = iact_my_fetch(conn, &row, &lens)) == 1)
 		{
 			Datum		values[2];
@@ -123,11 +121,8 @@ iact_sync_source_tables(PG_FUNCTION_ARGS)
 
 			CHECK_FOR_INTERRUPTS();
 			if (row[0] == NULL)
-				ereport(ERROR,
-						(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
-						 errmsg("MariaDB server \"%s\": unexpected reply to listing the tables of %s",
-								servername, database),
-						 errdetail("A table name was NULL.")));
+				iact_sync_my_bad_reply(servername, psprintf("listing the tables of %s", database),
+									   "A table name was NULL.", NULL);
 			values[0] = PointerGetDatum(cstring_to_text_with_len(row[0], (int) lens[0]));
 			values[1] = row[1] ? DirectFunctionCall1(int8in, CStringGetDatum(row[1])) : (Datum) 0;
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);

@@ -4,7 +4,8 @@
  *	  The PostgreSQL side of the MariaDB boundary: waiting for MariaDB
  *	  without blocking the backend (iact_my_wait, called by
  *	  src/mariadb_client.c for every wait of Connector/C's non-blocking
- *	  API), and the one reporter of MariaDB errors.
+ *	  API), and the one reporter of MariaDB errors (a failed call, a reply
+ *	  of the wrong shape).
  *
  * A wait sleeps on the process latch together with the connection's socket,
  * so a cancel (pg_cancel_backend, statement_timeout), a termination
@@ -18,6 +19,7 @@
 #include "postgres.h"
 
 #include "sync.h"
+#include "sync_remote.h"
 
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
@@ -116,5 +118,22 @@ iact_sync_my_error(struct IactMyConn *conn, int sqlstate, const char *server,
 			 what ? errmsg("MariaDB server \"%s\": %s failed", server, what)
 			 : errmsg("could not connect to MariaDB server \"%s\"", server),
 			 errdetail("MariaDB error %u: %s", iact_my_errno(conn), iact_my_error(conn)),
+			 hint ? errhint("%s", hint) : 0));
+}
+
+/*
+ * The one reporter of a MariaDB reply that does not have the shape asked
+ * for (a column missing, a NULL where a value must be): throws
+ * ERRCODE_FDW_INVALID_DATA_TYPE, "MariaDB server "S": unexpected reply to
+ * WHAT", with the detail and the hint when given.
+ */
+void
+iact_sync_my_bad_reply(const char *server, const char *what, const char *detail,
+					   const char *hint)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+			 errmsg("MariaDB server \"%s\": unexpected reply to %s", server, what),
+			 detail ? errdetail("%s", detail) : 0,
 			 hint ? errhint("%s", hint) : 0));
 }

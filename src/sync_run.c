@@ -344,7 +344,7 @@ resolve_owner(SyncRun *r)
 	/* another table under the registered name: the run fails (iact_sync_as_owner) */
 	if (r->check_oid && OidIsValid(relid) && relid != r->tgt_oid)
 		relid = InvalidOid;
-	r->owner = iact_sync_rel_owner(relid);
+	r->owner = iact_rel_owner(relid);
 	if (OidIsValid(r->owner) && !has_privs_of_role(r->outer_user, r->owner))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),

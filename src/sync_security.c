@@ -42,23 +42,6 @@ PG_FUNCTION_INFO_V1(iact_sync_register);
 PG_FUNCTION_INFO_V1(iact_sync_unregister);
 PG_FUNCTION_INFO_V1(iact_sync_alter);
 
-/* the owner of a relation, InvalidOid when it does not exist */
-Oid
-iact_sync_rel_owner(Oid relid)
-{
-	HeapTuple	tup;
-	Oid			owner;
-
-	if (!OidIsValid(relid))
-		return InvalidOid;
-	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	if (!HeapTupleIsValid(tup))
-		return InvalidOid;
-	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
-	ReleaseSysCache(tup);
-	return owner;
-}
-
 /* the owner of iact.sync_tables: who writes iact's bookkeeping */
 Oid
 iact_sync_registry_owner(void)
@@ -68,7 +51,7 @@ iact_sync_registry_owner(void)
 
 	if (!OidIsValid(relid))
 		elog(ERROR, "iact.sync_tables does not exist");
-	return iact_sync_rel_owner(relid);
+	return iact_rel_owner(relid);
 }
 
 /*
@@ -112,7 +95,7 @@ iact_sync_as_owner(SyncRun *r, SyncAs *save)
 
 	GetUserIdAndSecContext(&save->user, &save->sec);
 	relid = RangeVarGetRelid(makeRangeVar(r->tgt_schema, r->tgt_table, -1), RowExclusiveLock, true);
-	r->owner = iact_sync_rel_owner(iact_sync_check_target(r, relid));
+	r->owner = iact_rel_owner(iact_sync_check_target(r, relid));
 	if (!OidIsValid(r->owner))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
@@ -142,7 +125,7 @@ iact_sync_check_target(SyncRun *r, Oid relid)
 
 	if (!r->check_oid || !OidIsValid(relid) || relid == r->tgt_oid)
 		return relid;
-	owner = GetUserNameFromId(iact_sync_rel_owner(relid), true);
+	owner = GetUserNameFromId(iact_rel_owner(relid), true);
 	ereport(ERROR,
 			(errcode(ERRCODE_UNDEFINED_TABLE),
 			 errmsg("target table %s is not the table registered for this sync", r->tgt_qual),
@@ -187,7 +170,7 @@ iact_sync_restore(SyncAs *save)
 static void
 check_target_owner(Oid relid, const char *target)
 {
-	Oid			owner = iact_sync_rel_owner(relid);
+	Oid			owner = iact_rel_owner(relid);
 
 	if (OidIsValid(owner) ? has_privs_of_role(GetUserId(), owner) : superuser())
 		return;

@@ -12,6 +12,7 @@
 #include "postgres.h"
 
 #include "sync.h"
+#include "sync_remote.h"
 
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -202,11 +203,8 @@ iact_sync_source_columns(PG_FUNCTION_ARGS)
 			iact_sync_my_error(conn, ERRCODE_CONNECTION_FAILURE, servername,
 							   psprintf("reading the columns of %s", source), NULL);
 		if (ncols != 7)
-			ereport(ERROR,
-					(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
-					 errmsg("MariaDB server \"%s\": unexpected reply to reading the columns of %s",
-							servername, source),
-					 errdetail("%u columns instead of 7.", ncols)));
+			iact_sync_my_bad_reply(servername, psprintf("reading the columns of %s", source),
+								   psprintf("%u columns instead of 7.", ncols), NULL);
 		while ((rc = iact_my_fetch(conn, &row, &lens)) == 1)
 		{
 			Datum		values[6];
@@ -215,11 +213,8 @@ iact_sync_source_columns(PG_FUNCTION_ARGS)
 			const char *pgtype;
 
 			if (row[0] == NULL || row[1] == NULL || row[2] == NULL || row[3] == NULL)
-				ereport(ERROR,
-						(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
-						 errmsg("MariaDB server \"%s\": unexpected reply to reading the columns of %s",
-								servername, source),
-						 errdetail("A column's position, name or type was NULL.")));
+				iact_sync_my_bad_reply(servername, psprintf("reading the columns of %s", source),
+									   "A column's position, name or type was NULL.", NULL);
 			is_json = row[6] && strcmp(row[6], "1") == 0;
 			pgtype = iact_sync_map_type(is_json ? "json" : row[2], row[3], tinybool);
 
