@@ -23,6 +23,10 @@
 
 PG_FUNCTION_INFO_V1(iact_audit_log_guard);
 
+/*
+ * BEFORE UPDATE/DELETE/TRUNCATE trigger of the audit tables: append-only,
+ * except for superusers (whose rows pass unchanged).
+ */
 Datum
 iact_audit_log_guard(PG_FUNCTION_ARGS)
 {

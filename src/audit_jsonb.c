@@ -73,6 +73,7 @@ struct AuditRowFormat
  * ---------------------------------------------------------------------
  */
 
+/* how a value of type typid is written into the audit jsonb */
 static AuditConv
 audit_conv_for_type(Oid typid)
 {
@@ -120,6 +121,7 @@ typedef struct AuditKey
 	const char *name;
 } AuditKey;
 
+/* qsort comparator of AuditKeys, in jsonb's key order */
 static int
 audit_key_cmp(const void *a, const void *b)
 {

@@ -176,6 +176,7 @@ backfill_key(Backfill *b)
 	table_close(rel, NoLock);
 }
 
+/* append "(prefix k1 suffix, prefix k2 suffix, ...)" over the key columns */
 static void
 append_keys(StringInfo buf, Backfill *b, const char *prefix, const char *suffix)
 {
@@ -187,6 +188,7 @@ append_keys(StringInfo buf, Backfill *b, const char *prefix, const char *suffix)
 	appendStringInfoChar(buf, ')');
 }
 
+/* append "($first::type1, $first+1::type2, ...)" over the key columns */
 static void
 append_params(StringInfo buf, Backfill *b, int first)
 {
@@ -258,6 +260,7 @@ batch_sql(Backfill *b, bool with_lower)
 	return q.data;
 }
 
+/* a key's values (text) as a text[] Datum, as iact.backfill_runs stores it */
 static Datum
 keys_to_array(char **keys, int n)
 {
@@ -269,6 +272,7 @@ keys_to_array(char **keys, int n)
 	return PointerGetDatum(construct_array(d, n, TEXTOID, -1, false, TYPALIGN_INT));
 }
 
+/* a text[] Datum of key values back as strings; *n gets their number */
 static char **
 array_to_keys(Datum a, int *n)
 {
@@ -284,6 +288,7 @@ array_to_keys(Datum a, int *n)
 	return keys;
 }
 
+/* a key's values as "v1, v2", for messages */
 static char *
 keys_text(char **keys, int n)
 {
@@ -482,6 +487,10 @@ backfill_batch(Backfill *b, int64 *rows, char ***last)
 	return true;
 }
 
+/*
+ * The progress NOTICE (rows done, share of the estimate, rate, last key),
+ * or with done the final one.
+ */
 static void
 backfill_notice(Backfill *b, bool done)
 {
@@ -500,6 +509,7 @@ backfill_notice(Backfill *b, bool done)
 						rate, b->last ? keys_text(b->last, b->nkeys) : "")));
 }
 
+/* wait ms milliseconds between batches, interruptibly (cancel, shutdown) */
 static void
 backfill_pause(int ms)
 {
@@ -535,6 +545,11 @@ backfill_key_style(void)
 							 GUC_ACTION_SAVE, true, 0, false);
 }
 
+/*
+ * One batch, in the caller's subtransaction (iact_try_subxact): keys in the
+ * fixed text style, then deferred constraints checked at once, so that
+ * their failure is this batch's error.
+ */
 static void
 backfill_step(void *arg)
 {
@@ -609,6 +624,13 @@ backfill_run(Backfill *b)
 	backfill_notice(b, true);
 }
 
+/*
+ * CALL iact.backfill(name, target, set_sql, where_sql, batch_size, pause):
+ * only outside a transaction block (it commits after every batch).  Takes
+ * the backfill's lock, finds or records its iact.backfill_runs row, and runs
+ * the batches left; a second call with the same name resumes, or says it is
+ * done.  The lock is released on every path.
+ */
 Datum
 iact_backfill(PG_FUNCTION_ARGS)
 {

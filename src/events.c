@@ -41,6 +41,7 @@ person_id_check(char **newval, void **extra, GucSource source)
 	return true;
 }
 
+/* the setting iact.person_id (superuser-set: who this session acts for) */
 void
 iact_events_init(void)
 {

@@ -128,6 +128,7 @@ maintenance_database(void)
 	return db ? db : "postgres";
 }
 
+/* sleep ms on the latch, interruptibly; reload the configuration on SIGHUP */
 static void
 maintenance_sleep(long ms)
 {

@@ -66,6 +66,7 @@ migration_xact_callback(XactEvent event, void *arg)
 				 errhint("Commit or roll back instead.")));
 }
 
+/* the migration settings (iact.migration_lock_timeout) and the PREPARE guard */
 void
 iact_migration_init(void)
 {
@@ -128,6 +129,12 @@ iact_migration_log_has_down_checksum(void)
 	return get_attnum(migration_log_relid(), "down_checksum") != InvalidAttrNumber;
 }
 
+/*
+ * Run sql on iact's own tables as the owner of iact.migration_log, with
+ * search_path pg_catalog, pg_temp and the latest snapshot (a row committed by
+ * a session that held the migration lock before us is seen).  Returns
+ * SPI's code; an error when it is negative.  Needs SPI connected.
+ */
 int
 iact_migration_log_exec(const char *sql, int nargs, Oid *argtypes, Datum *values,
 						const char *nulls, bool read_only)
@@ -209,6 +216,11 @@ iact_migration_interval_ms(Interval *iv)
 		((double) iv->month * DAYS_PER_MONTH + iv->day) * SECS_PER_DAY * 1000.0;
 }
 
+/*
+ * A call's lock_timeout argument in milliseconds: NULL takes
+ * iact.migration_lock_timeout; 0 waits forever; an error outside
+ * [0, INT_MAX] ms.
+ */
 int
 iact_migration_timeout_ms(Datum interval, bool isnull)
 {
@@ -303,6 +315,11 @@ spi_text(int row, int col)
 	return SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col);
 }
 
+/*
+ * What iact.migration_status and the log say about version: applied or not
+ * (with that entry's description, checksums, down_sql and role), and the
+ * latest RUNNING entry.  Needs SPI connected; strings in SPI's context.
+ */
 void
 iact_migration_version_state(const char *version, VersionState *state)
 {
@@ -351,6 +368,7 @@ iact_migration_version_state(const char *version, VersionState *state)
 	}
 }
 
+/* refuse when a RUNNING entry exists for version (another runner, or one that died) */
 void
 iact_migration_refuse_if_running(const char *version, const VersionState *state)
 {
@@ -404,6 +422,10 @@ iact_migration_mark_abandoned(void)
 				 errdetail("The session running it ended before it finished; its changes were rolled back.")));
 }
 
+/*
+ * The error_message (message, then the detail) and error_sqlstate values
+ * of edata for the log, NULLs when there is no error.
+ */
 static void
 error_fields(ErrorData *edata, Datum *msg, char *msgnull, Datum *state, char *statenull)
 {
@@ -432,6 +454,11 @@ nullable_text(const char *s, char *null)
 	return s ? CStringGetTextDatum(s) : (Datum) 0;
 }
 
+/*
+ * Insert a migration_log row for e, run by actor, and return its id.  The
+ * down_checksum is computed here from down_sql (left out in a 1.0
+ * database, which has no such column).  Needs SPI connected.
+ */
 int64
 iact_migration_insert_entry(const MigrationEntry *e, const MigrationActor *actor)
 {
@@ -495,6 +522,10 @@ iact_migration_insert_entry(const MigrationEntry *e, const MigrationActor *actor
 	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 }
 
+/*
+ * Close the RUNNING entry id with status, the rows affected (or NULL) and
+ * the error (edata's, or error_message); an error when it is not RUNNING.
+ */
 void
 iact_migration_finish_entry(int64 id, const char *status, int64 rows, bool rows_isnull,
 							ErrorData *edata, const char *error_message)
@@ -522,6 +553,7 @@ iact_migration_finish_entry(int64 id, const char *status, int64 rows, bool rows_
 		elog(ERROR, "migration log entry " INT64_FORMAT " is no longer RUNNING", id);
 }
 
+/* SHA-256 of data as 64 lowercase hex digits (palloc'd) */
 char *
 iact_migration_sha256_hex(const char *data, size_t len)
 {

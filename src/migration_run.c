@@ -191,6 +191,10 @@ run_in_subxact(const char *sql, const char *what, int timeout_ms, bool check_def
 	return *edata == NULL;
 }
 
+/*
+ * CALL iact.run_migration(version, description, up_sql, down_sql,
+ * lock_timeout): see the top of this file.  Returns the log entry's id.
+ */
 Datum
 iact_run_migration(PG_FUNCTION_ARGS)
 {
@@ -413,6 +417,11 @@ rollback_check_down_sql(const char *version, const VersionState *state)
 	return applier;
 }
 
+/*
+ * iact.safe_rollback_migration(version, lock_timeout): under the migration
+ * lock, check the applied entry's down_sql against its checksum, run it as
+ * the role that applied the migration (confined), and log the rollback.
+ */
 Datum
 iact_safe_rollback_migration(PG_FUNCTION_ARGS)
 {

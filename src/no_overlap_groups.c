@@ -68,6 +68,10 @@ flush_groups(void)
 	iact_no_overlap_generation++;
 }
 
+/*
+ * Relcache invalidation: drop the cached groups when a member table (or,
+ * relid invalid, any relation) changed, so that the next check reloads them.
+ */
 static void
 no_overlap_relcache_cb(Datum arg, Oid relid)
 {
@@ -153,6 +157,7 @@ check_group_name(const char *name)
 						 NO_OVERLAP_MAX_NAME)));
 }
 
+/* the access method of index indexoid, InvalidOid when it is gone */
 static Oid
 index_am(Oid indexoid)
 {
@@ -271,6 +276,10 @@ find_probe_index(Relation rel, AttrNumber person_att, AttrNumber start_att,
 	return best;
 }
 
+/*
+ * The attribute number of column col of member rel of group; an error when
+ * it does not exist, and with strict when it may be NULL.
+ */
 static AttrNumber
 member_column(Relation rel, const char *group, const char *col, bool strict)
 {

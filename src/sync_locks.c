@@ -137,6 +137,7 @@ iact_sync_session_locks(void)
 	return set;
 }
 
+/* how many session-level holds of (tag, mode) set has; 0 when none */
 static int64
 count_in(SyncLockSet *set, const LOCKTAG *tag, LOCKMODE mode)
 {

@@ -34,6 +34,7 @@ int			iact_sync_batch_size = 1000;
 bool		iact_sync_allow_write_account = false;
 int			iact_sync_history_days = 90;
 
+/* the sync's settings: iact.sync_batch_size, iact.sync_allow_write_account, iact.sync_history_days */
 void
 iact_sync_init(void)
 {

@@ -99,6 +99,7 @@ worker_shmem_request(void)
 	RequestAddinShmemSpace(MAXALIGN(sizeof(WorkerShared)));
 }
 
+/* create (or attach to) the worker's shared state */
 static void
 worker_shmem_startup(void)
 {
@@ -116,6 +117,10 @@ worker_shmem_startup(void)
 	LWLockRelease(AddinShmemInitLock);
 }
 
+/*
+ * The worker's settings; with shared_preload_libraries, also iact.database,
+ * its shared memory and the background worker itself.
+ */
 void
 iact_worker_init(void)
 {
@@ -179,6 +184,7 @@ get_requests_relid(void)
 static bool wake_at_commit = false;
 static bool wake_callback_registered = false;
 
+/* at commit, set the worker's latch when asked to; forget the request at the end */
 static void
 wake_xact_callback(XactEvent event, void *arg)
 {
@@ -194,6 +200,7 @@ wake_xact_callback(XactEvent event, void *arg)
 		wake_at_commit = false;
 }
 
+/* ask for the worker to be woken when this transaction commits */
 static void
 wake_worker_at_commit(void)
 {
@@ -486,6 +493,7 @@ tables_to_run(MemoryContext cxt, bool all, const int32 *requested, int nreq, dou
 	return due;
 }
 
+/* what pg_stat_activity shows the worker doing, printf-style (255 bytes at most) */
 static void
 set_activity(const char *fmt,...) pg_attribute_printf(1, 2);
 
@@ -702,6 +710,11 @@ worker_pass(WorkerLoop *w, MemoryContext cxt, bool all, int32 *requested, int nr
 	return true;				/* look again at once: the schedule moved */
 }
 
+/*
+ * The background worker: connects to iact.database, then loops over the
+ * schedule (syncs due, requests), sleeping on its latch in between;
+ * reloads on SIGHUP, exits on SIGTERM or with the postmaster.
+ */
 void
 iact_worker_main(Datum arg)
 {
