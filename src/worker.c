@@ -117,10 +117,7 @@ worker_shmem_startup(void)
 	LWLockRelease(AddinShmemInitLock);
 }
 
-/*
- * The worker's settings; with shared_preload_libraries, also iact.database,
- * its shared memory and the background worker itself.
- */
+/* the worker's settings; when preloaded also iact.database, its shared memory and the worker */
 void
 iact_worker_init(void)
 {
@@ -710,11 +707,7 @@ worker_pass(WorkerLoop *w, MemoryContext cxt, bool all, int32 *requested, int nr
 	return true;				/* look again at once: the schedule moved */
 }
 
-/*
- * The background worker: connects to iact.database, then loops over the
- * schedule (syncs due, requests), sleeping on its latch in between;
- * reloads on SIGHUP, exits on SIGTERM or with the postmaster.
- */
+/* the worker: in iact.database, runs the syncs due or requested, sleeping on its latch between */
 void
 iact_worker_main(Datum arg)
 {
