@@ -127,3 +127,17 @@ DROP OWNED BY regress_backfiller;
 DROP ROLE regress_backfiller;
 DROP VIEW bf_view;
 DROP TABLE bf_people, bf_calls, bf_empty, bf_nokey, bf_days, bf_child, bf_parent;
+
+-- the key is the primary key's key columns, not its INCLUDE columns; a DEFERRABLE primary key is one too
+CREATE TABLE bf_incl (id int, note text, n int NOT NULL DEFAULT 0, PRIMARY KEY (id) INCLUDE (note));
+INSERT INTO bf_incl (id, note) SELECT g, 'note ' || g % 3 FROM generate_series(1, 10) g;
+CREATE TABLE bf_defer (id int PRIMARY KEY DEFERRABLE INITIALLY DEFERRED, n int NOT NULL DEFAULT 0);
+INSERT INTO bf_defer (id) SELECT generate_series(1, 10);
+SET client_min_messages = warning;
+CALL iact.backfill('bf_incl', 'bf_incl', 'n = n + 1', NULL, 4);
+CALL iact.backfill('bf_defer', 'bf_defer', 'n = n + 1', NULL, 4);
+RESET client_min_messages;
+SELECT name, status, rows_done, batches, key_columns, last_key, upper_key
+  FROM iact.backfill_runs WHERE name IN ('bf_incl', 'bf_defer') ORDER BY name;
+SELECT (SELECT count(*) FROM bf_incl WHERE n = 1) AS incl_once, (SELECT count(*) FROM bf_defer WHERE n = 1) AS defer_once;
+DROP TABLE bf_incl, bf_defer;

@@ -62,6 +62,7 @@ chomp $holder_pid;
 isnt($ret, 0, 'migration lock wait gives up after lock_timeout');
 like($err, qr/could not obtain the migration lock within 300 ms/, 'lock timeout error');
 like($err, qr/Process $holder_pid is running a migration or a rollback/, 'it names the holder');
+like($err, qr/waiting for the migration lock held by process $holder_pid\b/, 'the NOTICE names the holder too');
 ($ret, $out, $err) = $node->psql('postgres',
 	qq{SET iact.migration_lock_timeout = '200ms';\nSELECT iact.safe_rollback_migration('3');});
 like($err, qr/could not obtain the migration lock within 200 ms/, 'iact.migration_lock_timeout applies');
