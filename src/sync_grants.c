@@ -26,6 +26,7 @@
 #include "postgres.h"
 
 #include "sync.h"
+#include "sync_remote.h"
 
 #include "access/genam.h"
 #include "access/table.h"
@@ -180,8 +181,6 @@ db_is_source(GrantsCheck *gc, const char *db, bool is_pattern)
 static bool
 routine_is_definer(GrantsCheck *gc, const char *type, const char *db, const char *name)
 {
-	char	   *edb = palloc(strlen(db) * 2 + 1);
-	char	   *ename = palloc(strlen(name) * 2 + 1);
 	char	   *sql;
 	unsigned int ncols;
 	char	  **row;
@@ -189,11 +188,9 @@ routine_is_definer(GrantsCheck *gc, const char *type, const char *db, const char
 	int			rc;
 	bool		definer = true;	/* not visible: assume the worst */
 
-	iact_my_escape(gc->conn, edb, db, strlen(db));
-	iact_my_escape(gc->conn, ename, name, strlen(name));
 	sql = psprintf("SELECT SECURITY_TYPE FROM information_schema.ROUTINES "
-				   "WHERE ROUTINE_SCHEMA = '%s' AND ROUTINE_NAME = '%s' AND ROUTINE_TYPE = '%s'",
-				   edb, ename, type);
+				   "WHERE ROUTINE_SCHEMA = %s AND ROUTINE_NAME = %s AND ROUTINE_TYPE = '%s'",
+				   iact_sync_my_literal(gc->conn, db), iact_sync_my_literal(gc->conn, name), type);
 	if (iact_my_query(gc->conn, sql, &ncols) != 0)
 		iact_sync_my_error(gc->conn, ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION,
 						   gc->server, "reading information_schema.ROUTINES", NULL);

@@ -94,7 +94,6 @@ iact_sync_source_tables(PG_FUNCTION_ARGS)
 		char	  **row;
 		unsigned long *lens;
 		int			rc;
-		char	   *esc;
 
 		conn = iact_sync_connect(server->serverid, &dbname);
 		if (database == NULL)
@@ -104,11 +103,10 @@ iact_sync_source_tables(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_FDW_SCHEMA_NOT_FOUND),
 					 errmsg("no source database given and server \"%s\" has no dbname", servername),
 					 errhint("Pass source_database, or set the server's dbname option.")));
-		esc = palloc(strlen(database) * 2 + 1);
-		iact_my_escape(conn, esc, database, strlen(database));
 		if (iact_my_query(conn, psprintf("SELECT TABLE_NAME, TABLE_ROWS FROM information_schema.TABLES "
-										 "WHERE TABLE_SCHEMA = '%s' AND TABLE_TYPE = 'BASE TABLE' "
-										 "ORDER BY TABLE_NAME", esc), &ncols) != 0)
+										 "WHERE TABLE_SCHEMA = %s AND TABLE_TYPE = 'BASE TABLE' "
+										 "ORDER BY TABLE_NAME", iact_sync_my_literal(conn, database)),
+						  &ncols) != 0)
 			iact_sync_my_error(conn, ERRCODE_CONNECTION_FAILURE, servername,
 							   psprintf("listing the tables of %s", database), NULL);
 		if (ncols != 2)

@@ -102,6 +102,25 @@ iact_sync_my_ident(const char *name)
 }
 
 /*
+ * value as a MariaDB string literal: '...', escaped by Connector/C in the
+ * connection's character set (palloc'd).  The one quoting of values sent to
+ * MariaDB.
+ */
+char *
+iact_sync_my_literal(IactMyConn *conn, const char *value)
+{
+	size_t		len = strlen(value);
+	char	   *out = palloc(len * 2 + 3);
+	unsigned long n;
+
+	out[0] = '\'';
+	n = iact_my_escape(conn, out + 1, value, len);
+	out[n + 1] = '\'';
+	out[n + 2] = '\0';
+	return out;
+}
+
+/*
  * The one reporter of a failed MariaDB call: throws sqlstate with "MariaDB
  * server "S": WHAT failed" (with what NULL, the failed connection's "could
  * not connect to MariaDB server "S""), MariaDB's error number and message in

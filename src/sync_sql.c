@@ -167,8 +167,6 @@ iact_sync_source_columns(PG_FUNCTION_ARGS)
 		char	  **row;
 		unsigned long *lens;
 		int			rc;
-		char	   *esc_s;
-		char	   *esc_t;
 		char	   *elsewhere;
 
 		schema = dot ? pnstrdup(source, dot - source) : NULL;
@@ -185,10 +183,6 @@ iact_sync_source_columns(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_FDW_SCHEMA_NOT_FOUND),
 					 errmsg("no database given for source table \"%s\"", source),
 					 errhint("Use 'database.table', or set the server's dbname option.")));
-		esc_s = palloc(strlen(schema) * 2 + 1);
-		esc_t = palloc(strlen(table) * 2 + 1);
-		iact_my_escape(conn, esc_s, schema, strlen(schema));
-		iact_my_escape(conn, esc_t, table, strlen(table));
 		sql = psprintf("SELECT c.ORDINAL_POSITION, c.COLUMN_NAME, c.DATA_TYPE, c.COLUMN_TYPE, "
 					   "c.IS_NULLABLE = 'YES', "
 					   "(SELECT s.SEQ_IN_INDEX FROM information_schema.STATISTICS s "
@@ -198,8 +192,8 @@ iact_sync_source_columns(PG_FUNCTION_ARGS)
 					   " WHERE k.CONSTRAINT_SCHEMA = c.TABLE_SCHEMA AND k.TABLE_NAME = c.TABLE_NAME "
 					   " AND k.CHECK_CLAUSE = CONCAT('json_valid(`', c.COLUMN_NAME, '`)')) "
 					   "FROM information_schema.COLUMNS c "
-					   "WHERE c.TABLE_SCHEMA = '%s' AND c.TABLE_NAME = '%s' ORDER BY c.ORDINAL_POSITION",
-					   esc_s, esc_t);
+					   "WHERE c.TABLE_SCHEMA = %s AND c.TABLE_NAME = %s ORDER BY c.ORDINAL_POSITION",
+					   iact_sync_my_literal(conn, schema), iact_sync_my_literal(conn, table));
 		if (iact_my_query(conn, sql, &ncols) != 0)
 			iact_sync_my_error(conn, ERRCODE_CONNECTION_FAILURE, servername,
 							   psprintf("reading the columns of %s", source), NULL);
