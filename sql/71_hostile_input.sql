@@ -91,7 +91,12 @@ INSERT INTO regress_sweep_fn VALUES
   ('iact.enable_audit', ARRAY[$$'regress_sweep_t'$$, $$'{}'$$, 'true'], '{regclass,text[],boolean}', 'select'),
   ('iact.disable_audit', ARRAY[$$'regress_sweep_t'$$, 'false'], '{regclass,boolean}', 'select'),
   ('iact.purge_audit_log', ARRAY[$$'1 day'$$, '10000', 'NULL'], '{interval,integer,integer}', 'select'),
-  ('iact.purge_audit_log_batched', ARRAY[$$'1 day'$$, '10000'], '{interval,integer}', 'top');
+  ('iact.purge_audit_log_batched', ARRAY[$$'1 day'$$, '10000'], '{interval,integer}', 'top'),
+  ('iact.metrics_escape', ARRAY[$$'a'$$, 'true'], '{text,boolean}', 'select'),
+  ('iact.metrics_value', ARRAY['1.5'], '{float8}', 'select'),
+  ('iact.metrics_family', ARRAY[$$'m'$$, $$'gauge'$$, $$'h'$$], '{text,text,text}', 'select'),
+  ('iact.metrics_sample', ARRAY[$$'m'$$, '1', $$'k'$$, $$'v'$$, $$'j'$$, $$'w'$$],
+   '{text,float8,text,text,text,text}', 'select');
 
 -- the hostile values of each type
 CREATE TABLE regress_sweep_value (type text, value text);
@@ -110,6 +115,8 @@ INSERT INTO regress_sweep_value VALUES
   ('timestamp', $$'294276-12-31 23:59:59'$$), ('timestamp', $$'4713-01-01 00:00 BC'$$),
   ('interval', 'NULL'), ('interval', $$'-1 day'$$), ('interval', $$'0'$$), ('interval', $$'178000000 years'$$),
   ('boolean', 'NULL'),
+  ('float8', 'NULL'), ('float8', $$'NaN'$$), ('float8', $$'-Infinity'$$), ('float8', '-0.0'), ('float8', '1e308'),
+  ('float8', '-1e-300'),
   ('text[]', 'NULL'), ('text[]', $$'{}'$$), ('text[]', $$'{NULL}'$$), ('text[]', $$ARRAY[repeat('x', 10000)]$$),
   ('text[]', $$'{"\"a.b''c"}'$$);
 
@@ -142,11 +149,24 @@ INSERT INTO regress_sweep_noarg VALUES
   ('iact.check_overlaps_now', false),
   ('iact.migration_log_guard', true), ('iact.refuse_update', true), ('iact.no_overlap_trigger', true),
   ('iact.audit_trigger', true), ('iact.audit_log_guard', true), ('iact.event_deletion_trail', true),
-  ('iact.event_deletions_guard', true);
+  ('iact.event_deletions_guard', true),
+  ('iact.health_settings', false), ('iact.health_report', false),
+  ('iact.health_check_connections', false), ('iact.health_check_database_size', false),
+  ('iact.health_check_server_role', false), ('iact.health_check_sync_last_success', false),
+  ('iact.health_check_sync_failures', false), ('iact.health_check_sync_rejects', false),
+  ('iact.health_check_migrations_running', false), ('iact.health_check_migrations_failed', false),
+  ('iact.health_check_overlaps', false), ('iact.health_check_overlap_check_age', false),
+  ('iact.health_check_maintenance_failures', false), ('iact.health_check_audit_log_growth', false),
+  ('iact.health_check_audit_uncovered', false),
+  ('iact.metrics_health', false), ('iact.metrics_server', false), ('iact.metrics_audit', false),
+  ('iact.metrics_migrations', false), ('iact.metrics_maintenance', false), ('iact.metrics_sync', false);
 SELECT regress_try('SELECT * FROM iact.session_person_id()') AS session_person_id;
 SELECT regress_try('SELECT * FROM iact.health()') ~ '^ok: ' AS health_ok;
 SELECT regress_try('SELECT iact.metrics()') ~ '^ok: ' AS metrics_ok;
 SELECT regress_try('SELECT iact.check_overlaps_now()') ~ '^ok: ' AS check_overlaps_now_ok;
+-- the functions health() and metrics() are made of
+SELECT fn AS health_function, regress_try(format('SELECT * FROM %s()', fn)) ~ '^ok: [1-9][0-9]* row' AS answers
+  FROM regress_sweep_noarg WHERE fn ~ '^iact\.(health|metrics)_' ORDER BY 1;
 -- trigger functions called directly
 SELECT fn AS trigger_function, regress_try(format('SELECT %s()', fn)) AS outcome
   FROM regress_sweep_noarg WHERE is_trigger ORDER BY 1;
