@@ -116,6 +116,7 @@ iact_health_settings(PG_FUNCTION_ARGS)
 	values[3] = Int32GetDatum(health_migration_warn_runtime);
 	values[4] = Int32GetDatum(health_migration_max_runtime);
 	values[5] = Int32GetDatum(health_audit_rows_warn);
+	/* the enum's values are the indexes of expected_role_options */
 	values[6] = CStringGetTextDatum(expected_role_options[health_expected_role].name);
 	values[7] = Int32GetDatum(iact_overlap_check_interval);
 	values[8] = Int32GetDatum(iact_audit_retention);
