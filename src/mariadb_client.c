@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <ctype.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "mariadb_client.h"
 
@@ -129,7 +130,8 @@ wait_for(IactMyConn *conn, int status)
  * the operation finish with that error -- Connector/C requires a started
  * operation to be finished before any other call, mysql_close() included.
  * Never waits.  If the operation still wants to wait after a few tries (it
- * should not), the handle is given up (conn->lost) rather than risked.
+ * should not), the handle is given up (conn->lost) rather than risked, and
+ * its socket closed.
  */
 static void
 abort_pending(IactMyConn *conn)
@@ -192,7 +194,14 @@ abort_pending(IactMyConn *conn)
 			conn->pending = MY_NONE;
 	}
 	if (conn->pending != MY_NONE)
+	{
+		/* the handle is given up, not its socket: MariaDB sees the session end */
+		int			fd = (int) mysql_get_socket(conn->my);
+
+		if (fd >= 0)
+			close(fd);
 		conn->lost = 1;
+	}
 }
 
 /*
