@@ -141,3 +141,29 @@ SELECT name, status, rows_done, batches, key_columns, last_key, upper_key
   FROM iact.backfill_runs WHERE name IN ('bf_incl', 'bf_defer') ORDER BY name;
 SELECT (SELECT count(*) FROM bf_incl WHERE n = 1) AS incl_once, (SELECT count(*) FROM bf_defer WHERE n = 1) AS defer_once;
 DROP TABLE bf_incl, bf_defer;
+
+-- a failed backfill resumed after its table's primary key changed is refused (its saved keys
+-- have the old key's columns); a primary key with INCLUDE columns, as an older build saved them
+-- (key_columns {id,note}), still resumes
+CREATE TABLE bf_rekey (id int PRIMARY KEY, k int NOT NULL DEFAULT 1, n int NOT NULL DEFAULT 0);
+INSERT INTO bf_rekey (id) SELECT generate_series(1, 10);
+SET client_min_messages = warning;
+CALL iact.backfill('bf_rekey', 'bf_rekey', 'n = n + 10 / (id - 7)', NULL, 4);
+RESET client_min_messages;
+SELECT status, rows_done, key_columns, last_key, upper_key FROM iact.backfill_runs WHERE name = 'bf_rekey';
+ALTER TABLE bf_rekey DROP CONSTRAINT bf_rekey_pkey, ADD PRIMARY KEY (id, k);
+CALL iact.backfill('bf_rekey', 'bf_rekey', 'n = n + 10 / (id - 7)', NULL, 4);
+SELECT status, rows_done, key_columns, last_key FROM iact.backfill_runs WHERE name = 'bf_rekey';
+CREATE TABLE bf_incl_old (id int, note text, n int NOT NULL DEFAULT 0, PRIMARY KEY (id) INCLUDE (note));
+INSERT INTO bf_incl_old (id, note) SELECT g, 'note ' || g FROM generate_series(1, 10) g;
+UPDATE bf_incl_old SET n = 1 WHERE id <= 4;
+INSERT INTO iact.backfill_runs (name, target_table, target_oid, set_sql, where_sql, key_columns,
+                                last_key, upper_key, batch_size, pause_ms, rows_done, batches, status, started_by)
+  VALUES ('bf_incl_old', 'public.bf_incl_old', 'bf_incl_old'::regclass, 'n = n + 1', NULL, '{id,note}',
+          '{4,"note 4"}', '{10,"note 10"}', 4, 0, 4, 1, 'failed', current_user);
+SET client_min_messages = warning;
+CALL iact.backfill('bf_incl_old', 'bf_incl_old', 'n = n + 1', NULL, 4);
+RESET client_min_messages;
+SELECT status, rows_done, last_key FROM iact.backfill_runs WHERE name = 'bf_incl_old';
+SELECT count(*) FILTER (WHERE n = 1) AS once FROM bf_incl_old;
+DROP TABLE bf_rekey, bf_incl_old;

@@ -307,6 +307,31 @@ same_text(const char *a, const char *b)
 	return (a == NULL && b == NULL) || (a && b && strcmp(a, b) == 0);
 }
 
+/*
+ * Refuse to resume a backfill whose table's primary key is no longer the key
+ * it walked (saved, the key_columns it was started with): its last_key and
+ * upper_key are values of those columns.  The saved columns may go on after
+ * the current ones: a build before iact_primary_key saved a primary key's
+ * INCLUDE columns too, after its key columns.
+ */
+static void
+backfill_check_saved_key(Backfill *b, Datum saved)
+{
+	int			n;
+	char	  **cols = array_to_keys(saved, &n);
+	int			i;
+
+	for (i = 0; i < b->nkeys; i++)
+		if (i >= n || strcmp(cols[i], b->keycols[i]) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("backfill %s walked %s by key (%s), but its primary key is now (%s)",
+							b->name, b->relname, keys_text(cols, n),
+							keys_text(b->keycols, b->nkeys)),
+					 errdetail("Its saved progress is a position in the old key."),
+					 errhint("Run it under another name.")));
+}
+
 /* Load the named backfill; returns false if there is none. */
 static bool
 backfill_load(Backfill *b, char **status)
@@ -320,7 +345,7 @@ backfill_load(Backfill *b, char **status)
 	int			n;
 
 	iact_migration_log_exec("SELECT target_oid, set_sql, where_sql, status, last_key, upper_key, "
-							"rows_done, batches, estimated_total, run_seconds, target_table "
+							"rows_done, batches, estimated_total, run_seconds, target_table, key_columns "
 							"FROM iact.backfill_runs WHERE name = $1 FOR UPDATE",
 							1, types, vals, NULL, false);
 	if (SPI_processed == 0)
@@ -339,10 +364,22 @@ backfill_load(Backfill *b, char **status)
 						   SPI_getvalue(tup, desc, 3) ? SPI_getvalue(tup, desc, 3) : ""),
 				 errhint("Resume it with the same table, set_sql and where_sql, or choose another name.")));
 	*status = SPI_getvalue(tup, desc, 4);
+	if (strcmp(*status, "done") != 0)
+		backfill_check_saved_key(b, SPI_getbinval(tup, desc, 12, &isnull));
 	d = SPI_getbinval(tup, desc, 5, &isnull);
 	b->last = isnull ? NULL : array_to_keys(d, &n);
+	if (b->last && n < b->nkeys)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("backfill %s: its last_key has %d values for %d key columns", b->name, n, b->nkeys),
+				 errhint("Run it under another name.")));
 	d = SPI_getbinval(tup, desc, 6, &isnull);
 	b->upper = isnull ? NULL : array_to_keys(d, &n);
+	if (b->upper && n < b->nkeys)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("backfill %s: its upper_key has %d values for %d key columns", b->name, n, b->nkeys),
+				 errhint("Run it under another name.")));
 	b->rows_done = DatumGetInt64(SPI_getbinval(tup, desc, 7, &isnull));
 	b->batches = DatumGetInt64(SPI_getbinval(tup, desc, 8, &isnull));
 	d = SPI_getbinval(tup, desc, 9, &isnull);
