@@ -185,6 +185,16 @@ REVOKE ALL ON SCHEMA iact FROM regress_sync_low;
 DROP ROLE regress_sync_low;
 \! $IACT_MARIADB_CLI -e "DROP USER '$(id -un)'@'localhost'"
 
+-- a server of another wrapper is no MariaDB source, whatever its options say: they never
+-- went through iact's validator (here: the same host, port and account as regress_ivr)
+CREATE FOREIGN DATA WRAPPER regress_other_fdw;
+CREATE SERVER regress_other FOREIGN DATA WRAPPER regress_other_fdw
+	OPTIONS (host '127.0.0.1', port :'port', dbname 'ivr');
+CREATE USER MAPPING FOR CURRENT_USER SERVER regress_other OPTIONS (user 'iact_reader', password :'mypw');
+SELECT count(*) FROM iact.sync_source_columns('regress_other', 'calls');
+SELECT count(*) FROM iact.sync_source_tables('regress_other');
+DROP FOREIGN DATA WRAPPER regress_other_fdw CASCADE;
+
 DROP SERVER regress_ivr_pw CASCADE;
 DROP SERVER regress_ivr_down CASCADE;
 DROP SERVER regress_ivr_writer CASCADE;

@@ -238,7 +238,9 @@ sync_read_params(ForeignServer *server, UserMapping *um, IactMyParams *p)
 }
 
 /*
- * Open a session on the foreign server for the current user, refuse an
+ * Open a session on the foreign server (an iact_mariadb one: a server of
+ * another wrapper is refused, 42704 as by
+ * iact.sync_add_table) for the current user, refuse an
  * account that can write the source (unless iact.sync_allow_write_account;
  * see src/sync_grants.c), and start the READ ONLY consistent-snapshot
  * transaction.  reading_db is the database this call reads (NULL: the
@@ -252,11 +254,20 @@ iact_sync_connect_to(Oid serverid, const char *reading_db, bool notice, char **d
 					 char **elsewhere)
 {
 	ForeignServer *server = GetForeignServer(serverid);
-	UserMapping *um = GetUserMapping(GetUserId(), serverid);
+	UserMapping *um;
 	IactMyParams p;
 	IactMyConn *conn;
 	char		sql[256];
 
+	/* only the validator's options are connection parameters (sync_options) */
+	if (strcmp(GetForeignDataWrapper(server->fdwid)->fdwname, "iact_mariadb") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("server \"%s\" is not an iact_mariadb server", server->servername),
+				 errdetail("It belongs to the foreign-data wrapper \"%s\", whose options iact does not check.",
+						   GetForeignDataWrapper(server->fdwid)->fdwname),
+				 errhint("CREATE SERVER ... FOREIGN DATA WRAPPER iact_mariadb OPTIONS (host ..., port ..., dbname ...).")));
+	um = GetUserMapping(GetUserId(), serverid);
 	sync_read_params(server, um, &p);
 	if (p.user == NULL)
 		ereport(ERROR,
