@@ -214,4 +214,17 @@ SELECT count(*) AS many_rows, count(DISTINCT who) AS many_persons FROM regress_m
 INSERT INTO regress_many VALUES (20001, 20000, 5, 15);
 DROP TABLE regress_many;
 
+-- the other event is named by its single-column primary key, a DEFERRABLE one too (as
+-- find_overlaps names it); a composite key or none gives its ctid
+CREATE TABLE regress_dpk (id int PRIMARY KEY DEFERRABLE, who int NOT NULL, s int NOT NULL, e int NOT NULL);
+CREATE INDEX ON regress_dpk (who, s);
+SELECT iact.enforce_no_overlap('dpk', ARRAY['regress_dpk']::regclass[], 'who', 's', 'e');
+INSERT INTO regress_dpk VALUES (7, 1, 0, 10);
+INSERT INTO regress_dpk VALUES (8, 1, 5, 15);
+ALTER TABLE regress_dpk DISABLE TRIGGER USER;
+INSERT INTO regress_dpk VALUES (8, 1, 5, 15);
+ALTER TABLE regress_dpk ENABLE TRIGGER USER;
+SELECT person, id_a, id_b FROM iact.find_overlaps('dpk');
+DROP TABLE regress_dpk;
+
 DROP TABLE regress_bookings, regress_blocks, regress_dirty;
