@@ -200,3 +200,38 @@ DROP SERVER regress_ivr_down CASCADE;
 DROP SERVER regress_ivr_writer CASCADE;
 DROP SERVER regress_ivr_sock CASCADE;
 -- regress_ivr stays for the next tests
+
+-- every option of the wrapper through ALTER SERVER / ALTER USER MAPPING (the validator runs on
+-- each change too): the SQLSTATE and message of each refusal, the context of each option
+CREATE SERVER regress_opts FOREIGN DATA WRAPPER iact_mariadb OPTIONS (host '127.0.0.1');
+CREATE USER MAPPING FOR CURRENT_USER SERVER regress_opts;
+CREATE FUNCTION pg_temp.try_option(ctx text, opt text, val text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+	IF ctx = 'server' THEN
+		EXECUTE format('ALTER SERVER regress_opts OPTIONS (ADD %I %L)', opt, val);
+		EXECUTE format('ALTER SERVER regress_opts OPTIONS (DROP %I)', opt);
+	ELSE
+		EXECUTE format('ALTER USER MAPPING FOR CURRENT_USER SERVER regress_opts OPTIONS (ADD %I %L)', opt, val);
+		EXECUTE format('ALTER USER MAPPING FOR CURRENT_USER SERVER regress_opts OPTIONS (DROP %I)', opt);
+	END IF;
+	RETURN 'accepted';
+EXCEPTION WHEN OTHERS THEN
+	RETURN SQLSTATE || ': ' || SQLERRM;
+END $$;
+SELECT ctx, opt, val, pg_temp.try_option(ctx, opt, val) AS result
+  FROM (VALUES ('server', 'port', '1'), ('server', 'port', '65535'), ('server', 'port', '65536'),
+               ('server', 'port', ' 5'), ('server', 'port', '5 '), ('server', 'port', '+5'),
+               ('server', 'port', ''), ('server', 'port', '99999999999999999999'),
+               ('server', 'connect_timeout', '86400'), ('server', 'connect_timeout', '86401'),
+               ('server', 'connect_timeout', '0'), ('server', 'read_timeout', '1'),
+               ('server', 'write_timeout', 'x'), ('server', 'socket', ''), ('server', 'socket', '/tmp/s'),
+               ('server', 'dbname', ''), ('server', 'ssl_mode', 'disable'), ('server', 'ssl_mode', 'require'),
+               ('server', 'ssl_mode', 'verify'), ('server', 'ssl_mode', 'VERIFY'), ('server', 'ssl_mode', ''),
+               ('server', 'ssl_ca', ''), ('server', 'ssl_capath', ''), ('server', 'ssl_cert', ''),
+               ('server', 'ssl_key', ''), ('server', 'ssl_cipher', ''), ('server', 'ssl_cipher', 'AES128-SHA'),
+               ('server', 'source_time_zone', 'Europe/Madrid'), ('server', 'source_time_zone', ''),
+               ('server', 'source_time_zone', 'Nowhere/City'), ('server', 'user', 'x'),
+               ('server', 'password', 'x'), ('mapping', 'user', ''), ('mapping', 'user', 'reader'),
+               ('mapping', 'password', ''), ('mapping', 'password', 'secret'), ('mapping', 'host', 'x'),
+               ('mapping', 'source_time_zone', 'UTC')) AS t(ctx, opt, val);
+DROP SERVER regress_opts CASCADE;
