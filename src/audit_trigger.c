@@ -26,6 +26,7 @@
  *-------------------------------------------------------------------------
  */
 #include "audit.h"
+#include "direct_write.h"
 
 #include "access/heapam.h"
 #include "access/table.h"
@@ -79,6 +80,7 @@ typedef struct AuditWriter
 	EState	   *estate;
 	Relation	strel;			/* iact.audit_statement */
 	Relation	rowrel;			/* iact.audit_row */
+	DirectWriteRel rels[2];		/* audit_statement, audit_row */
 	ResultRelInfo *strri;
 	ResultRelInfo *rowrri;
 	int			stattno[ST_NCOLS];	/* 0-based positions */
@@ -138,28 +140,6 @@ audit_open_table(const char *name, const char *const *colnames, int ncols, int n
 	return rel;
 }
 
-static ResultRelInfo *
-audit_result_rel(Relation rel, Index rti)
-{
-	ResultRelInfo *rri = makeNode(ResultRelInfo);
-
-	InitResultRelInfo(rri, rel, rti, NULL, 0);
-	ExecOpenIndices(rri, false);
-	return rri;
-}
-
-static RangeTblEntry *
-audit_rte(Relation rel)
-{
-	RangeTblEntry *rte = makeNode(RangeTblEntry);
-
-	rte->rtekind = RTE_RELATION;
-	rte->relid = RelationGetRelid(rel);
-	rte->relkind = rel->rd_rel->relkind;
-	rte->rellockmode = RowExclusiveLock;
-	return rte;
-}
-
 static void
 audit_writer_open(AuditWriter *w, Relation target, const char *operation, int64 nrows)
 {
@@ -180,10 +160,11 @@ audit_writer_open(AuditWriter *w, Relation target, const char *operation, int64 
 	w->statement_id = nextval_internal(seqid, false);
 
 	/* executor state for index maintenance, as COPY FROM and logical replication build it */
-	w->estate = CreateExecutorState();
-	ExecInitRangeTable(w->estate, list_make2(audit_rte(w->strel), audit_rte(w->rowrel)));
-	w->strri = audit_result_rel(w->strel, 1);
-	w->rowrri = audit_result_rel(w->rowrel, 2);
+	w->rels[0].rel = w->strel;
+	w->rels[1].rel = w->rowrel;
+	w->estate = iact_direct_write_begin(w->rels, 2);
+	w->strri = w->rels[0].rri;
+	w->rowrri = w->rels[1].rri;
 	w->cid = GetCurrentCommandId(true);
 	w->estate->es_output_cid = w->cid;
 	/* a ring of buffers pays off for big statements only */
@@ -321,10 +302,7 @@ audit_writer_close(AuditWriter *w, bool always)
 	table_finish_bulk_insert(w->rowrel, 0);
 	for (int i = 0; i < w->nslots; i++)
 		ExecDropSingleTupleTableSlot(w->slots[i]);
-	ExecCloseIndices(w->strri);
-	ExecCloseIndices(w->rowrri);
-	ExecResetTupleTable(w->estate->es_tupleTable, false);
-	FreeExecutorState(w->estate);
+	iact_direct_write_end(w->estate, w->rels, 2);
 	MemoryContextDelete(w->batchcxt);
 	MemoryContextDelete(w->rowcxt);
 	table_close(w->rowrel, NoLock);

@@ -20,6 +20,7 @@
 #include "storage/itemptr.h"
 #include "utils/elog.h"
 #include "utils/memutils.h"
+#include "nodes/pg_list.h"
 
 /* how one MariaDB value becomes a Datum (src/sync_types.c) */
 typedef enum SyncKind
@@ -96,10 +97,20 @@ extern void iact_sync_listing_end(struct IactMyConn *conn, int rc, const char *s
 
 
 
-/* one run of one table (private to src/sync_engine.c, sync_batch.c, sync_run.c) */
-typedef struct SyncRun
+/*
+ * ---- one run of one table ----
+ *
+ * The run's state, split by who may change it when.  SyncConf, SyncTarget
+ * and SyncPlan are filled by the begin step (sync_record.c, sync_target.c,
+ * sync_engine.c) and never change afterwards; SyncSource is the MariaDB
+ * stream (sync_source.c); SyncCounts are written by the writers and the
+ * steps and recorded by sync_record.c; each writer keeps its own state
+ * behind SyncWriter (sync_write_*.c, sync_merge.c).
+ */
+
+/* the table's registration (iact.sync_tables), read once per run */
+typedef struct SyncConf
 {
-	/* registry (iact.sync_tables) */
 	int32		table_id;
 	char	   *server_name;
 	char	   *src_schema;
@@ -109,16 +120,100 @@ typedef struct SyncRun
 	char	   *tgt_qual;		/* schema.table, quoted */
 	char	  **keys;
 	int			nkeys;
-	char	   *wm_col;
+	char	   *wm_col;			/* NULL: a full sync */
 	int64		lookback;
 	int			batch_size;
 	int			retention_days;
 	char	   *ret_col;
-	char	   *last_wm;
+	char	   *last_wm;		/* the watermark this run starts from */
 	bool		commit_batches;
-	const char *src_tz_name;	/* the server's source_time_zone, or NULL */
 	Oid			tgt_oid;		/* the table registered (sync_tables.target_oid) */
 	bool		check_oid;		/* false in a 1.0 database: no such column */
+} SyncConf;
+
+/* the target as this run resolved it, and the range it syncs */
+typedef struct SyncTarget
+{
+	Oid			relid;
+	bool		tree;			/* partitioned or with inheritance children: a
+								 * ctid names a row only with its tableoid */
+	bool		inherits;		/* an inheritance parent: no ON CONFLICT */
+	TupleDesc	tupdesc;		/* the target's row type */
+	Oid			rowtype;
+	Oid			arraytype;
+	int16		rowlen;
+	bool		rowbyval;
+	char		rowalign;
+	int			ncols;			/* the columns both sides have */
+	SyncColumn *cols;
+	int			wm_idx;			/* cols[] of the watermark, or -1 */
+	int			ret_idx;		/* cols[] of the retention column, or -1 */
+	bool		wm_temporal;
+	char	   *wm_from;		/* the range's lower bound, or NULL */
+	char	   *cutoff;			/* the retention cutoff, or NULL: keep all */
+	bool		have_cutoff_value;	/* cutoff converted (iact_sync_cutoff_param) */
+	Datum		cutoff_value;
+	bool		cutoff_isnull;
+} SyncTarget;
+
+/* how this run writes its rows: decided once (decide_plan, sync_engine.c) */
+typedef enum SyncStrategy
+{
+	SYNC_WRITE_LOAD,			/* the target was empty: insert every row
+								 * (sync_write_load.c) */
+	SYNC_WRITE_MERGE,			/* full sync by one ordered key: merge each
+								 * batch with the target's rows of its key
+								 * range (sync_merge.c) */
+	SYNC_WRITE_UPSERT_SEEN,		/* full sync otherwise: upsert by key, the keys
+								 * seen kept aside, the others deleted at the
+								 * end (sync_write_upsert.c) */
+	SYNC_WRITE_UPSERT_INCREMENTAL	/* an incremental run past the first:
+									 * upsert by key (sync_write_upsert.c) */
+} SyncStrategy;
+
+typedef struct SyncPlan
+{
+	SyncStrategy strategy;
+	bool		target_was_empty;	/* checked when the strategy depends on it */
+	int			key_idx;		/* SYNC_WRITE_MERGE: the key's column in cols[] */
+	const char *why;			/* why this strategy (a constant string) */
+} SyncPlan;
+
+/* the source rows as they stream from MariaDB (sync_source.c) */
+typedef struct SyncSource
+{
+	struct IactMyConn *conn;
+	char	   *qual;			/* `db`.`table` */
+	const char *tz_name;		/* the server's source_time_zone, or NULL */
+	char	   *where_sql;		/* " WHERE ..." or "": the synced range */
+	bool		eof;
+	char	   *wm_to;			/* the watermark of the last row read */
+} SyncSource;
+
+/* what the run did (recorded in iact.sync_runs) */
+typedef struct SyncCounts
+{
+	int64		read,
+				inserted,
+				updated,
+				deleted,
+				rejected,
+				purged;
+	int64		source;			/* the counts of the synced range, -1 unknown */
+	int64		target;
+} SyncCounts;
+
+struct SyncWriter;
+struct RelationData;
+
+typedef struct SyncRun
+{
+	SyncConf	conf;			/* fixed for the run */
+	SyncTarget	tgt;			/* fixed once the begin step resolved it */
+	SyncPlan	plan;			/* fixed once the begin step decided it */
+	SyncSource	src;
+	SyncCounts	n;
+	struct SyncWriter *writer;	/* the plan's writer (its private state) */
 
 	/* who runs what (src/sync_security.c) */
 	Oid			owner;			/* the target's owner: the writes */
@@ -126,59 +221,10 @@ typedef struct SyncRun
 	Oid			outer_user;		/* who started the run, and in which */
 	int			outer_sec;		/* security context */
 
-	/* this run */
 	int64		run_id;
-	struct IactMyConn *conn;
-	char	   *src_qual;		/* `db`.`table` */
-	Oid			tgt_relid;		/* the target table */
-	bool		tgt_tree;		/* partitioned or with inheritance children: a
-								 * ctid names a row only with its tableoid */
-	bool		tgt_inherits;	/* an inheritance parent: no ON CONFLICT */
-	TupleDesc	tupdesc;		/* the target's row type */
-	Oid			rowtype;
-	Oid			arraytype;
-	int16		rowlen;
-	bool		rowbyval;
-	char		rowalign;
-	int			ncols;
-	SyncColumn *cols;
-	int			wm_idx;
-	int			ret_idx;
-	bool		wm_temporal;
-	char	   *wm_from;
-	char	   *wm_to;
-	char	   *cutoff;
-	char	   *where_sql;		/* " WHERE ..." or "" */
-	struct _SPI_plan *apply_plan;
-	struct _SPI_plan *reject_plan;
-	/* full sync by one ordered key (src/sync_merge.c) */
-	struct _SPI_plan *read_first_plan;
-	struct _SPI_plan *read_next_plan;
-	struct _SPI_plan *read_above_plan;
-	struct _SPI_plan *insert_plan;
-	struct _SPI_plan *update_plan;
-	struct _SPI_plan *delete_plan;
-	FmgrInfo	key_cmp;
-	bool		eof;
-	bool		bulk;			/* the target was empty: plain INSERT, nothing to delete */
-	bool		merge_delete;	/* full sync by one ordered key: merged batches (sync_merge.c) */
-	bool		row_values;		/* this batch's rows as values and nulls, not composites */
-	bool		wrote_direct;	/* batches written directly (sync_direct.c) */
-	bool		wrote_statements;	/* and by statements, because: */
-	const char *statements_reason;	/* (a constant string) */
-	int			key_idx;		/* that key's column */
-	Datum		prev_key;		/* the highest key of the previous batches */
-	bool		have_prev_key;
-	int64		source_count;
-	int64		target_count;
-	int64		n_read,
-				n_inserted,
-				n_updated,
-				n_deleted,
-				n_rejected,
-				n_purged;
-	MemoryContext cxt;
-	MemoryContext batch_cxt;
+	struct _SPI_plan *reject_plan;	/* sync_record.c */
+	MemoryContext cxt;			/* the run's: lives until iact_sync_table ends */
+	MemoryContext batch_cxt;	/* one batch's: reset before each */
 } SyncRun;
 
 /* one batch of raw rows */
@@ -189,47 +235,145 @@ typedef struct SyncBatch
 	unsigned long **lens;
 } SyncBatch;
 
-/* sync_engine.c: the steps of a run, and helpers the other two use */
-extern void iact_sync_step_begin(SyncRun *r, void *arg);
-extern void iact_sync_step_batch(SyncRun *r, void *arg);
-extern void iact_sync_step_finish(SyncRun *r, void *arg);
-extern void iact_sync_step_all(SyncRun *r, void *arg);
-extern char *iact_sync_spi_text(HeapTuple tup, int col);
-extern void iact_sync_spi_exec(const char *sql, int expected);
+/*
+ * Layer 1, the MariaDB source (sync_source.c; used by sync_engine.c): the
+ * source's columns, the range, the stream, the count, the end.
+ */
+extern void iact_sync_source_open(SyncRun *r);
+extern void iact_sync_source_range(SyncRun *r);
+extern void iact_sync_source_stream(SyncRun *r, const char *order_by);
+extern void iact_sync_source_fetch(SyncRun *r, SyncBatch *b);
+extern int64 iact_sync_source_count(SyncRun *r);
+extern void iact_sync_source_end_stream(SyncRun *r);
+extern void iact_sync_source_end(SyncRun *r);
 
-/* sync_batch.c: the upsert plan, converting and applying one batch */
+/*
+ * Layer 2, conversion (sync_types.c above; sync_convert.c; used by the
+ * writers and sync_engine.c): one batch of raw rows into values and nulls by
+ * attribute number, the rejects set aside.
+ */
+typedef struct SyncConverted
+{
+	int			nrows;			/* rows converted */
+	int		   *src_row;		/* their index in the batch */
+	Datum	  **values;			/* by attribute number - 1 */
+	bool	  **nulls;
+	int			nrej;			/* rows rejected */
+	int		   *rej_row;
+	int		   *rej_col;		/* -1: the row as a whole */
+	const char **rej_reason;
+} SyncConverted;
+extern void iact_sync_convert_batch(SyncRun *r, SyncBatch *b, SyncConverted *out);
+extern bool iact_sync_bad_value(ErrorData *err);
+extern ErrorData *iact_sync_in_subxact(SyncRun *r, MemoryContext errcxt,
+									   void (*fn) (SyncRun *, void *), void *arg);
+extern Datum iact_sync_range_param(SyncRun *r, int idx, const char *text, bool *isnull);
+
+/*
+ * Layer 3a, the target (sync_target.c; used by the writers, sync_engine.c,
+ * sync_record.c): its columns, SQL fragments over them, the key's unique
+ * index, the retention condition, SPI calls that come back in the caller's
+ * memory context.
+ */
+typedef struct SyncParams
+{
+	int			n;
+	Oid			types[6];
+	Datum		values[6];
+	char		nulls[6];
+} SyncParams;
+extern void iact_sync_target_resolve(SyncRun *r, List *names, List *dtypes, List *ctypes);
+extern Datum iact_sync_row_datum(SyncRun *r, Datum *values, bool *nulls);
+extern Datum iact_sync_rows_array(SyncRun *r, Datum *rows, int n);
 extern char *iact_sync_column_list(SyncRun *r, const char *prefix, bool keys_only,
 								   bool non_keys_only);
 extern void iact_sync_append_key_match(struct StringInfoData *sql, SyncRun *r, const char *a,
 									   const char *b);
-extern void iact_sync_prepare_plans(SyncRun *r);
-extern void iact_sync_apply_batch(SyncRun *r, SyncBatch *b);
-extern ErrorData *iact_sync_in_subxact(SyncRun *r, void (*fn) (SyncRun *, void *), void *arg);
-extern void iact_sync_delete_tail(SyncRun *r);
-extern Datum iact_sync_range_param(SyncRun *r, int idx, const char *text, bool *isnull);
+extern bool iact_sync_append_retained(struct StringInfoData *sql, SyncRun *r, const char *alias,
+									  SyncParams *p);
+extern Datum iact_sync_cutoff_param(SyncRun *r, bool *isnull);
+extern Oid	iact_sync_key_index(SyncRun *r, struct RelationData *rel, bool for_lookup, int *key_col);
 extern void iact_sync_purge(SyncRun *r);
+extern bool iact_sync_same_value(Datum a, bool anull, Datum b, bool bnull, Form_pg_attribute att);
+extern char *iact_sync_spi_text(HeapTuple tup, int col);
+extern void iact_sync_spi_exec(const char *sql, int expected);
+extern uint64 iact_sync_spi_args(const char *sql, SyncParams *p, int expected, long count,
+								 const char *what);
+extern uint64 iact_sync_spi_plan(struct _SPI_plan *plan, Datum *args, const char *nulls,
+								 int expected, const char *what);
+extern struct _SPI_plan *iact_sync_spi_prepare(const char *sql, int nargs, Oid *argtypes,
+											   int cursor_options);
 
-/* sync_direct.c: writing a batch without a statement, where the target allows */
+/*
+ * Layer 3b, writing directly (sync_direct.c; used by the writers): a batch
+ * through the table access method and the executor's index and constraint
+ * routines, where the target allows (else NULL and w->statements_reason).
+ */
 typedef struct SyncDirect SyncDirect;
-extern SyncDirect *iact_sync_direct_begin(SyncRun *r, bool lookup);
-extern void iact_sync_direct_start(SyncDirect *d);
+extern SyncDirect *iact_sync_direct_open(struct SyncWriter *w, bool lookup);
 extern void iact_sync_direct_insert(SyncDirect *d, Datum *values, bool *nulls);
 extern void iact_sync_direct_update(SyncDirect *d, ItemPointer tid, Datum *values, bool *nulls);
 extern void iact_sync_direct_upsert(SyncDirect *d, Datum *values, bool *nulls);
-extern void iact_sync_direct_end(SyncDirect *d);
+extern void iact_sync_direct_close(SyncDirect *d);
 
-/* sync_merge.c: a batch of a full sync by one ordered key */
-extern void iact_sync_merge_prepare(SyncRun *r);
-extern void iact_sync_merge_batch(SyncRun *r, SyncDirect *d, Datum **values, bool **nulls,
-								  Datum *keys, int n);
+/*
+ * Layer 3c, the writers: one per strategy, each with its direct and its
+ * statement variant and its own removal of the rows the source no longer
+ * has.  Per batch: begin_batch (the rows converted, the rejects recorded),
+ * write_row for each row (values and nulls by attribute number, in the
+ * batch's memory), end_batch.  forget_row: a source row rejected (may be
+ * NULL).  finish: after the last batch, the vanished rows.  release: on
+ * every exit of the run (its prepared plans).
+ */
+typedef struct SyncWriter SyncWriter;
+typedef struct SyncWriterOps
+{
+	void		(*begin_batch) (SyncWriter *w, int nrows);
+	void		(*write_row) (SyncWriter *w, Datum *values, bool *nulls);
+	void		(*end_batch) (SyncWriter *w);
+	void		(*forget_row) (SyncWriter *w, char **vals, unsigned long *lens);
+	void		(*finish) (SyncWriter *w);
+	void		(*release) (SyncWriter *w);
+} SyncWriterOps;
+
+struct SyncWriter
+{
+	const SyncWriterOps *ops;
+	SyncRun    *r;				/* reads conf, tgt, plan; adds to n */
+	bool		wrote_direct;	/* batches written directly */
+	bool		wrote_statements;	/* and by statements, because: */
+	const char *statements_reason;	/* (a constant string) */
+};
+
+extern SyncWriter *iact_sync_load_writer(SyncRun *r);
+extern SyncWriter *iact_sync_upsert_writer(SyncRun *r);
+extern SyncWriter *iact_sync_merge_writer(SyncRun *r);
 extern bool iact_sync_merge_possible(SyncRun *r);
-extern void iact_sync_merge_free(SyncRun *r);
-extern void iact_sync_merge_delete_above(SyncRun *r);
-extern bool iact_sync_same_value(Datum a, bool anull, Datum b, bool bnull, Form_pg_attribute att);
 
-/* sync_run.c: the run record and the watermark */
+/*
+ * Layer 4, the run's bookkeeping (sync_record.c; used by sync_engine.c and
+ * sync_run.c): the registry row, the run record, rejects, the watermark.
+ * Everything here runs as iact.
+ */
+extern void iact_sync_load_registry(SyncRun *r);
+extern int64 iact_sync_insert_run(SyncRun *r, const char *status, const char *error);
+extern void iact_sync_close_stale_runs(SyncRun *r);
 extern void iact_sync_save_run(SyncRun *r, const char *status, const char *error);
 extern void iact_sync_save_watermark(SyncRun *r);
+extern void iact_sync_reset_watermark(SyncRun *r, const char *watermark);
+extern void iact_sync_prepare_rejects(SyncRun *r);
+extern void iact_sync_record_reject(SyncRun *r, char **vals, unsigned long *lens, int col,
+									const char *reason);
+
+/*
+ * Layer 5, the steps of a run (sync_engine.c; used by sync_run.c, the
+ * layer 6 SQL entry point iact_sync_table).
+ */
+extern void iact_sync_step_begin(SyncRun *r, void *arg);
+extern void iact_sync_step_batch(SyncRun *r, void *arg);
+extern void iact_sync_step_finish(SyncRun *r, void *arg);
+extern void iact_sync_step_all(SyncRun *r, void *arg);
+extern void iact_sync_release(SyncRun *r);
 
 /* sync_security.c: who runs what */
 typedef struct SyncAs

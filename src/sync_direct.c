@@ -15,8 +15,9 @@
  *	  columns or columns the sync does not write (their defaults), and
  *	  that the user may SELECT, INSERT and
  *	  UPDATE as a whole.  Checked at every batch, under the batch's lock;
- *	  any other target takes the SQL statements (sync_merge.c,
- *	  sync_batch.c).  A row changed by someone else between the merge's
+ *	  any other target takes the writer's statements (sync_write_load.c,
+ *	  sync_write_upsert.c, sync_merge.c).  Layer 3b (see sync_engine.c):
+ *	  used by the writers only.  A row changed by someone else between the merge's
  *	  read and its write fails the batch with a serialization failure, as
  *	  there; the incremental upsert waits for the other session and looks
  *	  the key up again, as its statement would (READ COMMITTED), except
@@ -26,6 +27,7 @@
  *-------------------------------------------------------------------------
  */
 #include "sync.h"
+#include "direct_write.h"
 
 #include "access/genam.h"
 #include "access/heapam.h"
@@ -53,8 +55,10 @@
 
 struct SyncDirect
 {
+	SyncWriter *w;				/* whose batch: its counters, its run */
 	SyncRun    *r;
 	Relation	rel;
+	DirectWriteRel drel;		/* the executor's view of rel */
 	EState	   *estate;
 	ResultRelInfo *rri;
 	bool		has_constr;
@@ -68,60 +72,14 @@ struct SyncDirect
 	TupleTableSlot *upd_slot;
 	bool		upd_checked;
 	/* the incremental upsert's key lookup */
-	Oid			keyidx_oid;		/* InvalidOid: no lookups */
 	Relation	keyidx;
-	int		   *key_col;		/* index column -> r->cols */
+	int		   *key_col;		/* index column -> r->tgt.cols */
 	IndexScanDesc scan;
 	ScanKeyData *skeys;
 	int			nkeys;
 	TupleTableSlot *found;
 	Snapshot	snap;
 };
-
-/*
- * The unique btree index on exactly the key columns (no expressions, no
- * predicate, not deferred), with key_col[] mapping its columns to r->cols;
- * InvalidOid when there is none.
- */
-static Oid
-find_key_index(SyncRun *r, Relation rel, int *key_col)
-{
-	List	   *idxs = RelationGetIndexList(rel);
-	ListCell   *lc;
-	Oid			found = InvalidOid;
-
-	foreach(lc, idxs)
-	{
-		Relation	idx = index_open(lfirst_oid(lc), AccessShareLock);
-		Form_pg_index ix = idx->rd_index;
-		int			i,
-					c;
-
-		if (ix->indisunique && ix->indimmediate && ix->indisvalid && ix->indislive &&
-			idx->rd_rel->relam == BTREE_AM_OID && ix->indnkeyatts == r->nkeys &&
-			heap_attisnull(idx->rd_indextuple, Anum_pg_index_indexprs, NULL) &&
-			heap_attisnull(idx->rd_indextuple, Anum_pg_index_indpred, NULL))
-		{
-			for (i = 0; i < r->nkeys; i++)
-			{
-				for (c = 0; c < r->ncols; c++)
-					if (r->cols[c].is_key && r->cols[c].attnum == ix->indkey.values[i] &&
-						r->cols[c].typid == idx->rd_opcintype[i])
-						break;
-				if (c == r->ncols)
-					break;
-				key_col[i] = c;
-			}
-			if (i == r->nkeys)
-				found = RelationGetRelid(idx);
-		}
-		index_close(idx, AccessShareLock);
-		if (OidIsValid(found))
-			break;
-	}
-	list_free(idxs);
-	return found;
-}
 
 /*
  * Why the target, as it is now, needs statements (NULL: it does not).  With
@@ -156,37 +114,37 @@ why_statements(SyncRun *r, Relation rel, bool lookup, Oid *keyidx, int *key_col)
 		if (!TupleDescAttr(td, i)->attisdropped)
 			live++;
 	}
-	if (live != r->ncols)
+	if (live != r->tgt.ncols)
 		return "the target has columns the sync does not write";
 	/* the columns as this run read them (a batch-committing run can see an ALTER in between) */
-	for (i = 0; i < r->ncols; i++)
-		if (td->natts != r->tupdesc->natts || r->cols[i].attnum > td->natts ||
-			TupleDescAttr(td, r->cols[i].attnum - 1)->attisdropped ||
-			TupleDescAttr(td, r->cols[i].attnum - 1)->atttypid != r->cols[i].typid ||
-			TupleDescAttr(td, r->cols[i].attnum - 1)->atttypmod != r->cols[i].typmod)
+	for (i = 0; i < r->tgt.ncols; i++)
+		if (td->natts != r->tgt.tupdesc->natts || r->tgt.cols[i].attnum > td->natts ||
+			TupleDescAttr(td, r->tgt.cols[i].attnum - 1)->attisdropped ||
+			TupleDescAttr(td, r->tgt.cols[i].attnum - 1)->atttypid != r->tgt.cols[i].typid ||
+			TupleDescAttr(td, r->tgt.cols[i].attnum - 1)->atttypmod != r->tgt.cols[i].typmod)
 			return "the target's columns changed during the run";
-	if (check_enable_rls(r->tgt_relid, InvalidOid, true) == RLS_ENABLED)
+	if (check_enable_rls(r->tgt.relid, InvalidOid, true) == RLS_ENABLED)
 		return "row-level security applies to the target";
-	if (pg_class_aclmask(r->tgt_relid, GetUserId(), need, ACLMASK_ALL) != need)
+	if (pg_class_aclmask(r->tgt.relid, GetUserId(), need, ACLMASK_ALL) != need)
 		return "the user lacks SELECT, INSERT or UPDATE on the whole target";
-	if (lookup && !OidIsValid(*keyidx = find_key_index(r, rel, key_col)))
+	if (lookup && !OidIsValid(*keyidx = iact_sync_key_index(r, rel, true, key_col)))
 		return "the target has no plain unique btree index on exactly the key columns";
 	return NULL;
 }
 
 /*
- * The target, opened for this batch, or NULL when it needs the SQL path (the
- * reason in r->statements_reason).
+ * The target, opened for this batch, or NULL when it needs the writer's
+ * statements (the reason in w->statements_reason).
  */
 static Relation
-open_if_direct(SyncRun *r, bool lookup, Oid *keyidx, int *key_col)
+open_if_direct(SyncWriter *w, bool lookup, Oid *keyidx, int *key_col)
 {
-	Relation	rel = table_open(r->tgt_relid, RowExclusiveLock);
-	const char *why = why_statements(r, rel, lookup, keyidx, key_col);
+	Relation	rel = table_open(w->r->tgt.relid, RowExclusiveLock);
+	const char *why = why_statements(w->r, rel, lookup, keyidx, key_col);
 
 	if (why == NULL)
 		return rel;
-	r->statements_reason = why;
+	w->statements_reason = why;
 	table_close(rel, NoLock);
 	return NULL;
 }
@@ -212,7 +170,7 @@ prepare_lookup(SyncDirect *d, Oid keyidx)
 	int			i;
 
 	d->keyidx = index_open(keyidx, RowExclusiveLock);
-	d->nkeys = r->nkeys;
+	d->nkeys = r->conf.nkeys;
 	d->skeys = palloc0(sizeof(ScanKeyData) * d->nkeys);
 	for (i = 0; i < d->nkeys; i++)
 	{
@@ -221,7 +179,7 @@ prepare_lookup(SyncDirect *d, Oid keyidx)
 		Oid			op = get_opfamily_member(opfamily, typ, typ, BTEqualStrategyNumber);
 
 		if (!OidIsValid(op))
-			elog(ERROR, "no equality operator for the key index of %s", r->tgt_qual);
+			elog(ERROR, "no equality operator for the key index of %s", r->conf.tgt_qual);
 		ScanKeyInit(&d->skeys[i], i + 1, BTEqualStrategyNumber, get_opcode(op), (Datum) 0);
 		d->skeys[i].sk_collation = d->keyidx->rd_indcollation[i];
 	}
@@ -230,56 +188,44 @@ prepare_lookup(SyncDirect *d, Oid keyidx)
 }
 
 /*
- * Set up writing a batch directly (before its rows are converted): NULL when
- * the target needs the SQL path.  Everything lives in the current memory
- * context until iact_sync_direct_end(); iact_sync_direct_start() comes before
- * the first write.
+ * Open the target for writing this batch directly, right before its first
+ * write (after the statements that handle its rejects): NULL when the target
+ * needs the writer's statements (the reason in w->statements_reason).  With
+ * lookup, the incremental upsert's key lookups are prepared.  Everything
+ * lives in the current memory context until iact_sync_direct_close().
  */
 SyncDirect *
-iact_sync_direct_begin(SyncRun *r, bool lookup)
+iact_sync_direct_open(SyncWriter *w, bool lookup)
 {
+	SyncRun    *r = w->r;
 	Oid			keyidx = InvalidOid;
-	int		   *key_col = palloc(sizeof(int) * Max(r->nkeys, 1));
-	Relation	rel = open_if_direct(r, lookup, &keyidx, key_col);
+	int		   *key_col = palloc(sizeof(int) * Max(r->conf.nkeys, 1));
+	Relation	rel = open_if_direct(w, lookup, &keyidx, key_col);
 	SyncDirect *d;
-	RangeTblEntry *rte;
 	int			i;
 
 	if (rel == NULL)
 		return NULL;
 	d = palloc0(sizeof(SyncDirect));
 	d->key_col = key_col;
+	d->w = w;
 	d->r = r;
 	d->rel = rel;
 	d->has_constr = RelationGetDescr(rel)->constr != NULL;
-	d->estate = CreateExecutorState();
-	rte = makeNode(RangeTblEntry);
-	rte->rtekind = RTE_RELATION;
-	rte->relid = RelationGetRelid(rel);
-	rte->relkind = rel->rd_rel->relkind;
-	rte->rellockmode = RowExclusiveLock;
 	/* the columns written: the index routines tell an index whether its columns changed */
-	for (i = 0; i < r->ncols; i++)
+	d->drel.rel = rel;
+	for (i = 0; i < r->tgt.ncols; i++)
 	{
-		int			bit = r->cols[i].attnum - FirstLowInvalidHeapAttributeNumber;
+		int			bit = r->tgt.cols[i].attnum - FirstLowInvalidHeapAttributeNumber;
 
-		rte->insertedCols = bms_add_member(rte->insertedCols, bit);
-		if (!r->cols[i].is_key)
-			rte->updatedCols = bms_add_member(rte->updatedCols, bit);
+		d->drel.inserted_cols = bms_add_member(d->drel.inserted_cols, bit);
+		if (!r->tgt.cols[i].is_key)
+			d->drel.updated_cols = bms_add_member(d->drel.updated_cols, bit);
 	}
-	ExecInitRangeTable(d->estate, list_make1(rte));
-	d->rri = makeNode(ResultRelInfo);
-	InitResultRelInfo(d->rri, rel, 1, NULL, 0);
-	ExecOpenIndices(d->rri, false);
+	d->estate = iact_direct_write_begin(&d->drel, 1);
+	d->rri = d->drel.rri;
 	d->slots = palloc0(sizeof(TupleTableSlot *) * DIRECT_MAX_BUFFERED);
-	d->keyidx_oid = lookup ? keyidx : InvalidOid;
-	return d;
-}
 
-/* right before the batch's first write (after the statements that handle its rejects) */
-void
-iact_sync_direct_start(SyncDirect *d)
-{
 	/*
 	 * What the statements before wrote is visible to the key lookups; and
 	 * CHECK constraints, index expressions and predicates may call functions
@@ -293,8 +239,10 @@ iact_sync_direct_start(SyncDirect *d)
 		d->pushed_snapshot = true;
 	}
 	d->estate->es_snapshot = GetActiveSnapshot();
-	if (OidIsValid(d->keyidx_oid))
-		prepare_lookup(d, d->keyidx_oid);
+	if (lookup)
+		prepare_lookup(d, keyidx);
+	w->wrote_direct = true;
+	return d;
 }
 
 static void
@@ -332,7 +280,7 @@ flush_inserts(SyncDirect *d)
 		ExecClearTuple(d->slots[i]);
 	}
 	ResetPerTupleExprContext(d->estate);
-	d->r->n_inserted += d->nbuf;
+	d->r->n.inserted += d->nbuf;
 	d->nbuf = 0;
 	d->nbytes = 0;
 }
@@ -375,7 +323,7 @@ try_update(SyncDirect *d, ItemPointer tid, Datum *values, bool *nulls)
 	if (res == TM_SelfModified)
 		ereport(ERROR,
 				(errcode(ERRCODE_CARDINALITY_VIOLATION),
-				 errmsg("a row of %s was to be changed twice by one batch of the sync", d->r->tgt_qual),
+				 errmsg("a row of %s was to be changed twice by one batch of the sync", d->r->conf.tgt_qual),
 				 errdetail("Two source rows of the batch have the same key in the target."),
 				 errhint("Register the table with key columns that are unique in the source and in the "
 						 "target's types.")));
@@ -384,7 +332,7 @@ try_update(SyncDirect *d, ItemPointer tid, Datum *values, bool *nulls)
 	if (update_indexes && d->rri->ri_NumIndices > 0)
 		list_free(ExecInsertIndexTuples(d->rri, d->upd_slot, d->estate, true, false, NULL, NIL));
 	ResetPerTupleExprContext(d->estate);
-	d->r->n_updated++;
+	d->r->n.updated++;
 	return TM_Ok;
 }
 
@@ -393,7 +341,7 @@ changed_meanwhile(SyncDirect *d, ItemPointer tid, TM_Result res)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-			 errmsg("a row of %s changed while the sync was updating it", d->r->tgt_qual),
+			 errmsg("a row of %s changed while the sync was updating it", d->r->conf.tgt_qual),
 			 errdetail("The row at (%u,%u) was %s after the sync read it.",
 					   ItemPointerGetBlockNumber(tid), ItemPointerGetOffsetNumber(tid),
 					   res == TM_Deleted ? "deleted" : "updated"),
@@ -427,7 +375,7 @@ iact_sync_direct_upsert(SyncDirect *d, Datum *values, bool *nulls)
 	int			i;
 
 	for (i = 0; i < d->nkeys; i++)
-		d->skeys[i].sk_argument = values[r->cols[d->key_col[i]].attnum - 1];
+		d->skeys[i].sk_argument = values[r->tgt.cols[d->key_col[i]].attnum - 1];
 	for (tries = 0;; tries++)
 	{
 		ItemPointerData tid;
@@ -440,16 +388,16 @@ iact_sync_direct_upsert(SyncDirect *d, Datum *values, bool *nulls)
 			return;
 		}
 		slot_getallattrs(d->found);
-		for (i = 0; i < r->ncols; i++)
+		for (i = 0; i < r->tgt.ncols; i++)
 		{
-			AttrNumber	a = r->cols[i].attnum - 1;
+			AttrNumber	a = r->tgt.cols[i].attnum - 1;
 
-			if (!r->cols[i].is_key &&
+			if (!r->tgt.cols[i].is_key &&
 				!iact_sync_same_value(values[a], nulls[a], d->found->tts_values[a],
 									  d->found->tts_isnull[a], TupleDescAttr(td, a)))
 				break;
 		}
-		if (i == r->ncols)
+		if (i == r->tgt.ncols)
 		{
 			ExecClearTuple(d->found);
 			return;
@@ -458,7 +406,7 @@ iact_sync_direct_upsert(SyncDirect *d, Datum *values, bool *nulls)
 		/* the stored key stays as it is (equal by the index, maybe not in its bytes) */
 		for (i = 0; i < d->nkeys; i++)
 		{
-			AttrNumber	a = r->cols[d->key_col[i]].attnum - 1;
+			AttrNumber	a = r->tgt.cols[d->key_col[i]].attnum - 1;
 
 			values[a] = datumCopy(d->found->tts_values[a], TupleDescAttr(td, a)->attbyval,
 								  TupleDescAttr(td, a)->attlen);
@@ -476,7 +424,7 @@ iact_sync_direct_upsert(SyncDirect *d, Datum *values, bool *nulls)
 
 /* write what is buffered and release everything */
 void
-iact_sync_direct_end(SyncDirect *d)
+iact_sync_direct_close(SyncDirect *d)
 {
 	flush_inserts(d);
 	if (d->scan)
@@ -489,9 +437,7 @@ iact_sync_direct_end(SyncDirect *d)
 		FreeBulkInsertState(d->bistate);
 	if (d->pushed_snapshot)
 		PopActiveSnapshot();
-	ExecCloseIndices(d->rri);
-	ExecResetTupleTable(d->estate->es_tupleTable, false);
-	FreeExecutorState(d->estate);
+	iact_direct_write_end(d->estate, &d->drel, 1);
 	table_close(d->rel, NoLock);
 	/* the next statements see these rows */
 	CommandCounterIncrement();

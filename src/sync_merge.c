@@ -1,8 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * sync_merge.c
- *	  Full sync by one ordered key: each batch of source rows (read ORDER BY
- *	  the key) is merged with the target's rows of the same key range, read
+ *	  The writer of a full sync by one ordered key (SYNC_WRITE_MERGE, layer
+ *	  3c, see sync_engine.c): each batch of source rows (read ORDER BY the
+ *	  key) is merged with the target's rows of the same key range, read
  *	  with one index range scan.  The merge decides, row by row in C, what
  *	  to insert, what to update (only rows whose stored values differ) and
  *	  what to delete (target rows the source no longer has).  Where the
@@ -11,7 +12,9 @@
  *	  multi-inserted at the end; otherwise the writes are set-based
  *	  statements addressing the target rows by ctid, the rows travelling as
  *	  one array per column.  Either way no row costs an index probe, a
- *	  speculative insertion or a tuple lock.  Deletes are always statements.
+ *	  speculative insertion or a tuple lock.  Deletes are always statements;
+ *	  after the last batch, the target's rows above the highest key read
+ *	  (and those with a NULL key) go.
  *
  *	  If something else changes a target row between the read and the
  *	  write, the write misses it (statements) or finds it changed (direct)
@@ -36,32 +39,51 @@
 #include "utils/memutils.h"
 #include "utils/typcache.h"
 
-static SPIPlanPtr
-prepare_kept(const char *sql, int nargs, Oid *argtypes, int cursor_options)
+typedef struct MergeWriter
 {
-	SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, argtypes, cursor_options);
-
-	if (plan == NULL)
-		elog(ERROR, "could not prepare \"%s\": %s", sql, SPI_result_code_string(SPI_result));
-	SPI_keepplan(plan);
-	return plan;
-}
+	SyncWriter	w;
+	SyncColumn *kc;				/* the key column */
+	int16		keylen;
+	bool		keybyval;
+	char		keyalign;
+	FmgrInfo	key_cmp;
+	/* prepared once per run */
+	struct _SPI_plan *read_first_plan;
+	struct _SPI_plan *read_next_plan;
+	struct _SPI_plan *read_above_plan;
+	struct _SPI_plan *insert_plan;
+	struct _SPI_plan *update_plan;	/* NULL: only keys, nothing to update */
+	struct _SPI_plan *delete_plan;
+	Datum		prev_key;		/* the highest key of the previous batches */
+	bool		have_prev_key;
+	/* this batch */
+	SyncDirect *d;
+	Datum	  **values;
+	bool	  **nulls;
+	Datum	   *keys;
+	int			n;
+	/* the target rows the source no longer has, deleted batch_size at a time */
+	ItemPointerData *deltid;
+	Datum	   *delkey;
+	int			ndel;
+	MemoryContext delcxt;		/* their keys */
+} MergeWriter;
 
 /*
  * The merge addresses target rows by ctid, which is unique only within one
  * relation: the target must be a plain table without partitions or
  * inheritance children.  And every column's type needs an array type (the
- * rows are passed by column).  Other targets take the upsert path.
+ * rows are passed by column).  Other targets take the upsert.
  */
 bool
 iact_sync_merge_possible(SyncRun *r)
 {
 	int			i;
 
-	if (get_rel_relkind(r->tgt_relid) != RELKIND_RELATION || has_subclass(r->tgt_relid))
+	if (get_rel_relkind(r->tgt.relid) != RELKIND_RELATION || has_subclass(r->tgt.relid))
 		return false;
-	for (i = 0; i < r->ncols; i++)
-		if (!OidIsValid(get_array_type(r->cols[i].typid)))
+	for (i = 0; i < r->tgt.ncols; i++)
+		if (!OidIsValid(get_array_type(r->tgt.cols[i].typid)))
 			return false;
 	return true;
 }
@@ -80,9 +102,9 @@ append_unnest(StringInfo sql, SyncRun *r, bool update, Oid *types)
 	appendStringInfoString(sql, "unnest(");
 	if (update)
 		types[n++] = TIDARRAYOID;
-	for (i = 0; i < r->ncols; i++)
-		if (!update || !r->cols[i].is_key)
-			types[n++] = get_array_type(r->cols[i].typid);
+	for (i = 0; i < r->tgt.ncols; i++)
+		if (!update || !r->tgt.cols[i].is_key)
+			types[n++] = get_array_type(r->tgt.cols[i].typid);
 	for (i = 0; i < n; i++)
 		appendStringInfo(sql, "%s$%d", i ? ", " : "", i + 1);
 	appendStringInfoString(sql, ") AS u(");
@@ -92,113 +114,78 @@ append_unnest(StringInfo sql, SyncRun *r, bool update, Oid *types)
 	return n;
 }
 
-/* the statements of a merged batch, prepared once per run */
-void
-iact_sync_merge_prepare(SyncRun *r)
+/*
+ * The target's rows of a key range, in key order: ctid, then the columns.
+ * Read through a cursor, batch_size rows at a time: planned for the first
+ * rows (an ordered index scan rather than a bitmap scan and a sort).  And,
+ * at the end, the rows above the highest key read.
+ */
+static void
+prepare_reads(MergeWriter *mw)
 {
-	SyncColumn *kc = &r->cols[r->key_idx];
-	const char *key = quote_identifier(kc->name);
+	SyncRun    *r = mw->w.r;
+	const char *key = quote_identifier(mw->kc->name);
+	const char *q = r->conf.tgt_qual;
 	char	   *cols = iact_sync_column_list(r, "", false, false);
-	Oid			keytypes[2] = {kc->typid, kc->typid};
-	Oid		   *types = palloc(sizeof(Oid) * (r->ncols + 2));
+	Oid			keytypes[2] = {mw->kc->typid, mw->kc->typid};
+
+	mw->read_first_plan = iact_sync_spi_prepare(psprintf("SELECT ctid, %s FROM %s WHERE %s <= $1 ORDER BY %s",
+														 cols, q, key, key), 1, keytypes,
+												CURSOR_OPT_FAST_PLAN);
+	mw->read_next_plan = iact_sync_spi_prepare(psprintf("SELECT ctid, %s FROM %s WHERE %s <= $1 AND %s > $2 "
+														"ORDER BY %s", cols, q, key, key, key),
+											   2, keytypes, CURSOR_OPT_FAST_PLAN);
+	mw->read_above_plan = iact_sync_spi_prepare(psprintf("SELECT ctid, %s FROM %s WHERE %s > $1 ORDER BY %s",
+														 key, q, key, key), 1, keytypes,
+												CURSOR_OPT_FAST_PLAN);
+}
+
+/* the writes of a merged batch, prepared once per run */
+static void
+prepare_writes(MergeWriter *mw)
+{
+	SyncRun    *r = mw->w.r;
+	Oid		   *types = palloc(sizeof(Oid) * (r->tgt.ncols + 2));
 	int			ntypes;
 	StringInfoData sql;
-	TypeCacheEntry *tc;
+	SyncParams	p = {1, {TIDARRAYOID}};
 	int			i,
 				v;
 
-	/*
-	 * The target's rows of a key range, in key order: ctid, then the columns.
-	 * Read through a cursor, batch_size rows at a time: planned for the first
-	 * rows (an ordered index scan rather than a bitmap scan and a sort).
-	 */
-	r->read_first_plan = prepare_kept(psprintf("SELECT ctid, %s FROM %s WHERE %s <= $1 ORDER BY %s",
-											   cols, r->tgt_qual, key, key), 1, keytypes,
-									  CURSOR_OPT_FAST_PLAN);
-	r->read_next_plan = prepare_kept(psprintf("SELECT ctid, %s FROM %s WHERE %s <= $1 AND %s > $2 "
-											  "ORDER BY %s", cols, r->tgt_qual, key, key, key),
-									 2, keytypes, CURSOR_OPT_FAST_PLAN);
-	/* and, at the end, the rows above the highest key read */
-	r->read_above_plan = prepare_kept(psprintf("SELECT ctid, %s FROM %s WHERE %s > $1 ORDER BY %s",
-											   key, r->tgt_qual, key, key), 1, keytypes,
-									  CURSOR_OPT_FAST_PLAN);
-
 	/* new rows: every column */
 	initStringInfo(&sql);
-	appendStringInfo(&sql, "INSERT INTO %s (%s) SELECT * FROM ", r->tgt_qual, cols);
+	appendStringInfo(&sql, "INSERT INTO %s (%s) SELECT * FROM ", r->conf.tgt_qual,
+					 iact_sync_column_list(r, "", false, false));
 	ntypes = append_unnest(&sql, r, false, types);
-	r->insert_plan = prepare_kept(sql.data, ntypes, types, 0);
+	mw->insert_plan = iact_sync_spi_prepare(sql.data, ntypes, types, 0);
 
 	/* changed rows: their tids, then the non-key columns */
 	resetStringInfo(&sql);
-	appendStringInfo(&sql, "UPDATE %s AS t SET ", r->tgt_qual);
-	for (i = 0, v = 1; i < r->ncols; i++)
-		if (!r->cols[i].is_key)
+	appendStringInfo(&sql, "UPDATE %s AS t SET ", r->conf.tgt_qual);
+	for (i = 0, v = 1; i < r->tgt.ncols; i++)
+		if (!r->tgt.cols[i].is_key)
 		{
 			appendStringInfo(&sql, "%s%s = u.v%d", v > 1 ? ", " : "",
-							 quote_identifier(r->cols[i].name), v);
+							 quote_identifier(r->tgt.cols[i].name), v);
 			v++;
 		}
 	appendStringInfoString(&sql, " FROM ");
 	ntypes = append_unnest(&sql, r, true, types);
 	appendStringInfoString(&sql, " WHERE t.ctid = u.v0");
-	r->update_plan = v > 1 ? prepare_kept(sql.data, ntypes, types, 0) : NULL;
+	mw->update_plan = v > 1 ? iact_sync_spi_prepare(sql.data, ntypes, types, 0) : NULL;
 
 	/* rows older than the retention cutoff were not read from the source: they stay */
 	resetStringInfo(&sql);
-	types[0] = TIDARRAYOID;
-	appendStringInfo(&sql, "DELETE FROM %s WHERE ctid = ANY ($1)", r->tgt_qual);
-	if (r->ret_idx >= 0 && r->cutoff)
-	{
-		types[1] = r->cols[r->ret_idx].typid;
-		appendStringInfo(&sql, " AND (%s >= $2 OR %s IS NULL)", quote_identifier(r->ret_col),
-						 quote_identifier(r->ret_col));
-	}
-	r->delete_plan = prepare_kept(sql.data, (r->ret_idx >= 0 && r->cutoff) ? 2 : 1, types, 0);
-
-	tc = lookup_type_cache(kc->typid, TYPECACHE_CMP_PROC_FINFO);
-	if (!OidIsValid(tc->cmp_proc_finfo.fn_oid))
-		elog(ERROR, "no comparison function for the key type of %s", r->tgt_qual);
-	fmgr_info_copy(&r->key_cmp, &tc->cmp_proc_finfo, r->cxt);
+	appendStringInfo(&sql, "DELETE FROM %s WHERE ctid = ANY ($1)", r->conf.tgt_qual);
+	(void) iact_sync_append_retained(&sql, r, NULL, &p);
+	mw->delete_plan = iact_sync_spi_prepare(sql.data, p.n, p.types, 0);
 }
 
-void
-iact_sync_merge_free(SyncRun *r)
-{
-	SPIPlanPtr *plans[6] = {&r->read_first_plan, &r->read_next_plan, &r->read_above_plan,
-	&r->insert_plan, &r->update_plan, &r->delete_plan};
-	int			i;
-
-	for (i = 0; i < 6; i++)
-		if (*plans[i])
-		{
-			SPI_freeplan(*plans[i]);
-			*plans[i] = NULL;
-		}
-}
-
-/* the same stored value: NULLs alike, else the same bytes (varlenas detoasted) */
-bool
-iact_sync_same_value(Datum a, bool anull, Datum b, bool bnull, Form_pg_attribute att)
-{
-	if (anull || bnull)
-		return anull && bnull;
-	if (att->attlen == -1)
-	{
-		struct varlena *va = pg_detoast_datum_packed((struct varlena *) DatumGetPointer(a));
-		struct varlena *vb = pg_detoast_datum_packed((struct varlena *) DatumGetPointer(b));
-
-		return VARSIZE_ANY_EXHDR(va) == VARSIZE_ANY_EXHDR(vb) &&
-			memcmp(VARDATA_ANY(va), VARDATA_ANY(vb), VARSIZE_ANY_EXHDR(va)) == 0;
-	}
-	return datumIsEqual(a, b, att->attbyval, att->attlen);
-}
-
-/* the key types merged are numbers, dates and timestamps: no collation */
+/* the same stored value under the key's comparison (numbers, dates, timestamps: no collation) */
 static int
-key_compare(SyncRun *r, Datum a, Datum b)
+key_compare(MergeWriter *mw, Datum a, Datum b)
 {
-	return DatumGetInt32(FunctionCall2Coll(&r->key_cmp, InvalidOid, a, b));
+	return DatumGetInt32(FunctionCall2Coll(&mw->key_cmp, InvalidOid, a, b));
 }
 
 static ArrayType *
@@ -214,9 +201,9 @@ tid_array(ItemPointerData *tids, int n)
 
 /*
  * The selected rows' values of the selected columns, as one array per
- * column, into args[first...]; for an update (no keys) tids first.
+ * column, into args[first...]; for an update (no keys) after the tids.
  */
-static int
+static void
 column_arrays(SyncRun *r, Datum **values, bool **nulls, int *sel, int nsel, bool update,
 			  Datum *args)
 {
@@ -228,11 +215,11 @@ column_arrays(SyncRun *r, Datum **values, bool **nulls, int *sel, int nsel, bool
 				k,
 				n = update ? 1 : 0;
 
-	for (i = 0; i < r->ncols; i++)
+	for (i = 0; i < r->tgt.ncols; i++)
 	{
-		Form_pg_attribute att = TupleDescAttr(r->tupdesc, r->cols[i].attnum - 1);
+		Form_pg_attribute att = TupleDescAttr(r->tgt.tupdesc, r->tgt.cols[i].attnum - 1);
 
-		if (update && r->cols[i].is_key)
+		if (update && r->tgt.cols[i].is_key)
 			continue;
 		for (k = 0; k < nsel; k++)
 		{
@@ -242,183 +229,203 @@ column_arrays(SyncRun *r, Datum **values, bool **nulls, int *sel, int nsel, bool
 		args[n++] = PointerGetDatum(construct_md_array(elems, enulls, 1, dims, lbs, att->atttypid,
 													   att->attlen, att->attbyval, att->attalign));
 	}
-	return n;
+}
+
+/* a delete that missed rows: those whose key is still there, within the cutoff, changed (40001) */
+static void
+check_missed_deletes(MergeWriter *mw, int n, uint64 done)
+{
+	SyncRun    *r = mw->w.r;
+	StringInfoData sql;
+	SyncParams	p = {1, {get_array_type(mw->kc->typid)}, {0}, {' '}};
+	int64		left;
+	bool		isnull;
+
+	p.values[0] = PointerGetDatum(construct_array(mw->delkey, n, mw->kc->typid, mw->keylen,
+												  mw->keybyval, mw->keyalign));
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "SELECT count(*) FROM %s WHERE %s = ANY ($1)", r->conf.tgt_qual,
+					 quote_identifier(mw->kc->name));
+	(void) iact_sync_append_retained(&sql, r, NULL, &p);
+	(void) iact_sync_spi_args(sql.data, &p, SPI_OK_SELECT, 1,
+							  "looking for the rows the sync could not delete");
+	left = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_freetuptable(SPI_tuptable);
+	if (left > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("rows of %s changed while the sync was deleting them", r->conf.tgt_qual),
+				 errdetail("%d rows were to be deleted, " UINT64_FORMAT " were, " INT64_FORMAT
+						   " are still there: they changed after they were read (or a BEFORE DELETE "
+						   "trigger skipped them).", n, done, left),
+				 errhint("Something else writes to the sync's target table; run the sync again.")));
 }
 
 /*
- * Delete target rows by ctid (those older than the retention cutoff stay).
- * Fewer rows deleted than asked is fine when the others are gone (e.g. an
- * ON DELETE CASCADE from an earlier delete of this run) or kept by the
- * cutoff; a row whose key is still there, within the cutoff, changed after
- * it was read: 40001.  Everything allocated here is freed before returning.
+ * Delete the target rows collected in mw->deltid (those older than the
+ * retention cutoff stay).  Fewer rows deleted than asked is fine when the
+ * others are gone (e.g. an ON DELETE CASCADE from an earlier delete of this
+ * run) or kept by the cutoff; a row whose key is still there, within the
+ * cutoff, changed after it was read: 40001.  What this allocates goes with
+ * a context of its own, as do the keys collected.
  */
 static void
-delete_tids(SyncRun *r, ItemPointerData *tids, Datum *keys, int n, MemoryContext cxt)
+flush_deletes(MergeWriter *mw)
 {
-	SyncColumn *kc = &r->cols[r->key_idx];
-	bool		cut = r->ret_idx >= 0 && r->cutoff;
-	MemoryContext tmp = AllocSetContextCreate(cxt, "iact sync delete", ALLOCSET_DEFAULT_SIZES);
+	SyncRun    *r = mw->w.r;
+	MemoryContext tmp;
+	MemoryContext old;
 	Datum		args[2];
 	bool		isnull;
 	uint64		done;
 
-	MemoryContextSwitchTo(tmp);
-	args[0] = PointerGetDatum(tid_array(tids, n));
-	if (cut)
-		args[1] = iact_sync_range_param(r, r->ret_idx, r->cutoff, &isnull);
-	if (SPI_execute_plan(r->delete_plan, args, NULL, false, 0) != SPI_OK_DELETE)
-		elog(ERROR, "the delete of vanished rows of %s failed", r->tgt_qual);
-	done = SPI_processed;
-	MemoryContextSwitchTo(tmp);
-	if (done != (uint64) n)
-	{
-		int16		typlen;
-		bool		typbyval;
-		char		typalign;
-		Oid			types[2] = {get_array_type(kc->typid), cut ? r->cols[r->ret_idx].typid : InvalidOid};
-		int64		left;
-
-		get_typlenbyvalalign(kc->typid, &typlen, &typbyval, &typalign);
-		args[0] = PointerGetDatum(construct_array(keys, n, kc->typid, typlen, typbyval, typalign));
-		if (SPI_execute_with_args(psprintf("SELECT count(*) FROM %s WHERE %s = ANY ($1)%s", r->tgt_qual,
-										   quote_identifier(kc->name),
-										   cut ? psprintf(" AND (%s >= $2 OR %s IS NULL)",
-														  quote_identifier(r->ret_col),
-														  quote_identifier(r->ret_col)) : ""),
-								  cut ? 2 : 1, types, args, NULL, false, 1) != SPI_OK_SELECT)
-			elog(ERROR, "could not look for the rows of %s the sync could not delete", r->tgt_qual);
-		left = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-		SPI_freetuptable(SPI_tuptable);
-		MemoryContextSwitchTo(tmp);
-		if (left > 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-					 errmsg("rows of %s changed while the sync was deleting them", r->tgt_qual),
-					 errdetail("%d rows were to be deleted, " UINT64_FORMAT " were, " INT64_FORMAT
-							   " are still there: they changed after they were read (or a BEFORE DELETE "
-							   "trigger skipped them).", n, done, left),
-					 errhint("Something else writes to the sync's target table; run the sync again.")));
-	}
-	MemoryContextSwitchTo(cxt);
+	if (mw->ndel == 0)
+		return;
+	tmp = AllocSetContextCreate(CurrentMemoryContext, "iact sync delete", ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(tmp);
+	args[0] = PointerGetDatum(tid_array(mw->deltid, mw->ndel));
+	if (r->tgt.ret_idx >= 0 && r->tgt.cutoff)
+		args[1] = iact_sync_cutoff_param(r, &isnull);	/* the plan's $2 */
+	done = iact_sync_spi_plan(mw->delete_plan, args, NULL, SPI_OK_DELETE,
+							  "the delete of vanished rows");
+	if (done != (uint64) mw->ndel)
+		check_missed_deletes(mw, mw->ndel, done);
+	MemoryContextSwitchTo(old);
 	MemoryContextDelete(tmp);
-	r->n_deleted += done;
+	r->n.deleted += done;
+	MemoryContextReset(mw->delcxt);
+	mw->ndel = 0;
 }
 
-/*
- * Merge the batch's converted rows (values and nulls by attribute number,
- * their keys strictly ascending) with the target's rows between the
- * previous batch's highest key and this batch's highest, and write the
- * difference.  The target's rows are read through a cursor, batch_size at a
- * time, and the deletes written every batch_size rows: memory stays bounded
- * by the batch size even when the source lost millions of rows in between.
- */
-void
-iact_sync_merge_batch(SyncRun *r, SyncDirect *d, Datum **values, bool **nulls, Datum *keys, int n)
+/* a target row the source no longer has: deleted with the next batch_size of them */
+static void
+add_delete(MergeWriter *mw, ItemPointer tid, Datum key)
 {
-	SyncColumn *kc = &r->cols[r->key_idx];
-	Datum	   *args = palloc(sizeof(Datum) * (r->ncols + 2));
-	Datum	   *tvals = palloc(sizeof(Datum) * (r->ncols + 1));
-	bool	   *tnulls = palloc(sizeof(bool) * (r->ncols + 1));
-	int		   *ins = palloc(sizeof(int) * n);
-	int		   *upd = palloc(sizeof(int) * n);
-	ItemPointerData *updtid = palloc(sizeof(ItemPointerData) * n);
-	ItemPointerData *deltid = palloc(sizeof(ItemPointerData) * Max(r->batch_size, 1));
-	Datum	   *delkey = palloc(sizeof(Datum) * Max(r->batch_size, 1));
-	MemoryContext delcxt = AllocSetContextCreate(CurrentMemoryContext, "iact sync deleted keys",
-												 ALLOCSET_DEFAULT_SIZES);
-	int			nins = 0,
-				nupd = 0,
-				ndel = 0;
-	int			i,
-				j,
-				ntgt;
-	Portal		portal;
-	SPITupleTable *tt;
-	int16		typlen;
-	bool		typbyval;
-	char		typalign;
-	MemoryContext old;
-	MemoryContext cxt = CurrentMemoryContext;	/* SPI returns in its own */
+	MemoryContext old = MemoryContextSwitchTo(mw->delcxt);
 
-	/* the source must come in strictly ascending key order */
-	for (i = 0; i < n; i++)
-		if ((i > 0 && key_compare(r, keys[i - 1], keys[i]) >= 0) ||
-			(i == 0 && r->have_prev_key && key_compare(r, r->prev_key, keys[0]) >= 0))
+	mw->deltid[mw->ndel] = *tid;
+	mw->delkey[mw->ndel++] = datumCopy(key, mw->keybyval, mw->keylen);
+	MemoryContextSwitchTo(old);
+	if (mw->ndel >= Max(mw->w.r->conf.batch_size, 1))
+		flush_deletes(mw);
+}
+
+/* the source must come in strictly ascending key order */
+static void
+check_order(MergeWriter *mw)
+{
+	int			i;
+
+	for (i = 0; i < mw->n; i++)
+		if ((i > 0 && key_compare(mw, mw->keys[i - 1], mw->keys[i]) >= 0) ||
+			(i == 0 && mw->have_prev_key && key_compare(mw, mw->prev_key, mw->keys[0]) >= 0))
 			ereport(ERROR,
 					(errcode(ERRCODE_UNIQUE_VIOLATION),
 					 errmsg("the source of %s has the key column \"%s\" twice or out of order",
-							r->tgt_qual, kc->name),
+							mw->w.r->conf.tgt_qual, mw->kc->name),
 					 errdetail("A full sync reads the source ordered by its key, which must be unique."),
 					 errhint("Register the table with key columns that are unique in the source.")));
+}
 
-	get_typlenbyvalalign(kc->typid, &typlen, &typbyval, &typalign);
+/* does source row i differ from the target row tvals/tnulls (ctid first) in a non-key column? */
+static bool
+row_differs(MergeWriter *mw, int i, Datum *tvals, bool *tnulls)
+{
+	SyncRun    *r = mw->w.r;
+	int			c;
 
-	/* the target's rows of the range, in key order, merged as they come */
-	args[0] = keys[n - 1];
-	args[1] = r->prev_key;
-	portal = SPI_cursor_open(NULL, r->have_prev_key ? r->read_next_plan : r->read_first_plan,
+	for (c = 0; c < r->tgt.ncols; c++)
+	{
+		AttrNumber	a = r->tgt.cols[c].attnum - 1;
+
+		if (!r->tgt.cols[c].is_key &&
+			!iact_sync_same_value(mw->values[i][a], mw->nulls[i][a], tvals[1 + c], tnulls[1 + c],
+								  TupleDescAttr(r->tgt.tupdesc, a)))
+			return true;
+	}
+	return false;
+}
+
+typedef struct MergeLists
+{
+	int		   *ins;			/* source rows to insert */
+	int			nins;
+	int		   *upd;			/* source rows to update, by statement */
+	ItemPointerData *updtid;
+	int			nupd;
+} MergeLists;
+
+/*
+ * Merge one target row (ctid, then the columns) with the source rows from
+ * *i on: the source rows below it are new, an equal key is compared (and
+ * updated now, directly, or listed), a target key the source skipped goes.
+ */
+static void
+merge_one(MergeWriter *mw, MergeLists *l, int *i, Datum *tvals, bool *tnulls)
+{
+	Datum		tkey = tvals[1 + mw->w.r->plan.key_idx];
+	ItemPointer tid = (ItemPointer) DatumGetPointer(tvals[0]);
+	int			cmp = -1;
+
+	while (*i < mw->n && (cmp = key_compare(mw, mw->keys[*i], tkey)) < 0)
+		l->ins[l->nins++] = (*i)++;
+	if (*i >= mw->n || cmp != 0)
+	{
+		add_delete(mw, tid, tkey);
+		return;
+	}
+	if (!row_differs(mw, *i, tvals, tnulls))
+		;
+	else if (mw->d != NULL)
+	{
+		/* now (the cursor does not see it); the stored key stays as it is */
+		mw->values[*i][mw->kc->attnum - 1] = datumCopy(tkey, mw->keybyval, mw->keylen);
+		iact_sync_direct_update(mw->d, tid, mw->values[*i], mw->nulls[*i]);
+	}
+	else
+	{
+		l->updtid[l->nupd] = *tid;
+		l->upd[l->nupd++] = *i;
+	}
+	(*i)++;
+}
+
+/*
+ * The target's rows of the batch's key range, in key order, merged as they
+ * come: read through a cursor, batch_size at a time, each chunk's tuples
+ * freed before the next (memory bounded by the batch size even when the
+ * source lost millions of rows in between).
+ */
+static void
+merge_target_rows(MergeWriter *mw, MergeLists *l)
+{
+	SyncRun    *r = mw->w.r;
+	int			chunk = Max(r->conf.batch_size, 1);
+	Datum	   *tvals = palloc(sizeof(Datum) * (r->tgt.ncols + 1));
+	bool	   *tnulls = palloc(sizeof(bool) * (r->tgt.ncols + 1));
+	Datum		args[2] = {mw->keys[mw->n - 1], mw->prev_key};
+	MemoryContext cxt = CurrentMemoryContext;
+	Portal		portal;
+	int			i = 0;
+
+	portal = SPI_cursor_open(NULL, mw->have_prev_key ? mw->read_next_plan : mw->read_first_plan,
 							 args, NULL, false);
 	MemoryContextSwitchTo(cxt);
-	i = 0;
 	for (;;)
 	{
-		SPI_cursor_fetch(portal, true, Max(r->batch_size, 1));
+		SPITupleTable *tt;
+		int			j,
+					ntgt;
+
+		SPI_cursor_fetch(portal, true, chunk);
 		MemoryContextSwitchTo(cxt);
 		tt = SPI_tuptable;
 		ntgt = (int) SPI_processed;
 		for (j = 0; j < ntgt; j++)
 		{
-			Datum		tkey;
-			int			cmp = -1;
-
 			CHECK_FOR_INTERRUPTS();
 			heap_deform_tuple(tt->vals[j], tt->tupdesc, tvals, tnulls);
-			tkey = tvals[1 + r->key_idx];
-			/* source rows below this target row are new */
-			while (i < n && (cmp = key_compare(r, keys[i], tkey)) < 0)
-				ins[nins++] = i++;
-			if (i < n && cmp == 0)
-			{
-				int			c;
-
-				/* the keys are equal (by the key's comparison): compare the rest */
-				for (c = 0; c < r->ncols; c++)
-				{
-					AttrNumber	a = r->cols[c].attnum - 1;
-
-					if (!r->cols[c].is_key &&
-						!iact_sync_same_value(values[i][a], nulls[i][a], tvals[1 + c], tnulls[1 + c],
-									TupleDescAttr(r->tupdesc, a)))
-						break;
-				}
-				if (c < r->ncols && d != NULL)
-				{
-					/* now (the cursor does not see it); the stored key stays as it is */
-					values[i][kc->attnum - 1] = datumCopy(tkey, typbyval, typlen);
-					iact_sync_direct_update(d, (ItemPointer) DatumGetPointer(tvals[0]), values[i],
-											nulls[i]);
-				}
-				else if (c < r->ncols)
-				{
-					updtid[nupd] = *(ItemPointer) DatumGetPointer(tvals[0]);
-					upd[nupd++] = i;
-				}
-				i++;
-			}
-			else
-			{
-				/* a target row the source no longer has (its key outlives the tuple table) */
-				deltid[ndel] = *(ItemPointer) DatumGetPointer(tvals[0]);
-				MemoryContextSwitchTo(delcxt);
-				delkey[ndel++] = datumCopy(tkey, typbyval, typlen);
-				MemoryContextSwitchTo(cxt);
-				if (ndel >= r->batch_size)
-				{
-					delete_tids(r, deltid, delkey, ndel, cxt);
-					MemoryContextReset(delcxt);
-					ndel = 0;
-				}
-			}
+			merge_one(mw, l, &i, tvals, tnulls);
 		}
 		SPI_freetuptable(tt);
 		if (ntgt == 0)
@@ -426,77 +433,127 @@ iact_sync_merge_batch(SyncRun *r, SyncDirect *d, Datum **values, bool **nulls, D
 	}
 	SPI_cursor_close(portal);
 	MemoryContextSwitchTo(cxt);
-	while (i < n)
-		ins[nins++] = i++;
+	while (i < mw->n)
+		l->ins[l->nins++] = i++;
+}
 
-	if (ndel > 0)
-		delete_tids(r, deltid, delkey, ndel, cxt);
-	MemoryContextDelete(delcxt);
-	if (nupd > 0)
+/* the changed rows, by statement: every one must be found as it was read */
+static void
+update_listed(MergeWriter *mw, MergeLists *l)
+{
+	SyncRun    *r = mw->w.r;
+	Datum	   *args = palloc(sizeof(Datum) * (r->tgt.ncols + 2));
+	uint64		done;
+
+	args[0] = PointerGetDatum(tid_array(l->updtid, l->nupd));
+	column_arrays(r, mw->values, mw->nulls, l->upd, l->nupd, true, args);
+	done = iact_sync_spi_plan(mw->update_plan, args, NULL, SPI_OK_UPDATE, "the update of the target");
+	if (done != (uint64) l->nupd)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("rows of %s changed while the sync was updating them", r->conf.tgt_qual),
+				 errdetail("%d rows were to be updated, " UINT64_FORMAT " were: the others changed after "
+						   "they were read (or a BEFORE UPDATE trigger skipped them).",
+						   l->nupd, done),
+				 errhint("Something else writes to the sync's target table; run the sync again.")));
+	r->n.updated += l->nupd;
+}
+
+/* the new rows: directly, or by one statement */
+static void
+insert_listed(MergeWriter *mw, MergeLists *l)
+{
+	SyncRun    *r = mw->w.r;
+	Datum	   *args;
+	int			i;
+
+	if (mw->d != NULL)
 	{
-		args[0] = PointerGetDatum(tid_array(updtid, nupd));
-		(void) column_arrays(r, values, nulls, upd, nupd, true, args);
-		if (SPI_execute_plan(r->update_plan, args, NULL, false, 0) != SPI_OK_UPDATE)
-			elog(ERROR, "the update of %s failed", r->tgt_qual);
-		MemoryContextSwitchTo(cxt);
-		if (SPI_processed != (uint64) nupd)
-			ereport(ERROR,
-					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-					 errmsg("rows of %s changed while the sync was updating them", r->tgt_qual),
-					 errdetail("%d rows were to be updated, " UINT64_FORMAT " were: the others changed after "
-							   "they were read (or a BEFORE UPDATE trigger skipped them).",
-							   nupd, SPI_processed),
-					 errhint("Something else writes to the sync's target table; run the sync again.")));
-		r->n_updated += nupd;
+		for (i = 0; i < l->nins; i++)
+			iact_sync_direct_insert(mw->d, mw->values[l->ins[i]], mw->nulls[l->ins[i]]);
+		return;
 	}
-	if (nins > 0 && d != NULL)
-	{
-		for (i = 0; i < nins; i++)
-			iact_sync_direct_insert(d, values[ins[i]], nulls[ins[i]]);
-	}
-	else if (nins > 0)
-	{
-		(void) column_arrays(r, values, nulls, ins, nins, false, args);
-		if (SPI_execute_plan(r->insert_plan, args, NULL, false, 0) != SPI_OK_INSERT)
-			elog(ERROR, "the insert into %s failed", r->tgt_qual);
-		MemoryContextSwitchTo(cxt);
-		r->n_inserted += SPI_processed;
-	}
+	args = palloc(sizeof(Datum) * (r->tgt.ncols + 2));
+	column_arrays(r, mw->values, mw->nulls, l->ins, l->nins, false, args);
+	r->n.inserted += iact_sync_spi_plan(mw->insert_plan, args, NULL, SPI_OK_INSERT,
+									   "the insert into the target");
+}
+
+static void
+merge_begin_batch(SyncWriter *w, int nrows)
+{
+	MergeWriter *mw = (MergeWriter *) w;
+
+	mw->d = iact_sync_direct_open(w, false);
+	if (mw->d == NULL)
+		w->wrote_statements = true;
+	mw->values = palloc(sizeof(Datum *) * nrows);
+	mw->nulls = palloc(sizeof(bool *) * nrows);
+	mw->keys = palloc(sizeof(Datum) * nrows);
+	mw->n = 0;
+}
+
+static void
+merge_write_row(SyncWriter *w, Datum *values, bool *nulls)
+{
+	MergeWriter *mw = (MergeWriter *) w;
+
+	mw->values[mw->n] = values;
+	mw->nulls[mw->n] = nulls;
+	mw->keys[mw->n++] = values[mw->kc->attnum - 1];
+}
+
+/*
+ * Merge the batch's rows (their keys strictly ascending) with the target's
+ * rows between the previous batch's highest key and this batch's highest,
+ * and write the difference.
+ */
+static void
+merge_end_batch(SyncWriter *w)
+{
+	MergeWriter *mw = (MergeWriter *) w;
+	SyncRun    *r = w->r;
+	MergeLists	l = {0};
+	MemoryContext old;
+
+	check_order(mw);
+	l.ins = palloc(sizeof(int) * mw->n);
+	l.upd = palloc(sizeof(int) * mw->n);
+	l.updtid = palloc(sizeof(ItemPointerData) * mw->n);
+	merge_target_rows(mw, &l);
+	flush_deletes(mw);
+	if (l.nupd > 0)
+		update_listed(mw, &l);
+	if (l.nins > 0)
+		insert_listed(mw, &l);
+	if (mw->d != NULL)
+		iact_sync_direct_close(mw->d);
+	mw->d = NULL;
 
 	/* the next batch starts above this one's highest key */
 	old = MemoryContextSwitchTo(r->cxt);
-	if (r->have_prev_key && !typbyval)
-		pfree(DatumGetPointer(r->prev_key));
-	r->prev_key = datumCopy(keys[n - 1], typbyval, typlen);
-	r->have_prev_key = true;
+	if (mw->have_prev_key && !mw->keybyval)
+		pfree(DatumGetPointer(mw->prev_key));
+	mw->prev_key = datumCopy(mw->keys[mw->n - 1], mw->keybyval, mw->keylen);
+	mw->have_prev_key = true;
 	MemoryContextSwitchTo(old);
 }
 
 /*
- * The end of a full sync by one ordered key: the target's rows above the
- * highest key read are gone from the source.  They are read in key order
- * through a cursor (an index range scan, whatever the statistics say: a
- * DELETE by the same condition is planned as a scan of the whole table when
- * the target has none) and deleted batch_size at a time, as the merge
- * deletes (rows older than the retention cutoff stay).
+ * The target's rows above the highest key read are gone from the source.
+ * They are read in key order through a cursor (an index range scan, whatever
+ * the statistics say: a DELETE by the same condition is planned as a scan of
+ * the whole table when the target has none) and deleted batch_size at a
+ * time, behind the cursor, which does not see the deletes.
  */
-void
-iact_sync_merge_delete_above(SyncRun *r)
+static void
+delete_above(MergeWriter *mw)
 {
-	SyncColumn *kc = &r->cols[r->key_idx];
-	int			chunk = Max(r->batch_size, 1);
-	ItemPointerData *tids = palloc(sizeof(ItemPointerData) * chunk);
-	Datum	   *keys = palloc(sizeof(Datum) * chunk);
+	Datum		args[1] = {mw->prev_key};
 	MemoryContext cxt = CurrentMemoryContext;
-	MemoryContext keycxt = AllocSetContextCreate(cxt, "iact sync deleted keys", ALLOCSET_DEFAULT_SIZES);
-	Datum		args[1] = {r->prev_key};
 	Portal		portal;
-	int16		typlen;
-	bool		typbyval;
-	char		typalign;
 
-	get_typlenbyvalalign(kc->typid, &typlen, &typbyval, &typalign);
-	portal = SPI_cursor_open(NULL, r->read_above_plan, args, NULL, false);
+	portal = SPI_cursor_open(NULL, mw->read_above_plan, args, NULL, false);
 	MemoryContextSwitchTo(cxt);
 	for (;;)
 	{
@@ -505,29 +562,97 @@ iact_sync_merge_delete_above(SyncRun *r)
 					j;
 
 		CHECK_FOR_INTERRUPTS();
-		SPI_cursor_fetch(portal, true, chunk);
+		SPI_cursor_fetch(portal, true, Max(mw->w.r->conf.batch_size, 1));
 		MemoryContextSwitchTo(cxt);
 		tt = SPI_tuptable;
 		n = (int) SPI_processed;
 		for (j = 0; j < n; j++)
 		{
 			bool		isnull;
+			ItemPointer tid = (ItemPointer) DatumGetPointer(SPI_getbinval(tt->vals[j], tt->tupdesc, 1, &isnull));
 
-			tids[j] = *(ItemPointer) DatumGetPointer(SPI_getbinval(tt->vals[j], tt->tupdesc, 1, &isnull));
-			MemoryContextSwitchTo(keycxt);
-			keys[j] = datumCopy(SPI_getbinval(tt->vals[j], tt->tupdesc, 2, &isnull), typbyval, typlen);
-			MemoryContextSwitchTo(cxt);
+			add_delete(mw, tid, SPI_getbinval(tt->vals[j], tt->tupdesc, 2, &isnull));
 		}
 		SPI_freetuptable(tt);
+		flush_deletes(mw);
 		if (n == 0)
 			break;
-		/* behind the cursor, which does not see the deletes */
-		delete_tids(r, tids, keys, n, cxt);
-		MemoryContextReset(keycxt);
 	}
 	SPI_cursor_close(portal);
 	MemoryContextSwitchTo(cxt);
-	MemoryContextDelete(keycxt);
-	pfree(tids);
-	pfree(keys);
+}
+
+/*
+ * The end of the sync: the target rows above the highest key read (all of
+ * them when nothing was read) and those with a NULL key are gone from the
+ * source, except those older than the retention cutoff (not read).
+ */
+static void
+merge_finish(SyncWriter *w)
+{
+	MergeWriter *mw = (MergeWriter *) w;
+	SyncRun    *r = w->r;
+	StringInfoData sql;
+	SyncParams	p = {0};
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "DELETE FROM %s WHERE true", r->conf.tgt_qual);
+	if (mw->have_prev_key)
+	{
+		delete_above(mw);
+		/* a NULL key (a nullable unique column) matches no source row either */
+		appendStringInfo(&sql, " AND %s IS NULL", quote_identifier(mw->kc->name));
+	}
+	(void) iact_sync_append_retained(&sql, r, NULL, &p);
+	r->n.deleted += iact_sync_spi_args(sql.data, &p, SPI_OK_DELETE, 0, "the delete of vanished rows");
+}
+
+static void
+merge_release(SyncWriter *w)
+{
+	MergeWriter *mw = (MergeWriter *) w;
+	SPIPlanPtr *plans[6] = {&mw->read_first_plan, &mw->read_next_plan, &mw->read_above_plan,
+	&mw->insert_plan, &mw->update_plan, &mw->delete_plan};
+	int			i;
+
+	for (i = 0; i < 6; i++)
+		if (*plans[i])
+		{
+			SPI_freeplan(*plans[i]);
+			*plans[i] = NULL;
+		}
+}
+
+static const SyncWriterOps merge_ops = {
+	.begin_batch = merge_begin_batch,
+	.write_row = merge_write_row,
+	.end_batch = merge_end_batch,
+	.forget_row = NULL,			/* a key not written is deleted by the merge */
+	.finish = merge_finish,
+	.release = merge_release,
+};
+
+/* the merge writer of r->plan.key_idx, its statements prepared (in the run's memory) */
+SyncWriter *
+iact_sync_merge_writer(SyncRun *r)
+{
+	MergeWriter *mw = palloc0(sizeof(MergeWriter));
+	int			chunk = Max(r->conf.batch_size, 1);
+	TypeCacheEntry *tc;
+
+	mw->w.ops = &merge_ops;
+	mw->w.r = r;
+	mw->kc = &r->tgt.cols[r->plan.key_idx];
+	get_typlenbyvalalign(mw->kc->typid, &mw->keylen, &mw->keybyval, &mw->keyalign);
+	tc = lookup_type_cache(mw->kc->typid, TYPECACHE_CMP_PROC_FINFO);
+	if (!OidIsValid(tc->cmp_proc_finfo.fn_oid))
+		elog(ERROR, "no comparison function for the key type of %s", r->conf.tgt_qual);
+	fmgr_info_copy(&mw->key_cmp, &tc->cmp_proc_finfo, CurrentMemoryContext);
+	mw->deltid = palloc(sizeof(ItemPointerData) * chunk);
+	mw->delkey = palloc(sizeof(Datum) * chunk);
+	mw->delcxt = AllocSetContextCreate(CurrentMemoryContext, "iact sync deleted keys",
+									   ALLOCSET_SMALL_SIZES);
+	prepare_reads(mw);
+	prepare_writes(mw);
+	return &mw->w;
 }

@@ -94,17 +94,17 @@ iact_sync_as_owner(SyncRun *r, SyncAs *save)
 	Oid			relid;
 
 	GetUserIdAndSecContext(&save->user, &save->sec);
-	relid = RangeVarGetRelid(makeRangeVar(r->tgt_schema, r->tgt_table, -1), RowExclusiveLock, true);
+	relid = RangeVarGetRelid(makeRangeVar(r->conf.tgt_schema, r->conf.tgt_table, -1), RowExclusiveLock, true);
 	r->owner = iact_rel_owner(iact_sync_check_target(r, relid));
 	if (!OidIsValid(r->owner))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("target table %s does not exist", r->tgt_qual),
+				 errmsg("target table %s does not exist", r->conf.tgt_qual),
 				 errhint("Register the table again with iact.sync_add_table() to create it.")));
 	if (!has_privs_of_role(r->outer_user, r->owner))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("must be owner of table %s to sync it", r->tgt_qual),
+				 errmsg("must be owner of table %s to sync it", r->conf.tgt_qual),
 				 errdetail("The table's owner changed during the run; only that role, its members and superusers may sync it."),
 				 errhint("Run the sync again as the new owner (or a member of it).")));
 	SetUserIdAndSecContext(r->owner, save->sec | SECURITY_RESTRICTED_OPERATION |
@@ -123,19 +123,19 @@ iact_sync_check_target(SyncRun *r, Oid relid)
 {
 	const char *owner;
 
-	if (!r->check_oid || !OidIsValid(relid) || relid == r->tgt_oid)
+	if (!r->conf.check_oid || !OidIsValid(relid) || relid == r->conf.tgt_oid)
 		return relid;
 	owner = GetUserNameFromId(iact_rel_owner(relid), true);
 	ereport(ERROR,
 			(errcode(ERRCODE_UNDEFINED_TABLE),
-			 errmsg("target table %s is not the table registered for this sync", r->tgt_qual),
-			 OidIsValid(r->tgt_oid) ?
+			 errmsg("target table %s is not the table registered for this sync", r->conf.tgt_qual),
+			 OidIsValid(r->conf.tgt_oid) ?
 			 errdetail("The table registered (oid %u) was dropped (or renamed); %s is a table created since, owned by %s, which must register it to have it synced.",
-					   r->tgt_oid, r->tgt_qual, owner ? owner : "?") :
+					   r->conf.tgt_oid, r->conf.tgt_qual, owner ? owner : "?") :
 			 errdetail("The table registered did not exist when iact was updated to 1.1; %s is a table created since, whose owner must register it to have it synced.",
-					   r->tgt_qual),
+					   r->conf.tgt_qual),
 			 errhint("To sync %s, its owner (or a superuser) removes the old registration with iact.sync_remove_table('%s') and registers the table again with iact.sync_add_table().",
-					 r->tgt_qual, r->tgt_qual)));
+					 r->conf.tgt_qual, r->conf.tgt_qual)));
 	return InvalidOid;			/* not reached */
 }
 

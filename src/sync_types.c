@@ -343,6 +343,59 @@ server_string(char *raw, unsigned long len)
 	return pg_any_to_server(raw, (int) len, PG_UTF8);
 }
 
+/* bit(n): raw big-endian bytes, as a boolean or through the type's input */
+static Datum
+convert_bit(SyncColumn *col, const char *raw, unsigned long len)
+{
+	uint64		v = 0;
+	unsigned long i;
+	char		buf[32];
+
+	for (i = 0; i < len; i++)
+		v = (v << 8) | (unsigned char) raw[i];
+	if (col->typid == BOOLOID)
+		return BoolGetDatum(v != 0);
+	snprintf(buf, sizeof(buf), UINT64_FORMAT, v);
+	return input_value(col, buf);
+}
+
+/* 'a,b' -> {a,b}: NULL and *value set, or the reason the value is rejected */
+static const char *
+convert_set(char *raw, unsigned long len, Datum *value)
+{
+	Datum	   *elems;
+	int			n = 0;
+	size_t		nelems = 1;
+	char	   *p;
+	char	   *start;
+	const char *problem;
+
+	if ((problem = text_problem(raw, len)) != NULL)
+		return problem;
+	raw = server_string(raw, len);
+	/* one element per comma, plus one: counted, never guessed */
+	for (p = raw; *p; p++)
+		nelems += (*p == ',');
+	if (nelems > MaxArraySize)
+		return "too many elements for a set (more than an array can hold)";
+	elems = palloc(sizeof(Datum) * nelems);
+	if (*raw != '\0')
+	{
+		for (start = p = raw;; p++)
+		{
+			if (*p == ',' || *p == '\0')
+			{
+				elems[n++] = PointerGetDatum(cstring_to_text_with_len(start, p - start));
+				if (*p == '\0')
+					break;
+				start = p + 1;
+			}
+		}
+	}
+	*value = PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT));
+	return NULL;
+}
+
 /*
  * Convert one raw value (NUL-terminated, len bytes).  Returns NULL and sets
  * *value / *isnull, or returns the reason the value is rejected.  May throw
@@ -432,23 +485,8 @@ convert_value(SyncColumn *col, char *raw, unsigned long len,
 			return NULL;
 
 		case SYNC_KIND_BIT:
-			{
-				uint64		v = 0;
-				unsigned long i;
-
-				for (i = 0; i < len; i++)
-					v = (v << 8) | (unsigned char) raw[i];
-				if (col->typid == BOOLOID)
-					*value = BoolGetDatum(v != 0);
-				else
-				{
-					char		buf[32];
-
-					snprintf(buf, sizeof(buf), UINT64_FORMAT, v);
-					*value = input_value(col, buf);
-				}
-				return NULL;
-			}
+			*value = convert_bit(col, raw, len);
+			return NULL;
 
 		case SYNC_KIND_BYTEA:
 			{
@@ -461,40 +499,7 @@ convert_value(SyncColumn *col, char *raw, unsigned long len,
 			}
 
 		case SYNC_KIND_SET:
-			{
-				Datum	   *elems;
-				int			n = 0;
-				size_t		nelems = 1;
-				char	   *p;
-				char	   *start;
-				ArrayType  *arr;
-
-				if ((problem = text_problem(raw, len)) != NULL)
-					return problem;
-				raw = server_string(raw, len);
-				/* one element per comma, plus one: counted, never guessed */
-				for (p = raw; *p; p++)
-					nelems += (*p == ',');
-				if (nelems > MaxArraySize)
-					return "too many elements for a set (more than an array can hold)";
-				elems = palloc(sizeof(Datum) * nelems);
-				if (*raw != '\0')
-				{
-					for (start = p = raw;; p++)
-					{
-						if (*p == ',' || *p == '\0')
-						{
-							elems[n++] = PointerGetDatum(cstring_to_text_with_len(start, p - start));
-							if (*p == '\0')
-								break;
-							start = p + 1;
-						}
-					}
-				}
-				arr = construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT);
-				*value = PointerGetDatum(arr);
-				return NULL;
-			}
+			return convert_set(raw, len, value);
 
 		case SYNC_KIND_TEXT:
 		default:
