@@ -1,10 +1,11 @@
 /*-------------------------------------------------------------------------
  *
  * sync.h
- *	  Declarations shared by the sync's files (src/sync_*.c): type rules and
- *	  value conversion, the connection, one run's state and its steps.
- *	  The entry point other capabilities use, iact_sync_table(), is in
- *	  iact.h.  Nothing here includes mysql.h (see src/mariadb_client.h).
+ *	  Declarations shared by the sync's files (src/sync_*.c), layer by layer
+ *	  as sync_engine.c's design note describes them: each section says which
+ *	  file defines it and which files use it.  The entry point other
+ *	  capabilities use, iact_sync_table(), is in iact.h.  Nothing here
+ *	  includes mysql.h (see src/mariadb_client.h).
  *
  *-------------------------------------------------------------------------
  */
@@ -22,7 +23,11 @@
 #include "utils/memutils.h"
 #include "nodes/pg_list.h"
 
-/* how one MariaDB value becomes a Datum (src/sync_types.c) */
+/*
+ * Layer 2, one value (src/sync_types.c; used by sync_convert.c, sync_target.c,
+ * sync_write_upsert.c, sync_source.c and, for the type map, sync_sql.c):
+ * how one MariaDB value becomes a Datum.
+ */
 typedef enum SyncKind
 {
 	SYNC_KIND_TEXT,				/* UTF-8/NUL checks, then the type's input */
@@ -73,7 +78,11 @@ extern char *iact_sync_local_lookback(const char *last_wm, int64 lookback, const
 extern int	iact_sync_zone_begin(const char *zone);
 extern void iact_sync_zone_end(int nest);
 
-/* connection settings from the foreign server + user mapping (src/sync_fdw.c) */
+/*
+ * The connection, beside the layers (src/sync_fdw.c; used by sync_source.c,
+ * sync_sql.c, sync_register.c): settings from the foreign server + user
+ * mapping.
+ */
 struct IactMyConn;
 struct ForeignServer;
 extern const char *iact_sync_server_time_zone(struct ForeignServer *server);
@@ -81,14 +90,18 @@ extern struct IactMyConn *iact_sync_connect_to(Oid serverid, const char *reading
 											   char **dbname, char **elsewhere);
 extern struct IactMyConn *iact_sync_connect(Oid serverid, char **dbname);
 
-/* the grants check (src/sync_grants.c) */
+/* the grants check (src/sync_grants.c; used by sync_fdw.c, sync_source.c) */
 extern char *iact_sync_check_grants(struct IactMyConn *conn, Oid serverid, const char *user,
 									const char *server_dbname, const char *reading_db);
 extern void iact_sync_notice_elsewhere(const char *server, const char *user,
 									   const char *elsewhere);
 extern void iact_sync_record_elsewhere(int64 run_id, const char *elsewhere);
 
-/* the PostgreSQL side of the MariaDB boundary (src/sync_remote.c): quoting, errors */
+/*
+ * The PostgreSQL side of the MariaDB boundary (src/sync_remote.c; used by
+ * sync_source.c and the SQL functions' files): quoting, the one MariaDB
+ * error reporter.
+ */
 extern char *iact_sync_my_ident(const char *name);
 extern void iact_sync_my_error(struct IactMyConn *conn, int sqlstate, const char *server,
 							   const char *what, const char *hint) pg_attribute_noreturn();
@@ -205,6 +218,8 @@ typedef struct SyncCounts
 
 struct SyncWriter;
 struct RelationData;
+struct PortalData;
+struct SPITupleTable;
 
 typedef struct SyncRun
 {
@@ -301,6 +316,8 @@ extern uint64 iact_sync_spi_args(const char *sql, SyncParams *p, int expected, l
 								 const char *what);
 extern uint64 iact_sync_spi_plan(struct _SPI_plan *plan, Datum *args, const char *nulls,
 								 int expected, const char *what);
+extern struct PortalData *iact_sync_cursor_open(struct _SPI_plan *plan, Datum *args);
+extern struct SPITupleTable *iact_sync_cursor_fetch(struct PortalData *portal, long n, int *nrows);
 extern struct _SPI_plan *iact_sync_spi_prepare(const char *sql, int nargs, Oid *argtypes,
 											   int cursor_options);
 
@@ -375,7 +392,11 @@ extern void iact_sync_step_finish(SyncRun *r, void *arg);
 extern void iact_sync_step_all(SyncRun *r, void *arg);
 extern void iact_sync_release(SyncRun *r);
 
-/* sync_security.c: who runs what */
+/*
+ * Who runs what (src/sync_security.c; used by sync_run.c for the owner's
+ * steps, and by sync_record.c, sync_source.c, sync_write_upsert.c for what
+ * runs as iact).
+ */
 typedef struct SyncAs
 {
 	Oid			user;
@@ -390,7 +411,7 @@ extern void iact_sync_as_iact(SyncRun *r, SyncAs *save);
 extern void iact_sync_restore(SyncAs *save);
 extern Oid	iact_sync_check_target(SyncRun *r, Oid relid);
 
-/* sync_locks.c: the session-level advisory locks of a step */
+/* the session-level advisory locks of a step (src/sync_locks.c; used by sync_run.c) */
 typedef struct SyncLockSet SyncLockSet;
 extern SyncLockSet *iact_sync_session_locks(void);
 extern void iact_sync_restore_session_locks(SyncLockSet *before, const char *target);

@@ -404,23 +404,16 @@ merge_target_rows(MergeWriter *mw, MergeLists *l)
 	Datum	   *tvals = palloc(sizeof(Datum) * (r->tgt.ncols + 1));
 	bool	   *tnulls = palloc(sizeof(bool) * (r->tgt.ncols + 1));
 	Datum		args[2] = {mw->keys[mw->n - 1], mw->prev_key};
-	MemoryContext cxt = CurrentMemoryContext;
 	Portal		portal;
 	int			i = 0;
 
-	portal = SPI_cursor_open(NULL, mw->have_prev_key ? mw->read_next_plan : mw->read_first_plan,
-							 args, NULL, false);
-	MemoryContextSwitchTo(cxt);
+	portal = iact_sync_cursor_open(mw->have_prev_key ? mw->read_next_plan : mw->read_first_plan, args);
 	for (;;)
 	{
-		SPITupleTable *tt;
 		int			j,
 					ntgt;
+		SPITupleTable *tt = iact_sync_cursor_fetch(portal, chunk, &ntgt);
 
-		SPI_cursor_fetch(portal, true, chunk);
-		MemoryContextSwitchTo(cxt);
-		tt = SPI_tuptable;
-		ntgt = (int) SPI_processed;
 		for (j = 0; j < ntgt; j++)
 		{
 			CHECK_FOR_INTERRUPTS();
@@ -432,7 +425,6 @@ merge_target_rows(MergeWriter *mw, MergeLists *l)
 			break;
 	}
 	SPI_cursor_close(portal);
-	MemoryContextSwitchTo(cxt);
 	while (i < mw->n)
 		l->ins[l->nins++] = i++;
 }
@@ -550,11 +542,8 @@ static void
 delete_above(MergeWriter *mw)
 {
 	Datum		args[1] = {mw->prev_key};
-	MemoryContext cxt = CurrentMemoryContext;
-	Portal		portal;
+	Portal		portal = iact_sync_cursor_open(mw->read_above_plan, args);
 
-	portal = SPI_cursor_open(NULL, mw->read_above_plan, args, NULL, false);
-	MemoryContextSwitchTo(cxt);
 	for (;;)
 	{
 		SPITupleTable *tt;
@@ -562,10 +551,7 @@ delete_above(MergeWriter *mw)
 					j;
 
 		CHECK_FOR_INTERRUPTS();
-		SPI_cursor_fetch(portal, true, Max(mw->w.r->conf.batch_size, 1));
-		MemoryContextSwitchTo(cxt);
-		tt = SPI_tuptable;
-		n = (int) SPI_processed;
+		tt = iact_sync_cursor_fetch(portal, Max(mw->w.r->conf.batch_size, 1), &n);
 		for (j = 0; j < n; j++)
 		{
 			bool		isnull;
@@ -579,7 +565,6 @@ delete_above(MergeWriter *mw)
 			break;
 	}
 	SPI_cursor_close(portal);
-	MemoryContextSwitchTo(cxt);
 }
 
 /*

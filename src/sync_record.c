@@ -116,10 +116,10 @@ iact_sync_close_stale_runs(SyncRun *r)
 	SyncAs		as;
 
 	iact_sync_as_iact(r, &as);
-	SPI_execute_with_args("UPDATE iact.sync_runs SET status = 'failed', finished_at = clock_timestamp(), "
-						  "error = 'interrupted: the session running it ended before it finished' "
-						  "WHERE table_id = $1 AND status = 'running'", p.n, p.types, p.values, NULL,
-						  false, 0);
+	(void) iact_sync_spi_args("UPDATE iact.sync_runs SET status = 'failed', finished_at = clock_timestamp(), "
+							  "error = 'interrupted: the session running it ended before it finished' "
+							  "WHERE table_id = $1 AND status = 'running'", &p, SPI_OK_UPDATE, 0,
+							  "closing the runs left running in iact.sync_runs");
 	iact_sync_restore(&as);
 }
 

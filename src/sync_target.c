@@ -97,6 +97,29 @@ iact_sync_spi_prepare(const char *sql, int nargs, Oid *argtypes, int cursor_opti
 	return plan;
 }
 
+/* a read-only cursor over a prepared plan */
+Portal
+iact_sync_cursor_open(SPIPlanPtr plan, Datum *args)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	Portal		portal = SPI_cursor_open(NULL, plan, args, NULL, false);
+
+	MemoryContextSwitchTo(cxt);
+	return portal;
+}
+
+/* the cursor's next n rows: the tuple table (in SPI_tuptable too), *nrows set */
+SPITupleTable *
+iact_sync_cursor_fetch(Portal portal, long n, int *nrows)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+
+	SPI_cursor_fetch(portal, true, n);
+	MemoryContextSwitchTo(cxt);
+	*nrows = (int) SPI_processed;
+	return SPI_tuptable;
+}
+
 /* ---- the target's columns ---- */
 
 /* one target column that the source has too: its conversion prepared */
