@@ -252,9 +252,11 @@ typedef struct SyncBatch
 
 /*
  * Layer 1, the MariaDB source (sync_source.c; used by sync_engine.c): the
- * source's columns, the range, the stream, the count, the end.
+ * source's columns, the range, the stream, the count, the end.  It calls no
+ * other layer (but sync_types.c's iact_sync_local_lookback) and reads
+ * r->tgt as the begin step filled it.
  */
-extern void iact_sync_source_open(SyncRun *r);
+extern void iact_sync_source_open(SyncRun *r, List **names, List **dtypes, List **ctypes);
 extern void iact_sync_source_range(SyncRun *r);
 extern void iact_sync_source_stream(SyncRun *r, const char *order_by);
 extern void iact_sync_source_fetch(SyncRun *r, SyncBatch *b);
@@ -285,8 +287,8 @@ extern ErrorData *iact_sync_in_subxact(SyncRun *r, MemoryContext errcxt,
 extern Datum iact_sync_range_param(SyncRun *r, int idx, const char *text, bool *isnull);
 
 /*
- * Layer 3a, the target (sync_target.c; used by the writers, sync_engine.c,
- * sync_record.c): its columns, SQL fragments over them, the key's unique
+ * Layer 3a, the target (sync_target.c; used by the writers, sync_direct.c,
+ * sync_engine.c, sync_record.c): its columns, SQL fragments over them, the key's unique
  * index, the retention condition, SPI calls that come back in the caller's
  * memory context.
  */
@@ -298,6 +300,7 @@ typedef struct SyncParams
 	char		nulls[6];
 } SyncParams;
 extern void iact_sync_target_resolve(SyncRun *r, List *names, List *dtypes, List *ctypes);
+extern void iact_sync_retention_cutoff(SyncRun *r);
 extern Datum iact_sync_row_datum(SyncRun *r, Datum *values, bool *nulls);
 extern Datum iact_sync_rows_array(SyncRun *r, Datum *rows, int n);
 extern char *iact_sync_column_list(SyncRun *r, const char *prefix, bool keys_only,

@@ -185,8 +185,13 @@ iact_sync_step_begin(SyncRun *r, void *arg)
 {
 	MemoryContext old = MemoryContextSwitchTo(r->cxt);
 	const char *order_by = NULL;
+	List	   *names,
+			   *dtypes,
+			   *ctypes;
 
-	iact_sync_source_open(r);
+	iact_sync_source_open(r, &names, &dtypes, &ctypes);
+	iact_sync_target_resolve(r, names, dtypes, ctypes);
+	iact_sync_retention_cutoff(r);
 	iact_sync_source_range(r);
 	check_key_index(r);
 	decide_plan(r);

@@ -11,8 +11,6 @@
  */
 #include "sync.h"
 
-#include "catalog/pg_type.h"
-#include "executor/spi.h"
 #include "foreign/foreign.h"
 #include "lib/stringinfo.h"
 #include "utils/acl.h"
@@ -109,9 +107,9 @@ my_scalar(SyncRun *r, const char *sql)
 	return result;
 }
 
-/* the source's columns (information_schema), then the target's matched (sync_target.c) */
+/* the source's columns (information_schema): names, DATA_TYPE, COLUMN_TYPE */
 static void
-read_columns(SyncRun *r)
+read_columns(SyncRun *r, List **names_out, List **dtypes_out, List **ctypes_out)
 {
 	StringInfoData sql;
 	unsigned int ncols;
@@ -149,15 +147,18 @@ read_columns(SyncRun *r)
 				 errmsg("source table %s.%s not found on MariaDB server \"%s\"",
 						r->conf.src_schema, r->conf.src_table, r->conf.server_name),
 				 errhint("Check the name and that the account may SELECT it.")));
-	iact_sync_target_resolve(r, names, dtypes, ctypes);
+	*names_out = names;
+	*dtypes_out = dtypes;
+	*ctypes_out = ctypes;
 }
 
 /*
  * Connect (the caller's USAGE on the server checked), record where else the
- * account may write, and resolve the source's and the target's columns.
+ * account may write, and read the source's columns (for
+ * iact_sync_target_resolve).
  */
 void
-iact_sync_source_open(SyncRun *r)
+iact_sync_source_open(SyncRun *r, List **names, List **dtypes, List **ctypes)
 {
 	char	   *dbname = NULL;
 	char	   *elsewhere = NULL;
@@ -186,7 +187,7 @@ iact_sync_source_open(SyncRun *r)
 	}
 	r->src.qual = psprintf("%s.%s", iact_sync_my_ident(r->conf.src_schema),
 						   iact_sync_my_ident(r->conf.src_table));
-	read_columns(r);
+	read_columns(r, names, dtypes, ctypes);
 }
 
 /* the lower bound of an incremental run: the last watermark minus the lookback */
@@ -218,32 +219,10 @@ watermark_from(SyncRun *r)
 	return from;
 }
 
-/* the retention cutoff, now minus retention_days, as the source's wall-clock text */
-static char *
-retention_cutoff(SyncRun *r)
-{
-	SyncParams	p = {1, {INT4OID}, {Int32GetDatum(r->conf.retention_days)}, {' '}};
-
-	/* a MariaDB timestamp is read as UTC; dates and datetimes are local with source_time_zone */
-	int			nest = (r->src.tz_name &&
-						strcmp(r->tgt.cols[r->tgt.ret_idx].src_data_type, "timestamp") != 0) ?
-		iact_sync_zone_begin(r->src.tz_name) : -1;
-
-	(void) iact_sync_spi_args(nest >= 0 ?
-							  "SELECT pg_catalog.to_char(pg_catalog.now()::pg_catalog.timestamp "
-							  "OPERATOR(pg_catalog.-) pg_catalog.make_interval(days => $1), "
-							  "'YYYY-MM-DD HH24:MI:SS')" :
-							  "SELECT to_char((now() AT TIME ZONE 'UTC') - make_interval(days => $1), "
-							  "'YYYY-MM-DD HH24:MI:SS')", &p, SPI_OK_SELECT, 1,
-							  "computing the retention cutoff");
-	if (nest >= 0)
-		iact_sync_zone_end(nest);
-	return iact_sync_spi_text(SPI_tuptable->vals[0], 1);
-}
-
 /*
  * The range of this run as a WHERE clause (r->src.where_sql), with
- * r->tgt.wm_from and r->tgt.cutoff.  Rows without a watermark are not synced
+ * r->tgt.wm_from; the retention cutoff r->tgt.cutoff is already set
+ * (iact_sync_retention_cutoff).  Rows without a watermark are not synced
  * incrementally: NULL, and a zero date, which is NOT NULL in MariaDB but
  * arrives as NULL -- also one with a time ('0000-00-00 12:00:00', not equal
  * to 0 in MariaDB): everything below '0000-01-01' (the test keeps the
@@ -266,11 +245,10 @@ iact_sync_source_range(SyncRun *r)
 		r->tgt.wm_from = watermark_from(r);
 		conds = lappend(conds, psprintf("%s >= %s", wm, wm_literal(r, r->tgt.wm_from)));
 	}
-	if (r->conf.ret_col && r->conf.retention_days > 0)
+	if (r->tgt.cutoff)
 	{
 		const char *ret = iact_sync_my_ident(r->conf.ret_col);
 
-		r->tgt.cutoff = retention_cutoff(r);
 		/*
 		 * rows without a date (NULL, or a zero date, with or without a time,
 		 * that arrives as NULL) are kept

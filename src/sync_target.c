@@ -334,6 +334,34 @@ iact_sync_cutoff_param(SyncRun *r, bool *isnull)
 }
 
 /*
+ * The retention cutoff (r->tgt.cutoff), now minus retention_days, as the
+ * source's wall-clock text: a MariaDB timestamp is read as UTC, dates and
+ * datetimes are local with the server's source_time_zone.  None without
+ * retention.
+ */
+void
+iact_sync_retention_cutoff(SyncRun *r)
+{
+	SyncParams	p = {1, {INT4OID}, {Int32GetDatum(r->conf.retention_days)}, {' '}};
+	int			nest;
+
+	if (!(r->conf.ret_col && r->conf.retention_days > 0))
+		return;
+	nest = (r->src.tz_name && strcmp(r->tgt.cols[r->tgt.ret_idx].src_data_type, "timestamp") != 0) ?
+		iact_sync_zone_begin(r->src.tz_name) : -1;
+	(void) iact_sync_spi_args(nest >= 0 ?
+							  "SELECT pg_catalog.to_char(pg_catalog.now()::pg_catalog.timestamp "
+							  "OPERATOR(pg_catalog.-) pg_catalog.make_interval(days => $1), "
+							  "'YYYY-MM-DD HH24:MI:SS')" :
+							  "SELECT to_char((now() AT TIME ZONE 'UTC') - make_interval(days => $1), "
+							  "'YYYY-MM-DD HH24:MI:SS')", &p, SPI_OK_SELECT, 1,
+							  "computing the retention cutoff");
+	if (nest >= 0)
+		iact_sync_zone_end(nest);
+	r->tgt.cutoff = iact_sync_spi_text(SPI_tuptable->vals[0], 1);
+}
+
+/*
  * The one condition on the target's rows that the retention keeps: appends
  * " AND (alias.col >= $n OR alias.col IS NULL)" to sql and the cutoff to p
  * (its type only when p is used for a prepare).  Rows older than the cutoff
