@@ -195,6 +195,7 @@ iact_sync_step_begin(SyncRun *r, void *arg)
 	iact_sync_source_range(r);
 	check_key_index(r);
 	decide_plan(r);
+	elog(DEBUG1, "sync of %s: %s", r->conf.tgt_qual, r->plan.why);
 	r->writer = create_writer(r);
 	iact_sync_prepare_rejects(r);
 	if (r->conf.wm_col)
