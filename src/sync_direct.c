@@ -13,13 +13,13 @@
  *	  and deferrable constraints are triggers too), rules or row-level
  *	  security, without generated columns, GENERATED ALWAYS identity
  *	  columns or columns the sync does not write (their defaults), and
- *	  that the user may SELECT, INSERT and
- *	  UPDATE as a whole.  Checked at every batch, under the batch's lock;
- *	  any other target takes the writer's statements (sync_write_load.c,
- *	  sync_write_upsert.c, sync_merge.c).  Layer 3b (see sync_engine.c):
- *	  used by the writers only.  A row changed by someone else between the merge's
- *	  read and its write fails the batch with a serialization failure, as
- *	  there; the incremental upsert waits for the other session and looks
+ *	  that the user may SELECT, INSERT and UPDATE as a whole.  Checked at
+ *	  every batch, under the batch's lock; any other target takes the
+ *	  writer's statements (sync_write_load.c, sync_write_upsert.c,
+ *	  sync_merge.c).  Layer 3b (see sync_engine.c): used by the writers
+ *	  only.  A row changed by someone else between the merge's read and its
+ *	  write fails the batch with a serialization failure, as the merge's
+ *	  statements would; the incremental upsert waits for the other session and looks
  *	  the key up again, as its statement would (READ COMMITTED), except
  *	  that a key inserted by another session after the lookup fails the
  *	  batch (23505) where the statement would have updated it.
