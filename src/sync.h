@@ -65,7 +65,7 @@ typedef struct SyncColumn
 
 /*
  * The largest value the sync stores (a varlena of it can be allocated); a
- * longer one is a reject, kept out of memory (src/sync_engine.c).
+ * longer one is a reject, kept out of memory (src/sync_source.c).
  */
 #define IACT_SYNC_MAX_VALUE		((unsigned long) (MaxAllocSize - VARHDRSZ - 1))
 
@@ -113,9 +113,11 @@ extern void iact_sync_listing_end(struct IactMyConn *conn, int rc, const char *s
 /*
  * ---- one run of one table ----
  *
- * The run's state, split by who may change it when.  SyncConf, SyncTarget
- * and SyncPlan are filled by the begin step (sync_record.c, sync_target.c,
- * sync_engine.c) and never change afterwards; SyncSource is the MariaDB
+ * The run's state, split by who may change it when.  SyncConf is read from
+ * the registry before the first step (sync_record.c; a source database the
+ * registration leaves out is filled in by sync_source.c); SyncTarget and
+ * SyncPlan are filled by the begin step (sync_target.c, sync_source.c,
+ * sync_engine.c); none changes afterwards.  SyncSource is the MariaDB
  * stream (sync_source.c); SyncCounts are written by the writers and the
  * steps and recorded by sync_record.c; each writer keeps its own state
  * behind SyncWriter (sync_write_*.c, sync_merge.c).
@@ -265,8 +267,8 @@ extern void iact_sync_source_end_stream(SyncRun *r);
 extern void iact_sync_source_end(SyncRun *r);
 
 /*
- * Layer 2, conversion (sync_types.c above; sync_convert.c; used by the
- * writers and sync_engine.c): one batch of raw rows into values and nulls by
+ * Layer 2, conversion (sync_types.c above; sync_convert.c; used by
+ * sync_engine.c, and by sync_target.c for the range's bounds): one batch of raw rows into values and nulls by
  * attribute number, the rejects set aside.
  */
 typedef struct SyncConverted
