@@ -25,6 +25,8 @@
  *
  *-------------------------------------------------------------------------
  */
+#include "postgres.h"
+
 #include "audit.h"
 #include "direct_write.h"
 

@@ -26,6 +26,8 @@
  *
  *-------------------------------------------------------------------------
  */
+#include "postgres.h"
+
 #include "sync.h"
 #include "direct_write.h"
 

@@ -9,7 +9,10 @@
  *
  *-------------------------------------------------------------------------
  */
+#include "postgres.h"
+
 #include "sync.h"
+#include "sync_remote.h"
 
 #include "foreign/foreign.h"
 #include "lib/stringinfo.h"
@@ -32,26 +35,16 @@ source_error(SyncRun *r, const char *what)
 static void
 bad_reply(SyncRun *r, const char *what)
 {
-	ereport(ERROR,
-			(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
-			 errmsg("MariaDB server \"%s\": unexpected reply to %s", r->conf.server_name, what),
-			 errdetail("A value was NULL or the number of columns was not the one asked for."),
-			 errhint("Check that the server is MariaDB (or MySQL) and that nothing rewrites its replies.")));
+	iact_sync_my_bad_reply(r->conf.server_name, what,
+						   "A value was NULL or the number of columns was not the one asked for.",
+						   "Check that the server is MariaDB (or MySQL) and that nothing rewrites its replies.");
 }
 
 /* a MariaDB string literal, escaped by the connection */
 static char *
 my_literal(SyncRun *r, const char *v)
 {
-	size_t		len = strlen(v);
-	char	   *out = palloc(len * 2 + 3);
-	unsigned long n;
-
-	out[0] = '\'';
-	n = iact_my_escape(r->src.conn, out + 1, v, len);
-	out[n + 1] = '\'';
-	out[n + 2] = '\0';
-	return out;
+	return iact_sync_my_literal(r->src.conn, v);
 }
 
 /*
