@@ -36,13 +36,6 @@ extern bool iact_lock_held(IactLock lock, uint32 key);
 extern void iact_lock_release(IactLock lock, uint32 key);
 extern int	iact_lock_holder(IactLock lock, uint32 key);
 
-/*
- * The sync lock's tag fields, still spelled out by src/sync_run.c
- * (sync_locktag); src/lock.c builds the same tag for IACT_LOCK_FOR_SYNC_TABLE.
- */
-#define IACT_LOCK_SYNC_CLASS	1767990133
-#define IACT_LOCK_SYNC			4
-
 /* a table's sync lock, with the runs under way in this backend (src/sync_run.c) */
 extern bool iact_sync_lock_table(int32 table_id, bool session);
 extern void iact_sync_unlock_table(int32 table_id);

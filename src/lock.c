@@ -33,7 +33,8 @@
 
 /* classid of the migration and per-person locks: 'iact' as a big-endian int4 */
 #define LOCK_CLASS				1767990132
-#define LOCK_CLASS_BACKFILL		1767990134	/* IACT_LOCK_SYNC_CLASS is 1767990133 */
+#define LOCK_CLASS_SYNC			1767990133
+#define LOCK_CLASS_BACKFILL		1767990134
 #define LOCK_KEY_MIGRATIONS		1
 #define LOCK_SUBID_PERSON		3
 #define LOCK_SUBID_OWN			4		/* every other lock's objsubid */
@@ -59,7 +60,7 @@ lock_tag(LOCKTAG *tag, IactLock lock, uint32 key)
 			SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, LOCK_CLASS, key, LOCK_SUBID_PERSON);
 			return;
 		case IACT_LOCK_FOR_SYNC_TABLE:
-			SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, IACT_LOCK_SYNC_CLASS, key, IACT_LOCK_SYNC);
+			SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, LOCK_CLASS_SYNC, key, LOCK_SUBID_OWN);
 			tag->locktag_lockmethodid = DEFAULT_LOCKMETHOD;
 			return;
 	}

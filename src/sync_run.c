@@ -20,7 +20,6 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "nodes/makefuncs.h"
-#include "storage/lock.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -32,21 +31,11 @@
 /* ---- the table's lock ---- */
 
 /*
- * A table's sync lock: an advisory-type lock tag in PostgreSQL's DEFAULT lock
- * method with objsubid IACT_LOCK_SYNC.  SQL's advisory-lock functions only
- * make tags of the USER lock method with objsubid 1 or 2, so no SQL session
- * can hold it (squat) or release it: pg_advisory_unlock_all() releases the
- * USER method's session locks only.  Session-level for the batch-commit path
+ * A table's sync lock is iact's IACT_LOCK_FOR_SYNC_TABLE (src/lock.c: no SQL
+ * session can hold or release it).  Session-level for the batch-commit path
  * (released by iact_sync_unlock_table, or by an abort of the transaction),
  * else transaction-level.
  */
-static void
-sync_locktag(LOCKTAG *tag, int32 table_id)
-{
-	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, (uint32) IACT_LOCK_SYNC_CLASS, (uint32) table_id,
-						 IACT_LOCK_SYNC);
-	tag->locktag_lockmethodid = DEFAULT_LOCKMETHOD;
-}
 
 /*
  * The runs under way in this backend, innermost first: a lock is re-entrant
@@ -80,21 +69,16 @@ run_in_progress(int32 table_id)
 bool
 iact_sync_lock_table(int32 table_id, bool session)
 {
-	LOCKTAG		tag;
-
 	if (run_in_progress(table_id))
 		return false;
-	sync_locktag(&tag, table_id);
-	return LockAcquire(&tag, ExclusiveLock, session, true) != LOCKACQUIRE_NOT_AVAIL;
+	return iact_lock_acquire(IACT_LOCK_FOR_SYNC_TABLE, (uint32) table_id, session, false);
 }
 
+/* release the session-level sync lock of a table, if this backend still has it */
 void
 iact_sync_unlock_table(int32 table_id)
 {
-	LOCKTAG		tag;
-
-	sync_locktag(&tag, table_id);
-	(void) LockRelease(&tag, ExclusiveLock, true);
+	iact_lock_release(IACT_LOCK_FOR_SYNC_TABLE, (uint32) table_id);
 }
 
 /*
