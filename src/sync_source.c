@@ -42,7 +42,7 @@ bad_reply(SyncRun *r, const char *what)
 
 /* a MariaDB string literal, escaped by the connection */
 static char *
-my_literal(SyncRun *r, const char *v)
+source_literal(SyncRun *r, const char *v)
 {
 	return iact_sync_my_literal(r->src.conn, v);
 }
@@ -52,7 +52,7 @@ my_literal(SyncRun *r, const char *v)
  * compares integers): it must be an optional minus and digits only.
  */
 static const char *
-my_integer(SyncRun *r, const char *v)
+source_integer(SyncRun *r, const char *v)
 {
 	const char *p = v;
 
@@ -70,12 +70,12 @@ my_integer(SyncRun *r, const char *v)
 static const char *
 wm_literal(SyncRun *r, const char *v)
 {
-	return r->tgt.wm_temporal ? my_literal(r, v) : my_integer(r, v);
+	return r->tgt.wm_temporal ? source_literal(r, v) : source_integer(r, v);
 }
 
 /* run a MariaDB query returning one value (NULL when SQL NULL) */
 static char *
-my_scalar(SyncRun *r, const char *sql)
+source_scalar(SyncRun *r, const char *sql)
 {
 	unsigned int ncols;
 	char	  **row;
@@ -118,7 +118,7 @@ read_columns(SyncRun *r, List **names_out, List **dtypes_out, List **ctypes_out)
 	appendStringInfo(&sql,
 					 "SELECT c.COLUMN_NAME, c.DATA_TYPE, c.COLUMN_TYPE FROM information_schema.COLUMNS c "
 					 "WHERE c.TABLE_SCHEMA = %s AND c.TABLE_NAME = %s ORDER BY c.ORDINAL_POSITION",
-					 my_literal(r, r->conf.src_schema), my_literal(r, r->conf.src_table));
+					 source_literal(r, r->conf.src_schema), source_literal(r, r->conf.src_table));
 	if (iact_my_query(r->src.conn, sql.data, &ncols) != 0)
 		source_error(r, what);
 	if (ncols != 3)
@@ -188,7 +188,7 @@ static char *
 watermark_from(SyncRun *r)
 {
 	const char *dt = r->tgt.cols[r->tgt.wm_idx].src_data_type;
-	const char *last = my_literal(r, r->conf.last_wm);
+	const char *last = source_literal(r, r->conf.last_wm);
 	char	   *q;
 	char	   *from;
 
@@ -204,7 +204,7 @@ watermark_from(SyncRun *r)
 	if (r->src.tz_name && strcmp(dt, "datetime") == 0)
 		from = iact_sync_local_lookback(r->conf.last_wm, r->conf.lookback, r->src.tz_name);
 	else
-		from = my_scalar(r, q);
+		from = source_scalar(r, q);
 	if (from == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -247,7 +247,7 @@ iact_sync_source_range(SyncRun *r)
 		 * that arrives as NULL) are kept
 		 */
 		conds = lappend(conds, psprintf("(%s >= %s OR %s IS NULL OR %s < '0000-01-01')", ret,
-										my_literal(r, r->tgt.cutoff), ret, ret));
+										source_literal(r, r->tgt.cutoff), ret, ret));
 	}
 	initStringInfo(&sql);
 	foreach(lc, conds)
@@ -341,7 +341,7 @@ iact_sync_source_count(SyncRun *r)
 	if (r->tgt.wm_idx >= 0 && r->src.wm_to)
 		appendStringInfo(&sql, "%s %s <= %s", r->src.where_sql[0] ? " AND" : " WHERE",
 						 iact_sync_my_ident(r->conf.wm_col), wm_literal(r, r->src.wm_to));
-	v = my_scalar(r, sql.data);
+	v = source_scalar(r, sql.data);
 	return v ? strtoll(v, NULL, 10) : -1;
 }
 
