@@ -639,6 +639,8 @@ iact_sync_merge_writer(SyncRun *r)
 	mw->delkey = palloc(sizeof(Datum) * chunk);
 	mw->delcxt = AllocSetContextCreate(CurrentMemoryContext, "iact sync deleted keys",
 									   ALLOCSET_SMALL_SIZES);
+	/* the run's writer before its first plan: a prepare that fails leaves none behind */
+	r->writer = &mw->w;
 	prepare_reads(mw);
 	prepare_writes(mw);
 	return &mw->w;
