@@ -271,7 +271,14 @@ iact_sync_step_batch(SyncRun *r, void *arg)
 	{
 		write_batch(r, &b);
 		if (r->tgt.wm_idx >= 0 && b.vals[b.n - 1][r->tgt.wm_idx] != NULL)
+		{
+			/* the batch's last watermark replaces the previous one (no growth per batch) */
+			char	   *prev = r->src.wm_to;
+
 			r->src.wm_to = MemoryContextStrdup(r->cxt, b.vals[b.n - 1][r->tgt.wm_idx]);
+			if (prev)
+				pfree(prev);
+		}
 	}
 	if (r->conf.commit_batches)
 	{
