@@ -8,7 +8,7 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
-use Time::HiRes qw(time);
+use Time::HiRes qw(time sleep);
 use IactTest;
 use IactMariaDB;
 
@@ -116,10 +116,23 @@ sub change_all
 	mariadb_sql(q{UPDATE bulk SET txt = CONCAT(txt, '+'), changed_at = changed_at + INTERVAL 1 DAY});
 }
 
-sub wait_mid_run
+# change every row and wait (20 s at most) until the worker's run of them is
+# under way; a run that ended between two looks (seen under load) is tried
+# again with new changes, up to 5 times.  True when a run is in progress.
+sub start_long_run
 {
-	return $node->poll_query_until('postgres',
-		q{SELECT count(*) = 1 FROM iact.sync_runs WHERE status = 'running' AND rows_read >= 400});
+	for my $try (1 .. 5)
+	{
+		change_all();
+		for (1 .. 200)
+		{
+			return 1
+			  if q1(q{SELECT count(*) = 1 FROM iact.sync_runs WHERE status = 'running' AND rows_read >= 400}) eq 't';
+			sleep 0.1;
+		}
+		diag("try $try: no run of the changed rows was seen under way; again");
+	}
+	return 0;
 }
 
 # --- SIGKILL of the worker mid-run -------------------------------------------
@@ -136,8 +149,7 @@ q1(q{UPDATE iact.sync_tables SET batch_size = 20 WHERE target_table = 'bulk'});
 my $cut = '';
 for my $try (1 .. 5)
 {
-	change_all();
-	ok(wait_mid_run(), 'a run is in progress');
+	ok(start_long_run(), 'a run is in progress');
 	$pid = worker_pid();
 	# (read pg_stat_activity before freezing the worker: a reader waits for a
 	# backend that is stopped in the middle of updating its own entry)
@@ -165,8 +177,7 @@ like(q1("SELECT status || ': ' || coalesce(error, '') FROM iact.sync_runs WHERE 
 target_equals_source('after SIGKILL mid-run');
 
 # --- SIGTERM of the worker mid-run -------------------------------------------
-change_all();
-ok(wait_mid_run(), 'a run is in progress');
+ok(start_long_run(), 'a run is in progress');
 $pid = worker_pid();
 q1("SELECT pg_terminate_backend($pid)");
 ok($node->poll_query_until('postgres',
@@ -178,8 +189,7 @@ ok($node->poll_query_until('postgres',
 target_equals_source('after SIGTERM mid-run');
 
 # --- immediate stop mid-run ----------------------------------------------------
-change_all();
-ok(wait_mid_run(), 'a run is in progress');
+ok(start_long_run(), 'a run is in progress');
 $node->stop('immediate');
 $node->start;
 ok($node->poll_query_until('postgres', q{SELECT status = 'success' FROM iact.sync_runs ORDER BY id DESC LIMIT 1}),
@@ -188,8 +198,7 @@ target_equals_source('after an immediate stop mid-run');
 
 # --- a fast shutdown does not wait for a hung MariaDB (issue 12: within 2 s; the
 # worker's waits for MariaDB check for interrupts; read_timeout is 5 s) --------
-change_all();
-ok(wait_mid_run(), 'a run is in progress');
+ok(start_long_run(), 'a run is in progress');
 mariadb_signal('STOP');
 sleep 2;    # the worker is now blocked reading from the frozen MariaDB
 my $t0 = time();
