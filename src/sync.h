@@ -242,6 +242,7 @@ typedef struct SyncRun
 	struct _SPI_plan *reject_plan;	/* sync_record.c */
 	MemoryContext cxt;			/* the run's: lives until iact_sync_table ends */
 	MemoryContext batch_cxt;	/* one batch's: reset before each */
+	MemoryContext reject_cxt;	/* one reject's record: reset after each */
 } SyncRun;
 
 /* one batch of raw rows */

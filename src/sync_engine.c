@@ -55,8 +55,9 @@
  *     iact.sync_run and the worker, a commit after every batch.
  *
  * Memory: the run's context (r->cxt) holds what lives for the run, the batch
- * context (r->batch_cxt) is reset before each batch; the SPI calls go
- * through sync_target.c's wrappers, which come back in the caller's context.
+ * context (r->batch_cxt) is reset before each batch, the reject context
+ * (r->reject_cxt) after each reject recorded; the SPI calls go through
+ * sync_target.c's wrappers, which come back in the caller's context.
  *
  *-------------------------------------------------------------------------
  */

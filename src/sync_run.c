@@ -245,6 +245,7 @@ iact_sync_table(int32 table_id, bool commit_batches)
 	r = MemoryContextAllocZero(cxt, sizeof(SyncRun));
 	r->cxt = cxt;
 	r->batch_cxt = AllocSetContextCreate(cxt, "iact sync batch", ALLOCSET_DEFAULT_SIZES);
+	r->reject_cxt = AllocSetContextCreate(cxt, "iact sync reject", ALLOCSET_DEFAULT_SIZES);
 	r->conf.table_id = table_id;
 	r->conf.commit_batches = commit_batches;
 	r->n.source = r->n.target = -1;
